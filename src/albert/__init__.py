@@ -1,0 +1,33 @@
+"""albert: ALBERT (A Lite BERT) models, tokenizer, checkpoints, pipelines and training in one package."""
+
+from .checkpoint import CheckpointError, LoadingInfo
+from .config import AlbertConfig
+from .hub import ModelNotFoundError
+from .modeling import (
+    AlbertForMaskedLM,
+    AlbertForMultipleChoice,
+    AlbertForPreTraining,
+    AlbertForQuestionAnswering,
+    AlbertForSequenceClassification,
+    AlbertForTokenClassification,
+    AlbertModel,
+    AlbertPreTrainedModel,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlbertConfig",
+    "AlbertForMaskedLM",
+    "AlbertForMultipleChoice",
+    "AlbertForPreTraining",
+    "AlbertForQuestionAnswering",
+    "AlbertForSequenceClassification",
+    "AlbertForTokenClassification",
+    "AlbertModel",
+    "AlbertPreTrainedModel",
+    "CheckpointError",
+    "LoadingInfo",
+    "ModelNotFoundError",
+    "__version__",
+]

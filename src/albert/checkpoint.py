@@ -1,0 +1,434 @@
+"""Checkpoints: ``from_pretrained`` and ``save_pretrained`` for every model class.
+
+The format is Hugging Face's: a folder with config.json, model.safetensors (or shards with an
+index) and the tokenizer files, with transformers' weight names, so a folder written here loads
+in transformers and the reverse. Weights are read from safetensors first; a pytorch_model.bin is
+read only through ``torch.load(weights_only=True)``, which refuses pickled code instead of
+running it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from .config import CONFIG_NAME, AlbertConfig
+from .devices import resolve_dtype
+from .hub import ModelNotFoundError, local_folder, resolve_file
+
+logger = logging.getLogger("albert")
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+PT_WEIGHTS_NAME = "pytorch_model.bin"
+PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+TOKENIZER_FILES = ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+
+#: Weights that exist in the checkpoints of some heads but are not needed by others; skipping
+#: them is expected, not a sign of a wrong checkpoint.
+_HEAD_PREFIXES = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.", "albert.pooler.", "pooler.")
+#: Buffers older transformers versions saved; they are recomputed, never loaded.
+_IGNORED_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
+
+ModelT = TypeVar("ModelT", bound="PreTrainedMixin")
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used: corrupt, unsafe, or not matching the model."""
+
+
+@dataclass
+class LoadingInfo:
+    """What ``from_pretrained`` did with the checkpoint's tensors."""
+
+    missing_keys: list[str] = field(default_factory=list)  # newly initialised weights
+    unexpected_keys: list[str] = field(default_factory=list)  # checkpoint tensors not used
+    mismatched_keys: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+
+# -- reading weight files ----------------------------------------------------------------------
+
+def load_weights_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read one weights file (``.safetensors`` or a torch ``.bin``) into a name -> tensor dict.
+
+    Raises:
+        CheckpointError: the file is truncated or corrupt, or a .bin holds pickled objects other
+            than tensors (which are refused, never executed).
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path, device=str(device))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"{path} is not a readable safetensors file ({error}); it may be truncated or corrupt: "
+                "download or save it again"
+            ) from None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"refusing to load {path}: it contains pickled objects other than tensors, which could run "
+            f"code ({str(error).splitlines()[0]}). Use a model.safetensors file, or convert this file in "
+            "an environment you trust."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(f"{path} is not a readable PyTorch weights file ({error})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} does not hold a name -> tensor mapping")
+    return state
+
+
+def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> list[Path]:
+    """The files holding a model's weights: safetensors first, then a torch .bin, sharded or not."""
+    for single, index in ((SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME), (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)):
+        path = resolve_file(name_or_path, single, required=False, **hub_kwargs)
+        if path is not None:
+            return [path]
+        index_path = resolve_file(name_or_path, index, required=False, **hub_kwargs)
+        if index_path is not None:
+            weight_map = json.loads(index_path.read_text())["weight_map"]
+            return [
+                resolve_file(name_or_path, shard, **hub_kwargs)  # type: ignore[misc]
+                for shard in sorted(set(weight_map.values()))
+            ]
+    raise ModelNotFoundError(
+        f"found no weights for '{name_or_path}': expected {SAFE_WEIGHTS_NAME} (or {PT_WEIGHTS_NAME}, "
+        "possibly sharded with an index). If you are offline, the file may simply not be cached: "
+        "point at a local folder written by save_pretrained."
+    )
+
+
+# -- matching names ----------------------------------------------------------------------------
+
+def _align_prefix(state: dict[str, torch.Tensor], expected: Iterable[str], prefix: str) -> dict[str, torch.Tensor]:
+    """Add or strip the base-model prefix (``albert.``) so a base checkpoint loads into a head
+    and a head's checkpoint loads into the base model, as transformers allows."""
+    expected = set(expected)
+    model_has_prefix = any(name.startswith(prefix + ".") for name in expected)
+    checkpoint_has_prefix = any(name.startswith(prefix + ".") for name in state)
+    if model_has_prefix and not checkpoint_has_prefix:
+        return {
+            (f"{prefix}.{name}" if f"{prefix}.{name}" in expected else name): tensor for name, tensor in state.items()
+        }
+    if checkpoint_has_prefix and not model_has_prefix:
+        return {
+            (name[len(prefix) + 1:] if name.startswith(prefix + ".") else name): tensor
+            for name, tensor in state.items()
+        }
+    return state
+
+
+def _is_head_weight(name: str) -> bool:
+    return name.startswith(_HEAD_PREFIXES)
+
+
+# -- the mixin ---------------------------------------------------------------------------------
+
+class PreTrainedMixin:
+    """``from_pretrained`` / ``save_pretrained`` for a torch module with a ``config``."""
+
+    config_class = AlbertConfig
+    base_model_prefix = "albert"
+    config: AlbertConfig
+
+    # Tied parameters: the alias name -> the name that is saved (the MLM decoder shares the word
+    # embeddings and the MLM bias). Empty for models without an MLM head.
+    def tied_weight_names(self) -> dict[str, str]:
+        names = dict(self.named_parameters(remove_duplicate=False))  # type: ignore[attr-defined]
+        ties = {}
+        for alias, source in (
+            ("predictions.decoder.weight", f"{self.base_model_prefix}.embeddings.word_embeddings.weight"),
+            ("predictions.decoder.bias", "predictions.bias"),
+        ):
+            if alias in names and source in names and names[alias] is names[source]:
+                ties[alias] = source
+        return ties
+
+    @classmethod
+    def from_pretrained(
+        cls: type[ModelT],
+        name_or_path: str | os.PathLike,
+        *,
+        config: AlbertConfig | None = None,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        device: str | torch.device | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        ignore_mismatched_sizes: bool = False,
+        output_loading_info: bool = False,
+        **config_overrides: Any,
+    ) -> ModelT:
+        """Load weights from a folder, a model shipped with the package, or a Hub id.
+
+        Args:
+            name_or_path: folder written by ``save_pretrained`` (ours or transformers'), the name
+                of a shipped model, or a Hub id such as ``"albert/albert-base-v2"``.
+            config: use this config instead of the checkpoint's config.json.
+            dtype: ``torch.float32`` (default), ``torch.bfloat16``, ``torch.float16``, their names,
+                or ``"auto"`` for the dtype the weights are stored in. ``torch_dtype`` is an alias.
+            device: where to put the model (default CPU).
+            ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a classifier
+                with another number of labels) instead of raising.
+            output_loading_info: also return a :class:`LoadingInfo`.
+            **config_overrides: config fields to change, e.g. ``num_labels=3``.
+
+        Returns:
+            The model in eval mode (and the LoadingInfo when asked).
+
+        Raises:
+            ModelNotFoundError: no such folder or Hub model, or offline without a cached copy.
+            CheckpointError: corrupt or unsafe weights, or a tensor whose shape does not fit.
+        """
+        hub_kwargs = {
+            "revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token,
+        }
+        if config is None:
+            config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))
+        else:
+            config = config.copy()
+        for key, value in config_overrides.items():
+            if key == "num_labels":
+                config.num_labels = value
+            elif hasattr(config, key):
+                setattr(config, key, value)
+            else:
+                raise TypeError(f"{cls.__name__}.from_pretrained() got an unexpected argument {key!r}")
+        config.validate()
+
+        state: dict[str, torch.Tensor] = {}
+        for path in _weights_files(name_or_path, hub_kwargs):
+            state.update(load_weights_file(path))
+
+        target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
+        if target_dtype == "auto":
+            floats = [t.dtype for t in state.values() if t.is_floating_point()]
+            target_dtype = floats[0] if floats else torch.float32
+        target_device = torch.device(device) if device is not None else torch.device("cpu")
+
+        with torch.device("meta"):
+            model = cls(config)  # type: ignore[call-arg]
+        model.to_empty(device=target_device)  # type: ignore[attr-defined]
+        model.tie_weights()  # type: ignore[attr-defined]
+        info = model._load_state(state, ignore_mismatched_sizes)
+        model.tie_weights()  # type: ignore[attr-defined]
+        model.to(dtype=target_dtype or torch.float32)  # type: ignore[attr-defined]
+        model.eval()  # type: ignore[attr-defined]
+        model.name_or_path = str(name_or_path)
+        model.loading_info = info
+        return (model, info) if output_loading_info else model  # type: ignore[return-value]
+
+    def _load_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:
+        """Copy checkpoint tensors into the (empty) parameters; initialise the rest."""
+        params = dict(self.named_parameters())  # type: ignore[attr-defined]
+        modules = dict(self.named_modules())  # type: ignore[attr-defined]
+        ties = self.tied_weight_names()
+        state = {k: v for k, v in state.items() if not k.endswith(_IGNORED_SUFFIXES)}
+        state = _align_prefix(state, set(params) | set(ties), self.base_model_prefix)
+        info = LoadingInfo()
+        loaded: set[str] = set()
+        for name, tensor in state.items():
+            if name in ties:
+                continue  # the shared tensor is loaded under its own name
+            if name not in params:
+                info.unexpected_keys.append(name)
+                continue
+            target = params[name]
+            if target.shape != tensor.shape:
+                info.mismatched_keys.append((name, tuple(tensor.shape), tuple(target.shape)))
+                continue
+            with torch.no_grad():
+                target.copy_(tensor)
+            loaded.add(name)
+        if info.mismatched_keys and not ignore_mismatched_sizes:
+            details = "; ".join(
+                f"{name!r} has shape {found} in the checkpoint but {type(self).__name__} expects {wanted}"
+                for name, found, wanted in info.mismatched_keys[:5]
+            )
+            more = len(info.mismatched_keys) - 5
+            raise CheckpointError(
+                f"weights do not fit the model: {details}{f' (and {more} more)' if more > 0 else ''}. "
+                "Check the config (e.g. vocab_size, num_labels), or pass ignore_mismatched_sizes=True "
+                "to re-initialise them."
+            )
+        # A checkpoint may carry only the alias of a tied weight (rare, but transformers allows it).
+        for alias, source in ties.items():
+            if source not in loaded and alias in state and state[alias].shape == params[source].shape:
+                with torch.no_grad():
+                    params[source].copy_(state[alias])
+                loaded.add(source)
+        for name, parameter in params.items():
+            if name in loaded:
+                continue
+            module_name, _, attribute = name.rpartition(".")
+            self.init_parameter(modules[module_name], attribute, parameter)  # type: ignore[attr-defined]
+            if name not in {key for key, *_ in info.mismatched_keys}:
+                info.missing_keys.append(name)
+        self._report(info)
+        return info
+
+    def _report(self, info: LoadingInfo) -> None:
+        kind = type(self).__name__
+        if info.missing_keys:
+            logger.warning(
+                "Some weights of %s were not in the checkpoint and are newly initialised: %s. "
+                "Train the model on a downstream task before using its predictions.",
+                kind, ", ".join(info.missing_keys),
+            )
+        if info.mismatched_keys:
+            logger.warning(
+                "Some weights of %s had another shape in the checkpoint and are newly initialised: %s",
+                kind, ", ".join(f"{n} {a} -> {b}" for n, a, b in info.mismatched_keys),
+            )
+        unknown = [name for name in info.unexpected_keys if not _is_head_weight(name)]
+        if unknown:
+            logger.warning("Some checkpoint weights do not belong to %s and were ignored: %s", kind, ", ".join(unknown))
+        elif info.unexpected_keys:
+            logger.info("Weights of other heads not used by %s: %s", kind, ", ".join(info.unexpected_keys))
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        tokenizer: Any = None,
+        safe_serialization: bool = True,
+        max_shard_size: int | str | None = None,
+    ) -> Path:
+        """Write config.json, the weights and the tokenizer files into ``save_directory``.
+
+        Args:
+            tokenizer: a tokenizer to save beside the weights; by default the tokenizer files of
+                the folder the model was loaded from are copied, when it had them.
+            safe_serialization: write model.safetensors (default) rather than pytorch_model.bin.
+            max_shard_size: split the weights into shards of at most this many bytes (or "10MB",
+                "2GB") with a transformers-style index, e.g. to fit file-size limits.
+
+        Returns:
+            The folder. Files are written to temporary names and renamed, so a crash never leaves
+            a half-written model.safetensors behind.
+        """
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = self.config.copy()
+        config.extra["architectures"] = [type(self).__name__]
+        config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")  # type: ignore[attr-defined]
+        config.save_pretrained(folder)
+
+        ties = self.tied_weight_names()
+        state = {
+            name: tensor.detach().contiguous().cpu()
+            for name, tensor in self.state_dict().items()  # type: ignore[attr-defined]
+            if name not in ties
+        }
+        for stale in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
+            (folder / stale).unlink(missing_ok=True)
+        for shard in folder.glob("model-*-of-*.safetensors"):
+            shard.unlink()
+        _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
+
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        else:
+            self._copy_tokenizer_files(folder)
+        return folder
+
+    def _copy_tokenizer_files(self, folder: Path) -> None:
+        source_name = getattr(self, "name_or_path", None)
+        if source_name is None:
+            return
+        source = local_folder(source_name)
+        for filename in TOKENIZER_FILES:
+            try:
+                path = (source / filename) if source is not None else resolve_file(
+                    source_name, filename, required=False, local_files_only=True
+                )
+            except ModelNotFoundError:
+                path = None
+            if path is not None and path.is_file() and path.resolve() != (folder / filename).resolve():
+                shutil.copyfile(path, folder / filename)
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Distinct parameters (shared ones counted once, as the paper counts them)."""
+        total = 0
+        for name, parameter in self.named_parameters():  # type: ignore[attr-defined]
+            if only_trainable and not parameter.requires_grad:
+                continue
+            if exclude_embeddings and "embeddings." in name:
+                continue
+            total += parameter.numel()
+        return total
+
+
+def _parse_size(size: int | str | None) -> int | None:
+    if size is None or isinstance(size, int):
+        return size
+    text = size.strip().upper()
+    for suffix, factor in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3), ("GIB", 2**30), ("MIB", 2**20), ("KIB", 2**10)):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max_shard_size: int | None) -> None:
+    if not safe:
+        _atomic_write(folder / PT_WEIGHTS_NAME, lambda tmp: torch.save(state, tmp))
+        return
+    from safetensors.torch import save_file
+
+    metadata = {"format": "pt"}
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in state.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if max_shard_size is not None and shards[-1] and size + nbytes > max_shard_size:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor
+        size += nbytes
+    if len(shards) == 1:
+        _atomic_write(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=metadata))
+        return
+    weight_map = {}
+    for number, shard in enumerate(shards, start=1):
+        shard_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
+        _atomic_write(folder / shard_name, lambda tmp, shard=shard: save_file(shard, tmp, metadata=metadata))
+        weight_map.update({name: shard_name for name in shard})
+    index = {
+        "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
+        "weight_map": dict(sorted(weight_map.items())),
+    }
+    _atomic_write(
+        folder / SAFE_WEIGHTS_INDEX_NAME,
+        lambda tmp: Path(tmp).write_text(json.dumps(index, indent=2) + "\n"),
+    )
+

@@ -1,0 +1,14 @@
+"""The ``albert`` command. Thin: each subcommand parses its options, calls the library, prints.
+
+Subcommands live in one module per area and register themselves on :data:`app` when imported.
+"""
+
+from __future__ import annotations
+
+from . import finetune_commands, pipeline_commands, speed_commands, train_commands  # noqa: F401  (registration)
+from .app import app
+
+
+def main() -> None:
+    """Entry point of the ``albert`` console script."""
+    app()

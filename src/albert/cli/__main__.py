@@ -1,0 +1,3 @@
+from albert.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""Find a model's files: a shipped model, a local folder, or a Hub id downloaded and cached.
+
+Every ``from_pretrained`` in the package goes through :func:`resolve_file`, so a model name means
+the same thing to the model classes, the tokenizer and the pipelines, and an offline failure
+says the same clear thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The released checkpoints moved under the ``albert/`` organisation on the Hub; the short
+#: names people type still work.
+HUB_ALIASES = {
+    f"albert-{size}-{version}": f"albert/albert-{size}-{version}"
+    for size in ("base", "large", "xlarge", "xxlarge")
+    for version in ("v1", "v2")
+}
+
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name or path that resolves to nothing usable: says where it looked and what to do."""
+
+
+def shipped_models() -> dict[str, Path]:
+    """Models that ship inside the package, by name (each a folder with a config.json)."""
+    if not SHIPPED_MODELS_DIR.is_dir():
+        return {}
+    return {
+        folder.name: folder
+        for folder in sorted(SHIPPED_MODELS_DIR.iterdir())
+        if (folder / "config.json").is_file()
+    }
+
+
+def _looks_like_path(name_or_path: str) -> bool:
+    """Hub ids are ``name`` or ``owner/name``; anything else with separators is meant as a path."""
+    return name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+
+
+def local_folder(name_or_path: str | os.PathLike) -> Path | None:
+    """The local folder a name refers to (an existing folder or a shipped model), else None."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    return None
+
+
+def resolve_file(
+    name_or_path: str | os.PathLike,
+    filename: str,
+    *,
+    required: bool = True,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path | None:
+    """Return the local path of ``filename`` for a model given by folder, shipped name or Hub id.
+
+    Args:
+        name_or_path: a folder, the name of a model shipped with the package, or a Hub id such as
+            ``"albert/albert-base-v2"`` (short names like ``"albert-base-v2"`` are accepted).
+        filename: the file wanted inside the model, e.g. ``"config.json"``.
+        required: when False, a file that the model simply does not have gives None instead of an
+            error (used to try ``model.safetensors`` before ``pytorch_model.bin``).
+        revision, cache_dir, local_files_only, token: passed to ``huggingface_hub``.
+
+    Returns:
+        The path of the file on disk, or None when ``required`` is False and the file is absent.
+
+    Raises:
+        ModelNotFoundError: the folder lacks a required file, the path does not exist, the Hub id
+            is unknown, or the Hub cannot be reached and the file is not cached.
+    """
+    folder = local_folder(name_or_path)
+    if folder is not None:
+        candidate = folder / filename
+        if candidate.is_file():
+            return candidate
+        if not required:
+            return None
+        present = sorted(p.name for p in folder.iterdir())
+        raise ModelNotFoundError(
+            f"{folder} has no {filename} (it holds: {', '.join(present) or 'nothing'}). "
+            "A model folder needs config.json and model.safetensors (or pytorch_model.bin), "
+            "as written by save_pretrained."
+        )
+
+    name = str(name_or_path)
+    if _looks_like_path(name) or Path(name).expanduser().exists():
+        raise ModelNotFoundError(
+            f"no model folder at {Path(name).expanduser()}: the path does not exist or is not a folder."
+        )
+    return _download(
+        HUB_ALIASES.get(name, name),
+        filename,
+        required=required,
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        token=token,
+    )
+
+
+def _download(
+    repo_id: str,
+    filename: str,
+    *,
+    required: bool,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    local_files_only: bool,
+    token: str | bool | None,
+) -> Path | None:
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.utils import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
+    try:
+        path = huggingface_hub.hf_hub_download(
+            repo_id,
+            filename,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+        )
+        return Path(path)
+    except HFValidationError as error:
+        raise ModelNotFoundError(
+            f"'{repo_id}' is neither an existing folder nor a valid Hub id ({error})."
+        ) from None
+    except LocalEntryNotFoundError:  # a subclass of EntryNotFoundError: catch it first
+        if not required:  # the caller tries the next candidate and words the final error
+            return None
+        raise ModelNotFoundError(
+            f"could not fetch {filename} of '{repo_id}': the Hugging Face Hub is unreachable "
+            f"(offline?) and the file is not in the cache at {cache}. Connect to the network, or "
+            f"point at a local folder instead, e.g. from_pretrained('/path/to/{repo_id.split('/')[-1]}'), "
+            "holding config.json, model.safetensors and spiece.model."
+        ) from None
+    except EntryNotFoundError:
+        if not required:
+            return None
+        raise ModelNotFoundError(f"the Hub model '{repo_id}' has no file {filename}.") from None
+    except GatedRepoError:
+        raise ModelNotFoundError(
+            f"the Hub model '{repo_id}' is gated: log in with `huggingface-cli login` or pass token=..."
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(
+            f"no model '{repo_id}' on the Hugging Face Hub and no folder of that name here. "
+            "Pass the path of a folder written by save_pretrained, or a Hub id such as "
+            "'albert/albert-base-v2'."
+        ) from None
+    except RevisionNotFoundError:
+        raise ModelNotFoundError(f"the Hub model '{repo_id}' has no revision '{revision}'.") from None
+    except OSError as error:  # network errors that huggingface_hub does not wrap
+        raise ModelNotFoundError(
+            f"could not fetch {filename} of '{repo_id}' from the Hugging Face Hub ({error}). "
+            "Point at a local folder instead."
+        ) from None
