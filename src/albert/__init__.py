@@ -13,6 +13,8 @@ from .modeling import (
     AlbertModel,
     AlbertPreTrainedModel,
 )
+from .pipelines import pipeline
+from .tokenizer import AlbertTokenizer
 
 __version__ = "0.1.0"
 
@@ -29,5 +31,7 @@ __all__ = [
     "CheckpointError",
     "LoadingInfo",
     "ModelNotFoundError",
+    "AlbertTokenizer",
+    "pipeline",
     "__version__",
 ]

@@ -9,13 +9,14 @@ running it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -224,7 +225,7 @@ class PreTrainedMixin:
             target_dtype = floats[0] if floats else torch.float32
         target_device = torch.device(device) if device is not None else torch.device("cpu")
 
-        with torch.device("meta"):
+        with torch.device("meta"), _skipped_init():
             model = cls(config)  # type: ignore[call-arg]
         model.to_empty(device=target_device)  # type: ignore[attr-defined]
         model.tie_weights()  # type: ignore[attr-defined]
@@ -375,6 +376,24 @@ class PreTrainedMixin:
                 continue
             total += parameter.numel()
         return total
+
+
+@contextlib.contextmanager
+def _skipped_init() -> Iterator[None]:
+    """Make torch's layer initialisers no-ops while a model is built on the meta device.
+
+    Initialising meta tensors does no work, but torch routes it through its reference
+    implementations, which import the compiler stack (seconds of start-up for every CLI call).
+    """
+    names = [name for name in dir(torch.nn.init) if name.endswith("_") and not name.startswith("_")]
+    saved = {name: getattr(torch.nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
 
 
 def _parse_size(size: int | str | None) -> int | None:

@@ -301,6 +301,8 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
 
     def _init_module(self, module: nn.Module) -> None:
         for name, parameter in module.named_parameters(recurse=False):
+            if parameter.is_meta:
+                continue  # built for from_pretrained: weights come from the checkpoint
             self.init_parameter(module, name, parameter)
 
     @torch.no_grad()

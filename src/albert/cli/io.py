@@ -1,0 +1,229 @@
+"""Reading inputs and writing results for the ``albert`` commands.
+
+Inputs come from arguments, stdin (one text a line) or files: ``.txt`` (one text a line),
+``.jsonl``, ``.csv`` and ``.parquet`` (a ``--column`` picks the field). Results go to the
+terminal as a table, to stdout as JSON lines (``--json``), or to a file (``--output``): ``.jsonl``,
+``.parquet`` or ``.npy``. Files are written under a temporary name and renamed when complete, so
+an interrupted command never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
+OUTPUT_SUFFIXES = (".jsonl", ".parquet", ".npy")
+
+
+class CliInputError(ValueError):
+    """A problem with what the user gave the command (file, column, empty input): shown as one line."""
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of an input file; a ``.txt`` file gives ``{"text": line}`` for each non-blank line.
+
+    Raises:
+        CliInputError: the file is missing, unreadable, of an unknown kind, or malformed.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise CliInputError(f"cannot read {path}: use a {', '.join(INPUT_SUFFIXES)} file")
+    if not path.is_file():
+        raise CliInputError(f"cannot read {path}: no such file")
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        with open(path, encoding="utf-8-sig", newline="" if suffix == ".csv" else None) as handle:
+            if suffix == ".txt":
+                return [{"text": line.rstrip("\r\n")} for line in handle if line.strip()]
+            if suffix == ".csv":
+                return list(csv.DictReader(handle))
+            return [_json_row(line, number, path) for number, line in enumerate(handle, 1) if line.strip()]
+    except CliInputError:
+        raise
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as error:
+        raise CliInputError(f"cannot read {path}: {_one_line(error)}") from None
+    except Exception as error:  # pyarrow's own errors (not a parquet file, truncated)
+        raise CliInputError(f"cannot read {path}: {_one_line(error)}") from None
+
+
+def _json_row(line: str, number: int, path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise CliInputError(f"{path}, line {number} is not valid JSON ({error.msg})") from None
+    return value if isinstance(value, dict) else {"text": value}
+
+
+def column_values(rows: Sequence[dict[str, Any]], column: str, source: str) -> list[Any]:
+    """The values of ``column`` in every row.
+
+    Raises:
+        CliInputError: a row lacks the column; the message lists the columns there are.
+    """
+    for number, row in enumerate(rows, 1):
+        if column not in row:
+            present = ", ".join(map(str, row)) or "none"
+            raise CliInputError(
+                f"{source} has no column {column!r} (row {number} has: {present}); pick one with --column"
+            )
+    return [row[column] for row in rows]
+
+
+def read_texts(
+    arguments: Sequence[str] | None,
+    input_path: Path | None,
+    column: str | None = None,
+    stdin: IO[str] | None = None,
+) -> list[str]:
+    """Texts from the arguments, else from ``--input`` (``-`` is stdin), else from piped stdin.
+
+    Raises:
+        CliInputError: nothing to read, an unreadable file, a missing column, or empty texts.
+    """
+    stdin = stdin if stdin is not None else sys.stdin
+    if arguments and input_path is not None:
+        raise CliInputError("give texts as arguments or with --input, not both")
+    if arguments:
+        texts, source = list(arguments), "the arguments"
+    elif input_path is not None and str(input_path) != "-":
+        rows = read_rows(input_path)
+        texts, source = column_values(rows, column or "text", str(input_path)), str(input_path)
+    elif input_path is not None or not stdin.isatty():
+        texts, source = [line.rstrip("\r\n") for line in stdin if line.strip()], "stdin"
+    else:
+        raise CliInputError("no input: give texts as arguments, a file with --input, or pipe lines on stdin")
+    return check_texts(texts, source)
+
+
+def read_records(input_path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of ``input_path`` reduced to ``columns`` (each required), for multi-field inputs."""
+    rows = read_rows(input_path)
+    if not rows:
+        raise CliInputError(f"{input_path} holds no rows")
+    values = {column: column_values(rows, column, str(input_path)) for column in columns}
+    return [{column: values[column][index] for column in columns} for index in range(len(rows))]
+
+
+def check_texts(texts: Sequence[Any], source: str) -> list[str]:
+    """Refuse an empty input and empty or non-text values, naming the first bad one."""
+    if not texts:
+        raise CliInputError(f"no texts in {source}")
+    for number, text in enumerate(texts, 1):
+        if not isinstance(text, str) or not text.strip():
+            raise CliInputError(f"text {number} of {source} is empty or not text: {text!r}")
+    return list(texts)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def check_output(path: Path | None, allowed: Sequence[str] = OUTPUT_SUFFIXES) -> None:
+    """Refuse an output path we cannot write, before any work is done."""
+    if path is None:
+        return
+    if path.suffix.lower() not in allowed:
+        raise CliInputError(f"cannot write {path}: use a {', '.join(allowed)} file")
+    if not path.parent.exists():
+        raise CliInputError(f"cannot write {path}: the folder {path.parent} does not exist")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it only if the block completes."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Numpy arrays and scalars as plain lists and numbers, so records serialise as JSON."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def write_output(
+    path: Path, records: Sequence[dict[str, Any]], array: Callable[[], np.ndarray] | None = None
+) -> None:
+    """Write records as ``.jsonl`` or ``.parquet``, or ``array()`` as ``.npy``, atomically.
+
+    Raises:
+        CliInputError: ``.npy`` asked for results that are not vectors.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".npy" and array is None:
+        raise CliInputError(f"cannot write {path}: .npy holds vectors (albert embed); use .jsonl or .parquet")
+    with atomic_path(path) as temporary:
+        if suffix == ".npy":
+            with open(temporary, "wb") as handle:
+                np.save(handle, array())
+        elif suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist([jsonable(record) for record in records]), temporary)
+        else:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(json.dumps(jsonable(record), ensure_ascii=False) + "\n")
+
+
+def print_json_lines(records: Sequence[dict[str, Any]], stream: IO[str] | None = None) -> None:
+    """One JSON object per line on stdout."""
+    stream = stream if stream is not None else sys.stdout
+    for record in records:
+        stream.write(json.dumps(jsonable(record), ensure_ascii=False) + "\n")
+    stream.flush()
+
+
+def print_table(records: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    """A rich table of ``columns`` of the records; floats shown with 4 decimals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        numeric = bool(records) and isinstance(records[0].get(column), (int, float, np.number))
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for record in records:
+        table.add_row(*(_cell(record.get(column)) for column in columns))
+    Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,436 @@
+"""``albert fill-mask | embed | classify | tag | answer | choose | info``: the pipelines from the shell.
+
+Each command reads its inputs (see :mod:`albert.cli.io`), builds the pipeline, and prints a
+table, JSON lines (``--json``) or writes ``--output``. Every failure the user can fix (missing
+model, unreadable file, empty input, wrong column) is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+
+from .app import app
+from .io import (
+    CliInputError,
+    check_output,
+    print_json_lines,
+    print_table,
+    read_records,
+    read_texts,
+    write_output,
+)
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+# -- options every command shares -----------------------------------------------------------------
+
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "-m", help="Model folder, shipped model name or Hub id (default: the shipped model)."
+    ),
+]
+Device = Annotated[
+    str | None, typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one).")
+]
+Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16 or float16.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Model inputs run at once.")]
+InputFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Read texts from a .txt (one a line), .jsonl, .csv or .parquet file; - is stdin.",
+    ),
+]
+Column = Annotated[
+    str | None, typer.Option("--column", help="The field holding the text in --input (default: text).")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write results to a .jsonl or .parquet file.")
+]
+Texts = Annotated[
+    list[str] | None,
+    typer.Argument(help="Texts (or use --input, or pipe lines on stdin).", show_default=False),
+]
+
+
+def _one_line_errors(command: Function) -> Function:
+    """Turn the errors a user can fix into one line on stderr and exit status 1, and warnings
+    into one line each (``warning: ...``) instead of Python's two-line source listing."""
+    from ..checkpoint import CheckpointError
+    from ..hub import ModelNotFoundError
+
+    def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = show_warning
+                return command(*args, **kwargs)
+        except (CliInputError, ModelNotFoundError, CheckpointError, ValueError, TypeError, OSError) as error:
+            message = " ".join(str(error).split()) or type(error).__name__
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(1) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _pipeline(
+    task: str, model: str | None, device: str | None, dtype: str | None, batch_size: int, **options: Any
+):
+    from ..pipelines import pipeline
+
+    # The model classes report missing head weights through logging; show it like a warning.
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    return pipeline(task, model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
+
+
+def _emit(
+    records: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    as_json: bool,
+    output: Path | None,
+    array: Callable[[], np.ndarray] | None = None,
+) -> None:
+    if output is not None:
+        write_output(output, records, array)
+        typer.echo(f"wrote {len(records)} rows to {output}", err=True)
+    elif as_json:
+        print_json_lines(records)
+    else:
+        print_table(records, columns)
+
+
+# -- the commands ---------------------------------------------------------------------------------
+
+
+@app.command("fill-mask")
+@_one_line_errors
+def fill_mask(
+    texts: Texts = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Predictions per [MASK].")] = 5,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", help="Only score this word (repeatable).")
+    ] = None,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: InputFile = None,
+    column: Column = None,
+    as_json: AsJson = False,
+    output: Output = None,
+) -> None:
+    """Predict the words behind [MASK]: albert fill-mask "The man worked as a [MASK]." """
+    inputs = read_texts(texts, input_file, column)
+    check_output(output, (".jsonl", ".parquet"))
+    unmasker = _pipeline("fill-mask", model, device, dtype, batch_size)
+    results = unmasker(inputs, top_k=top_k, targets=target or None)
+    records = []
+    for number, (text, per_text) in enumerate(zip(inputs, results)):
+        per_mask = per_text if per_text and isinstance(per_text[0], list) else [per_text]
+        for mask, predictions in enumerate(per_mask):
+            for rank, prediction in enumerate(predictions, 1):
+                records.append({"input": number, "text": text, "mask": mask, "rank": rank, **prediction})
+    _emit(records, ["input", "mask", "rank", "token_str", "score", "sequence"], as_json, output)
+
+
+@app.command("embed")
+@_one_line_errors
+def embed(
+    texts: Texts = None,
+    level: Annotated[
+        str, typer.Option("--level", help="piece, word (or token), sentence or document.")
+    ] = "sentence",
+    word_pooling: Annotated[
+        str, typer.Option("--word-pooling", help="first, mean or last piece of a word.")
+    ] = "mean",
+    sentence_pooling: Annotated[str, typer.Option("--sentence-pooling", help="mean, cls or max.")] = "mean",
+    layer: Annotated[
+        str, typer.Option("--layer", help="last, or a hidden-state index (0 = embeddings).")
+    ] = "last",
+    mean_last: Annotated[
+        int | None, typer.Option("--mean-last", min=1, help="Average the last K layers.")
+    ] = None,
+    split_sentences: Annotated[bool, typer.Option(help="Embed each sentence on its own.")] = True,
+    stride: Annotated[
+        int | None, typer.Option("--stride", min=0, help="Pieces shared by windows of long text.")
+    ] = None,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: InputFile = None,
+    column: Column = None,
+    as_json: AsJson = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write a .jsonl, .parquet or .npy file.")
+    ] = None,
+) -> None:
+    """Vectors for pieces, words, sentences or documents (.npy: one row per unit)."""
+    inputs = read_texts(texts, input_file, column)
+    check_output(output)
+    embedder = _pipeline("embeddings", model, device, dtype, batch_size)
+    records = embedder(
+        inputs, level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
+        mean_last=mean_last, split_sentences=split_sentences, stride=stride, output="records",
+    )  # fmt: skip
+    rows = [record for per_text in records for record in per_text]
+    if output is None and not as_json:  # a terminal shows the size and the first values, not 768 numbers
+        rows_shown = [
+            {**{k: v for k, v in row.items() if k != "embedding"}, "dim": len(row["embedding"]),
+             "norm": float(np.linalg.norm(row["embedding"])),
+             "first values": " ".join(f"{value:+.3f}" for value in row["embedding"][:3]) + " …"}
+            for row in rows
+        ]  # fmt: skip
+        columns = [c for c in ("document", "sentence", "word", "text", "start", "end") if c in rows_shown[0]]
+        print_table(rows_shown, [*columns, "dim", "norm", "first values"])
+        return
+    _emit(rows, [], as_json, output, array=lambda: np.stack([row["embedding"] for row in rows]))
+
+
+@app.command("classify")
+@_one_line_errors
+def classify(
+    texts: Texts = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", "-k", min=1, help="Best K labels (default: all).")
+    ] = None,
+    function: Annotated[
+        str | None, typer.Option("--function", help="softmax, sigmoid or none (default: from the model).")
+    ] = None,
+    pair_column: Annotated[
+        str | None, typer.Option("--pair-column", help="Field of --input holding a second text.")
+    ] = None,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: InputFile = None,
+    column: Column = None,
+    as_json: AsJson = False,
+    output: Output = None,
+) -> None:
+    """A score for every label of each text (or text pair, with --pair-column)."""
+    if pair_column is not None:
+        if input_file is None:
+            raise CliInputError(
+                "--pair-column reads pairs from --input; give a .jsonl, .csv or .parquet file"
+            )
+        rows = read_records(input_file, [column or "text", pair_column])
+        inputs: list[Any] = [{"text": row[column or "text"], "text_pair": row[pair_column]} for row in rows]
+        shown = [f"{row['text']} | {row['text_pair']}" for row in inputs]
+    else:
+        inputs = read_texts(texts, input_file, column)
+        shown = inputs
+    check_output(output, (".jsonl", ".parquet"))
+    classifier = _pipeline("text-classification", model, device, dtype, batch_size)
+    results = classifier(inputs, top_k=top_k, function_to_apply=function)
+    records = [
+        {"input": number, "text": text, "rank": rank, **label}
+        for number, (text, labels) in enumerate(zip(shown, results))
+        for rank, label in enumerate(labels, 1)
+    ]
+    _emit(records, ["input", "text", "rank", "label", "score"], as_json, output)
+
+
+@app.command("tag")
+@_one_line_errors
+def tag(
+    texts: Texts = None,
+    aggregation: Annotated[
+        str, typer.Option("--aggregation", help="none, simple, first, average or max.")
+    ] = "simple",
+    keep_all: Annotated[bool, typer.Option("--keep-all", help="Also show words labelled O.")] = False,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: InputFile = None,
+    column: Column = None,
+    as_json: AsJson = False,
+    output: Output = None,
+) -> None:
+    """Label words (named entities), with their character spans."""
+    inputs = read_texts(texts, input_file, column)
+    check_output(output, (".jsonl", ".parquet"))
+    tagger = _pipeline("token-classification", model, device, dtype, batch_size)
+    results = tagger(inputs, aggregation_strategy=aggregation, ignore_labels=[] if keep_all else None)
+    records = [
+        {"input": number, "entity": entity.get("entity_group", entity.get("entity")),
+         **{key: value for key, value in entity.items() if key not in ("entity", "entity_group")}}
+        for number, entities in enumerate(results)
+        for entity in entities
+    ]  # fmt: skip
+    _emit(records, ["input", "entity", "word", "start", "end", "score"], as_json, output)
+
+
+@app.command("answer")
+@_one_line_errors
+def answer(
+    question: Annotated[str | None, typer.Option("--question", "-q", help="The question.")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", "-c", help="The text holding the answer.")
+    ] = None,
+    context_file: Annotated[
+        Path | None, typer.Option("--context-file", help="Read the context from a text file.")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Answers per question.")] = 1,
+    doc_stride: Annotated[
+        int | None, typer.Option("--doc-stride", min=0, help="Pieces shared by context windows.")
+    ] = None,
+    max_answer_len: Annotated[
+        int, typer.Option("--max-answer-len", min=1, help="Longest answer, in pieces.")
+    ] = 15,
+    impossible: Annotated[
+        bool, typer.Option("--allow-no-answer", help="Let 'no answer' win (SQuAD 2.0).")
+    ] = False,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="A .jsonl, .csv or .parquet file with question and context fields."
+        ),
+    ] = None,
+    as_json: AsJson = False,
+    output: Output = None,
+) -> None:
+    """Answer a question from a context: albert answer -q "Who?" -c "..." """
+    if input_file is not None:
+        if question is not None or context is not None or context_file is not None:
+            raise CliInputError("give --input, or --question with --context; not both")
+        records_in = read_records(input_file, ["question", "context"])
+    else:
+        if context_file is not None:
+            if context is not None:
+                raise CliInputError("give --context or --context-file, not both")
+            try:
+                context = context_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise CliInputError(f"cannot read {context_file}: {error}") from None
+        if not question or not context or not question.strip() or not context.strip():
+            raise CliInputError(
+                "give a non-empty --question and --context (or --context-file), or --input FILE"
+            )
+        records_in = [{"question": question, "context": context}]
+    check_output(output, (".jsonl", ".parquet"))
+    reader = _pipeline("question-answering", model, device, dtype, batch_size)
+    results = reader(
+        records_in,
+        top_k=top_k,
+        doc_stride=doc_stride,
+        max_answer_len=max_answer_len,
+        handle_impossible_answer=impossible,
+    )
+    records = []
+    for number, (record, found) in enumerate(zip(records_in, results)):
+        for rank, result in enumerate(found if isinstance(found, list) else [found], 1):
+            records.append({"input": number, "question": record["question"], "rank": rank, **result})
+    _emit(records, ["input", "question", "rank", "answer", "score", "start", "end"], as_json, output)
+
+
+@app.command("choose")
+@_one_line_errors
+def choose(
+    prompt: Annotated[
+        str | None, typer.Argument(help="The prompt (or use --input).", show_default=False)
+    ] = None,
+    choice: Annotated[
+        list[str] | None, typer.Option("--choice", help="A candidate (repeat for each).")
+    ] = None,
+    model: Model = None,
+    device: Device = None,
+    dtype: Dtype = None,
+    batch_size: BatchSize = 32,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="A .jsonl or .parquet file with prompt and choices (a list) fields."
+        ),
+    ] = None,
+    as_json: AsJson = False,
+    output: Output = None,
+) -> None:
+    """Score candidate continuations: albert choose "The man" --choice "ran." --choice "a the." """
+    if input_file is not None:
+        if prompt is not None or choice:
+            raise CliInputError("give --input, or a prompt with --choice; not both")
+        items = read_records(input_file, ["prompt", "choices"])
+        for number, item in enumerate(items, 1):
+            if not isinstance(item["choices"], list):
+                raise CliInputError(f"row {number} of {input_file}: choices must be a list of texts")
+    else:
+        if not prompt or not prompt.strip() or not choice:
+            raise CliInputError("give a prompt and at least two --choice options, or --input FILE")
+        items = [{"prompt": prompt, "choices": list(choice)}]
+    check_output(output, (".jsonl", ".parquet"))
+    chooser = _pipeline("multiple-choice", model, device, dtype, batch_size)
+    results = chooser(items)
+    records = []
+    for number, (item, scored) in enumerate(zip(items, results)):
+        best = max(range(len(scored)), key=lambda position: scored[position]["score"])
+        for position, result in enumerate(scored):
+            records.append({"input": number, "prompt": item["prompt"], **result, "best": position == best})
+    _emit(records, ["input", "prompt", "index", "choice", "score", "best"], as_json, output)
+
+
+@app.command("info")
+@_one_line_errors
+def info(
+    model: Annotated[
+        str | None, typer.Argument(help="Model folder, shipped model name or Hub id.", show_default=False)
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Parameters, shared layers, memory at each dtype, vocabulary and config of a model."""
+    from ..pipelines.base import default_model
+    from ..pipelines.info import model_info
+
+    facts = model_info(model if model is not None else default_model())
+    if as_json:
+        print_json_lines([facts])
+        return
+    parameters, groups, inner = facts["parameters"], facts["hidden_groups"], facts["inner_group_num"]
+    special = " ".join(f"{token}={index}" for token, index in facts["special_tokens"].items())
+    rows = [
+        {"": "model", "value": facts["model"]},
+        {"": "architecture", "value": facts["architecture"]},
+        {"": "parameters", "value": f"{parameters['total']:,}"},
+        {"": "  embeddings", "value": f"{parameters['embeddings']:,}"},
+        {"": "  encoder (shared)", "value": f"{parameters['encoder']:,}"},
+        {"": "  heads and pooler", "value": f"{parameters['heads']:,}"},
+        {"": "layers computed", "value": f"{facts['layers_computed']} ({facts['layers']} steps x {inner})"},
+        {"": "distinct layers", "value": f"{facts['distinct_layers']} ({groups} groups x {inner})"},
+        *({"": f"weights at {dtype}", "value": _size(size)} for dtype, size in facts["memory_bytes"].items()),
+        {"": "vocabulary", "value": f"{facts['vocab_size']:,}"},
+        {"": "special tokens", "value": special or "(no tokenizer files)"},
+    ]  # fmt: skip
+    config = facts["config"]
+    for key in ("hidden_size", "embedding_size", "num_attention_heads", "intermediate_size", "hidden_act",
+                "max_position_embeddings", "type_vocab_size"):  # fmt: skip
+        if key in config:
+            rows.append({"": f"config.{key}", "value": str(config[key])})
+    print_table(rows, ["", "value"])
+
+
+def _size(size: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} B"

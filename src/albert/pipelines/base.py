@@ -1,0 +1,389 @@
+"""What every pipeline shares: loading, devices, tokenized pieces, windows, and batched inference.
+
+A pipeline turns plain text into plain records in three steps: ``encode`` (text -> pieces with
+character spans), ``forward`` (features -> model outputs, batched here once for all tasks), and
+a task-specific step that reads the outputs back into records. The model is called in exactly
+one place, :meth:`Pipeline.forward`, so a faster encoder can be plugged in there alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..devices import resolve_device, resolve_dtype
+from ..hub import ModelNotFoundError, shipped_models
+
+#: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
+Feature = Mapping[str, Sequence[int]]
+
+#: Progress bars appear only when inference takes at least this many batches (and stderr is a
+#: terminal): a bar that flashes for a tenth of a second is noise.
+PROGRESS_MIN_BATCHES = 8
+
+
+def default_model() -> Path:
+    """The model used when none is given: the first model shipped inside the package.
+
+    Raises:
+        ModelNotFoundError: no model ships with this installation; the message says to pass one.
+    """
+    shipped = shipped_models()
+    if not shipped:
+        raise ModelNotFoundError(
+            "no model ships with this installation of albert, so there is no default model: pass "
+            "model=... (Python) or --model ... (shell), naming a folder written by save_pretrained "
+            "or a Hub id such as 'albert/albert-base-v2'"
+        )
+    return next(iter(shipped.values()))
+
+
+def load_tokenizer(name_or_path: str | os.PathLike) -> Any:
+    """Load ``albert.tokenizer.AlbertTokenizer`` from a folder, shipped name or Hub id."""
+    from ..tokenizer import AlbertTokenizer
+
+    return AlbertTokenizer.from_pretrained(name_or_path)
+
+
+# -- pieces, spans and windows -----------------------------------------------------------------
+
+
+@dataclass
+class Pieces:
+    """One text cut into SentencePiece pieces (no special tokens).
+
+    ``spans[i]`` is the character span of piece ``i`` in the text, trimmed of whitespace (a bare
+    "▁" piece has an empty span at the start of its word); ``word_ids[i]`` is the index of the
+    whitespace/punctuation word the piece belongs to, as the tokenizer numbers words.
+    """
+
+    ids: list[int]
+    spans: list[tuple[int, int]]
+    word_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode_pieces(tokenizer: Any, texts: Sequence[str]) -> list[Pieces]:
+    """Tokenize ``texts`` without special tokens, keeping each piece's span and word."""
+    if not texts:
+        return []
+    encoding = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    result = []
+    for index, text in enumerate(texts):
+        ids = list(encoding["input_ids"][index])
+        offsets = encoding["offset_mapping"][index]
+        word_ids = encoding.word_ids(index)
+        spans = [_trim_span(text, int(start), int(end)) for start, end in offsets]
+        words = [word if word is not None else -1 for word in word_ids]
+        result.append(Pieces(ids=ids, spans=spans, word_ids=words))
+    return result
+
+
+def _trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop the whitespace a "▁" piece may carry, so spans cover only visible characters."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def span_of(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
+    """The character span covering several pieces' spans (empty spans of bare "▁" ignored)."""
+    visible = [span for span in spans if span[1] > span[0]]
+    if not visible:
+        return spans[0] if spans else (0, 0)
+    return visible[0][0], max(end for _, end in visible)
+
+
+def window_ranges(length: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Cut ``length`` tokens into windows of at most ``size`` that overlap by ``stride`` tokens.
+
+    Returns ``(start, end)`` token ranges covering every token; one window when it all fits.
+
+    Raises:
+        ValueError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
+    """
+    if size < 1:
+        raise ValueError(f"a window must hold at least one token, got {size}")
+    if not 0 <= stride < size:
+        raise ValueError(
+            f"stride ({stride}) must be at least 0 and smaller than the window ({size} tokens), "
+            "or the windows would not advance; pass a smaller stride"
+        )
+    if length <= size:
+        return [(0, length)]
+    step = size - stride
+    ranges = []
+    start = 0
+    while True:
+        end = min(start + size, length)
+        ranges.append((start, end))
+        if end == length:
+            return ranges
+        start += step
+
+
+def most_central_window(ranges: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """For each token, ``(window index, position in that window)`` of the window where it has the
+    most context on both sides, so stitched vectors come from where the model saw most.
+
+    ``ranges`` are sorted windows as :func:`window_ranges` gives them; ties go to the earlier one.
+    """
+    starts = [start for start, _ in ranges]
+    ends = [end for _, end in ranges]
+    choice: list[tuple[int, int]] = []
+    for position in range(length):
+        # Only the few windows that contain the position: starts and ends are both sorted.
+        first, last = bisect.bisect_right(ends, position), bisect.bisect_right(starts, position)
+        best = max(
+            range(first, last),
+            key=lambda index: (min(position - starts[index], ends[index] - 1 - position), -index),
+        )
+        choice.append((best, position - starts[best]))
+    return choice
+
+
+def build_inputs(
+    tokenizer: Any, first: Sequence[int], second: Sequence[int] | None = None
+) -> dict[str, list[int]]:
+    """``[CLS] first [SEP]`` or ``[CLS] first [SEP] second [SEP]`` with ALBERT's segment ids."""
+    input_ids = [tokenizer.cls_token_id, *first, tokenizer.sep_token_id]
+    token_type_ids = [0] * len(input_ids)
+    if second is not None:
+        input_ids += [*second, tokenizer.sep_token_id]
+        token_type_ids += [1] * (len(second) + 1)
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids}
+
+
+def truncate_pair(
+    first: list[int], second: list[int] | None, budget: int
+) -> tuple[list[int], list[int] | None, bool]:
+    """Trim the longer of two id lists, one token at a time, until both fit in ``budget``.
+
+    Returns the trimmed lists and whether anything was cut (the usual "longest first" rule).
+    """
+    first = list(first)
+    second = list(second) if second is not None else None
+    cut = False
+    while len(first) + (len(second) if second is not None else 0) > budget:
+        cut = True
+        if second is not None and len(second) > len(first):
+            second.pop()
+        else:
+            first.pop()
+    return first, second, cut
+
+
+# -- batching ----------------------------------------------------------------------------------
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first), so padding stays small.
+
+    Results are put back in input order by the caller, by index.
+    """
+    order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def pad_features(features: Sequence[Feature], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad features into ``input_ids``, ``token_type_ids`` and ``attention_mask`` tensors."""
+    width = max(len(feature["input_ids"]) for feature in features)
+    input_ids = torch.full((len(features), width), pad_token_id, dtype=torch.long)
+    token_type_ids = torch.zeros((len(features), width), dtype=torch.long)
+    attention_mask = torch.zeros((len(features), width), dtype=torch.long)
+    for row, feature in enumerate(features):
+        length = len(feature["input_ids"])
+        input_ids[row, :length] = torch.as_tensor(feature["input_ids"], dtype=torch.long)
+        if "token_type_ids" in feature:
+            token_type_ids[row, :length] = torch.as_tensor(feature["token_type_ids"], dtype=torch.long)
+        attention_mask[row, :length] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+
+
+def _show_progress(requested: bool | None, num_batches: int) -> bool:
+    if requested is not None:
+        return requested
+    return num_batches >= PROGRESS_MIN_BATCHES and sys.stderr.isatty()
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+
+
+class Pipeline:
+    """Base of every task pipeline: holds the model, tokenizer, device and batch size.
+
+    Args:
+        model: a folder, shipped model name or Hub id, or a loaded model of ``model_class``;
+            None means :func:`default_model`.
+        tokenizer: a tokenizer, or where to load one from; by default the model's own files.
+        device: "cpu", "cuda", "cuda:1", an index, or None/"auto" (a GPU when there is one).
+        dtype: "float32", "bfloat16", "float16" (or torch dtypes), or "auto" for the dtype the
+            weights are stored in; None loads float32 (a model passed in keeps its own).
+        batch_size: how many model inputs run at once.
+        progress: True/False to force a progress bar on or off; None shows one on a terminal
+            when there are many batches.
+
+    Raises:
+        ModelNotFoundError: the model cannot be found (or none was given and none ships).
+        TypeError: a loaded model of the wrong kind was passed.
+    """
+
+    #: The head this task loads from a name (e.g. AlbertForMaskedLM).
+    model_class: ClassVar[type]
+    #: Classes of already loaded models the task can use (the loading class by default).
+    accepted_classes: ClassVar[tuple[type, ...]] = ()
+    task: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: Any = None,
+        tokenizer: Any = None,
+        device: str | int | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.model = self._load_model(model, resolve_dtype(dtype))
+        self.tokenizer = self._load_tokenizer(tokenizer)
+        self.batch_size = batch_size
+        self.progress = progress
+
+    # -- loading --------------------------------------------------------------------------------
+    def _load_model(self, model: Any, dtype: torch.dtype | str | None) -> torch.nn.Module:
+        if model is None:
+            model = default_model()
+        if isinstance(model, (str, os.PathLike)):
+            loaded = self.load(model, dtype)
+        else:
+            accepted = self.accepted_classes or (self.model_class,)
+            if not isinstance(model, accepted):
+                names = " or ".join(cls.__name__ for cls in accepted)
+                raise TypeError(
+                    f"the {self.task} pipeline needs a {names}, got {type(model).__name__}; "
+                    f"load one with {self.model_class.__name__}.from_pretrained(...) or pass the folder"
+                )
+            loaded = model.to(dtype=dtype) if isinstance(dtype, torch.dtype) else model
+        return loaded.to(self.device).eval()
+
+    def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
+        """Load :attr:`model_class` from a name (tasks that can use several heads override this)."""
+        return self.model_class.from_pretrained(name_or_path, dtype=dtype)
+
+    def _load_tokenizer(self, tokenizer: Any) -> Any:
+        if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+            return tokenizer
+        source = tokenizer if tokenizer is not None else getattr(self.model, "name_or_path", None)
+        if source is None:
+            raise ValueError(
+                "the model was passed without a tokenizer and does not say where it was loaded from: "
+                "pass tokenizer=AlbertTokenizer.from_pretrained(...) too"
+            )
+        return load_tokenizer(source)
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def max_length(self) -> int:
+        """The longest input the model takes, special tokens included."""
+        window = int(self.config.max_position_embeddings)
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < window:
+            window = tokenizer_limit
+        return window
+
+    # -- inference ------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor], **options: Any) -> Any:
+        """Run the model on one padded batch already on the device (the one place it is called).
+
+        ``options`` are passed to the model, e.g. ``output_hidden_states=True``.
+        """
+        return self.model(**batch, **options)
+
+    def run(
+        self,
+        features: Sequence[Feature],
+        read_outputs: Callable[[Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+        **options: Any,
+    ) -> list[dict[str, np.ndarray]]:
+        """Run the model over ``features`` in length-sorted batches; results in input order.
+
+        Args:
+            features: model inputs, each with ``input_ids`` (and ``token_type_ids``).
+            read_outputs: ``(model output, padded batch) -> tensors wanted``, each batch-first;
+                picking here, on the device, keeps large outputs (vocabulary scores) off the CPU.
+            options: passed to the model's forward, e.g. ``output_hidden_states=True``.
+
+        Returns:
+            For every feature, the picked tensors' rows as float32 numpy arrays (sequence-shaped
+            rows still padded to the batch's width: callers cut them to their own length).
+        """
+        lengths = [len(feature["input_ids"]) for feature in features]
+        too_long = [length for length in lengths if length > self.max_length]
+        if too_long:  # every task windows or truncates before this; reaching it is a bug
+            raise ValueError(
+                f"an input of {max(too_long)} tokens exceeds the model's window of {self.max_length}"
+            )
+        batches = length_sorted_batches(lengths, self.batch_size)
+        results: list[dict[str, np.ndarray] | None] = [None] * len(features)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        with torch.inference_mode():
+            for indices in self._progress(batches, self.task):
+                batch = pad_features([features[index] for index in indices], pad_id)
+                batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
+                picked = {
+                    name: tensor.float().cpu().numpy()
+                    for name, tensor in read_outputs(self.forward(batch, **options), batch).items()
+                }
+                for row, index in enumerate(indices):
+                    results[index] = {name: values[row] for name, values in picked.items()}
+        return results  # type: ignore[return-value]
+
+    def _progress(self, batches: list[list[int]], description: str) -> Iterator[list[int]]:
+        if not _show_progress(self.progress, len(batches)):
+            yield from batches
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        # stderr, so that results piped from stdout never mix with the bar
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task(description, total=sum(len(batch) for batch in batches))
+            for batch in batches:
+                yield batch
+                progress.advance(task, len(batch))
+
+
+def as_list(inputs: Any, kind: str = "text") -> tuple[list[Any], bool]:
+    """``(list of inputs, whether a single input was given)``; a single input gives one result."""
+    if isinstance(inputs, (str, Mapping)):
+        return [inputs], True
+    if isinstance(inputs, Sequence):
+        return list(inputs), False
+    raise TypeError(f"expected a {kind} or a list of them, got {type(inputs).__name__}")
+
+
+def check_texts(texts: Sequence[Any]) -> None:
+    """Reject inputs that are not strings or hold nothing to read, naming the first such input."""
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"input {index} is a {type(text).__name__}, not a string: {text!r}")
+        if not text.strip():
+            raise ValueError(f"input {index} is empty: give text to read (or leave that input out)")

@@ -1,0 +1,342 @@
+"""Embeddings at every level: pieces, words, sentences and documents, without a JVM.
+
+What Spark NLP's ``AlbertEmbeddings`` and ``nlu.load(...).predict(text, output_level=...)`` give:
+text -> sentences (:mod:`albert.sentences`) -> words -> vectors. Each sentence is one model input
+([CLS] sentence [SEP]); a sentence longer than the model's window is embedded in overlapping
+windows and stitched, each piece taking its vector from the window where it sits most centrally,
+so nothing is ever cut off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import AlbertConfig
+from ..modeling import MODEL_CLASSES, AlbertModel, AlbertPreTrainedModel
+from ..sentences import sentence_spans
+from .base import (
+    Pipeline,
+    as_list,
+    build_inputs,
+    check_texts,
+    encode_pieces,
+    most_central_window,
+    span_of,
+    window_ranges,
+)
+
+LEVELS = ("piece", "word", "sentence", "document")
+#: Spark NLP and nlu call word-level output "token".
+LEVEL_ALIASES = {
+    "token": "word",
+    "pieces": "piece",
+    "words": "word",
+    "sentences": "sentence",
+    "documents": "document",
+}
+WORD_POOLINGS = ("first", "mean", "last")
+SENTENCE_POOLINGS = ("mean", "cls", "max")
+OUTPUTS = ("records", "dataframe", "numpy")
+
+
+@dataclass
+class _Sentence:
+    """One sentence of a document, after the model: its pieces' vectors and [CLS] vectors."""
+
+    start: int
+    end: int
+    piece_ids: list[int]
+    piece_spans: list[tuple[int, int]]  # in the document
+    word_ids: list[int]  # numbered within the document
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (pieces, H)
+    cls_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (windows, H)
+
+
+class EmbeddingsPipeline(Pipeline):
+    """Vectors for the pieces, words, sentences or documents of texts.
+
+    Args:
+        level: "word" (default; alias "token"), "piece", "sentence" or "document".
+        word_pooling: how a word's pieces become one vector: "first", "mean" (default), "last".
+        sentence_pooling: how a sentence (and a document) becomes one vector: "mean" of its
+            pieces (default), "max" over them, or "cls", the [CLS] vector (for a document, the
+            mean of its sentences' [CLS] vectors).
+        layer: "last" (default) or an index into the model's hidden states (0 is the embedding
+            output, -1 the last layer).
+        mean_last: average the last k layers instead of taking one (e.g. 4).
+        output: "records" (default), "dataframe" (pandas) or "numpy".
+        split_sentences: embed each sentence on its own (default), as Spark NLP does; False
+            embeds each text as one sequence (in windows when long).
+        stride: tokens shared by consecutive windows of a long sentence (default: half a window).
+        Other arguments: see :class:`~albert.pipelines.base.Pipeline`.
+    """
+
+    task = "embeddings"
+    model_class = AlbertModel
+    accepted_classes = (AlbertPreTrainedModel,)
+
+    def __init__(
+        self,
+        *args: Any,
+        level: str = "word",
+        word_pooling: str = "mean",
+        sentence_pooling: str = "mean",
+        layer: int | str = "last",
+        mean_last: int | None = None,
+        output: str = "records",
+        split_sentences: bool = True,
+        stride: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # The base model is all this task needs; any head's checkpoint carries it.
+        self.model = getattr(self.model, "albert", self.model)
+        self.options = _check_options(
+            dict(level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
+                 mean_last=mean_last, output=output, split_sentences=split_sentences, stride=stride),
+            self.config.num_hidden_layers,
+        )  # fmt: skip
+
+    def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
+        """Load whichever head the checkpoint holds and keep its encoder: loading a masked-LM
+        checkpoint as a bare AlbertModel would report its (unused) pooler as missing."""
+        config = AlbertConfig.from_pretrained(name_or_path)
+        architectures = config.extra.get("architectures") or ["AlbertModel"]
+        model_class = MODEL_CLASSES.get(architectures[0], AlbertModel)
+        model = model_class.from_pretrained(name_or_path, dtype=dtype)
+        encoder = getattr(model, "albert", model)
+        encoder.name_or_path = model.name_or_path
+        return encoder
+
+    def __call__(self, inputs: str | Sequence[str], **options: Any) -> Any:
+        """Embed one text or a list of texts.
+
+        Args:
+            inputs: the text(s).
+            **options: any of the constructor's ``level``, ``word_pooling``, ``sentence_pooling``,
+                ``layer``, ``mean_last``, ``output``, ``split_sentences``, ``stride`` for this call.
+
+        Returns:
+            ``output="records"``: for each text a list of dicts, one per unit, with ``document``,
+            ``sentence``, ``word``/``piece`` where they apply, ``text``, ``start``, ``end`` (the
+            character span in the text) and ``embedding`` (a float32 vector); for "document" one
+            dict per text. ``output="dataframe"``: one pandas DataFrame, a row per unit of all
+            texts. ``output="numpy"``: for each text an array (units, hidden size); at document
+            level one array (texts, hidden size). One text in gives one text's result out.
+
+        Raises:
+            ValueError: an empty text, or an unknown option value.
+        """
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.options)}")
+        settings = _check_options({**self.options, **options}, self.config.num_hidden_layers)
+        texts, single = as_list(inputs)
+        check_texts(texts)
+        if not texts:
+            return _nothing(settings, self.config.hidden_size)
+        documents = self._embed(texts, settings)
+        return _format(texts, documents, settings, single)
+
+    # -- from texts to vectors ------------------------------------------------------------------
+    def _embed(self, texts: list[str], settings: dict[str, Any]) -> list[list[_Sentence]]:
+        spans_per_text = [
+            sentence_spans(text) if settings["split_sentences"] else [_strip_span(text)] for text in texts
+        ]
+        flat_spans = [
+            (index, start, end) for index, spans in enumerate(spans_per_text) for start, end in spans
+        ]
+        pieces = encode_pieces(self.tokenizer, [texts[index][start:end] for index, start, end in flat_spans])
+
+        documents: list[list[_Sentence]] = [[] for _ in texts]
+        for (index, start, end), sentence_pieces in zip(flat_spans, pieces):
+            if not len(sentence_pieces):
+                continue  # nothing the vocabulary can read (e.g. only control characters)
+            first_word = 1 + max((max(s.word_ids) for s in documents[index]), default=-1)
+            documents[index].append(_Sentence(
+                start=start,
+                end=end,
+                piece_ids=sentence_pieces.ids,
+                piece_spans=[(start + a, start + b) for a, b in sentence_pieces.spans],
+                word_ids=[first_word + word for word in _dense_words(sentence_pieces.word_ids)],
+            ))  # fmt: skip
+        for index, sentences in enumerate(documents):
+            if not sentences:
+                raise ValueError(f"input {index} has no pieces the tokenizer can read: {texts[index][:60]!r}")
+
+        window = self.max_length - 2  # room for [CLS] and [SEP]
+        stride = settings["stride"] if settings["stride"] is not None else window // 2
+        sentences = [sentence for sentences in documents for sentence in sentences]
+        features, owners = [], []
+        for number, sentence in enumerate(sentences):
+            for start, end in window_ranges(len(sentence.piece_ids), window, stride):
+                features.append(build_inputs(self.tokenizer, sentence.piece_ids[start:end]))
+                owners.append(number)
+        want_all_layers = settings["layer"] != "last" or settings["mean_last"] is not None
+        outputs = self.run(
+            features,
+            lambda output, batch: {"states": _select_layers(output, settings)},
+            output_hidden_states=want_all_layers,
+        )
+        per_sentence: list[list[np.ndarray]] = [[] for _ in sentences]
+        for owner, output in zip(owners, outputs):
+            per_sentence[owner].append(output["states"])
+        for sentence, window_states in zip(sentences, per_sentence):
+            ranges = window_ranges(len(sentence.piece_ids), window, stride)
+            # Row 0 of a window is [CLS]; its pieces start at row 1.
+            sentence.vectors = np.stack([
+                window_states[which][position + 1]
+                for which, position in most_central_window(ranges, len(sentence.piece_ids))
+            ])  # fmt: skip
+            sentence.cls_vectors = np.stack([states[0] for states in window_states])
+        return documents
+
+
+def _select_layers(output: Any, settings: dict[str, Any]) -> torch.Tensor:
+    """The (B, S, H) states asked for: the last layer, one layer, or the mean of the last k."""
+    if settings["mean_last"] is not None:
+        return torch.stack(output.hidden_states[-settings["mean_last"] :]).float().mean(dim=0)
+    if settings["layer"] == "last":
+        return output.last_hidden_state
+    return output.hidden_states[settings["layer"]]
+
+
+def _dense_words(word_ids: list[int]) -> list[int]:
+    """Renumber a sentence's word ids 0, 1, 2, ... in order of appearance."""
+    numbering: dict[int, int] = {}
+    return [numbering.setdefault(word, len(numbering)) for word in word_ids]
+
+
+def _strip_span(text: str) -> tuple[int, int]:
+    stripped = text.lstrip()
+    start = len(text) - len(stripped)
+    return start, start + len(stripped.rstrip())
+
+
+# -- from vectors to records --------------------------------------------------------------------
+
+
+def _pool(vectors: np.ndarray, how: str) -> np.ndarray:
+    if how == "first":
+        return vectors[0]
+    if how == "last":
+        return vectors[-1]
+    if how == "max":
+        return vectors.max(axis=0)
+    return vectors.mean(axis=0)
+
+
+def _units(
+    text: str, document: int, sentences: list[_Sentence], settings: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The records of one document at the level asked for."""
+    level = settings["level"]
+    records: list[dict[str, Any]] = []
+    if level == "document":
+        if settings["sentence_pooling"] == "cls":
+            vector = np.concatenate([s.cls_vectors for s in sentences]).mean(axis=0)
+        else:
+            vector = _pool(np.concatenate([s.vectors for s in sentences]), settings["sentence_pooling"])
+        return [{"document": document, "text": text, "start": 0, "end": len(text), "embedding": vector}]
+    for number, sentence in enumerate(sentences):
+        if level == "sentence":
+            if settings["sentence_pooling"] == "cls":
+                vector = sentence.cls_vectors.mean(axis=0)
+            else:
+                vector = _pool(sentence.vectors, settings["sentence_pooling"])
+            records.append({
+                "document": document, "sentence": number, "text": text[sentence.start:sentence.end],
+                "start": sentence.start, "end": sentence.end, "embedding": vector,
+            })  # fmt: skip
+        elif level == "piece":
+            for position, (start, end) in enumerate(sentence.piece_spans):
+                records.append({
+                    "document": document, "sentence": number, "word": sentence.word_ids[position],
+                    "piece": position, "token": sentence.piece_ids[position], "text": text[start:end],
+                    "start": start, "end": end, "embedding": sentence.vectors[position],
+                })  # fmt: skip
+        else:
+            for word in dict.fromkeys(sentence.word_ids):
+                positions = [i for i, owner in enumerate(sentence.word_ids) if owner == word]
+                start, end = span_of([sentence.piece_spans[i] for i in positions])
+                records.append({
+                    "document": document, "sentence": number, "word": word, "text": text[start:end],
+                    "start": start, "end": end,
+                    "embedding": _pool(sentence.vectors[positions], settings["word_pooling"]),
+                })  # fmt: skip
+    return records
+
+
+def _format(
+    texts: list[str], documents: list[list[_Sentence]], settings: dict[str, Any], single: bool
+) -> Any:
+    per_text = [
+        _units(text, index, sentences, settings)
+        for index, (text, sentences) in enumerate(zip(texts, documents))
+    ]
+    if settings["output"] == "dataframe":
+        import pandas as pd
+
+        return pd.DataFrame([record for records in per_text for record in records])
+    if settings["output"] == "numpy":
+        arrays = [np.stack([record["embedding"] for record in records]) for records in per_text]
+        if settings["level"] == "document":
+            stacked = np.concatenate(arrays)
+            return stacked[0] if single else stacked
+        return arrays[0] if single else arrays
+    return per_text[0] if single else per_text
+
+
+def _nothing(settings: dict[str, Any], hidden_size: int) -> Any:
+    """The result for an empty list of texts, shaped like any other result."""
+    if settings["output"] == "dataframe":
+        import pandas as pd
+
+        return pd.DataFrame()
+    if settings["output"] == "numpy" and settings["level"] == "document":
+        return np.zeros((0, hidden_size), np.float32)
+    return []
+
+
+def _check_options(settings: dict[str, Any], num_layers: int) -> dict[str, Any]:
+    """Validate and normalise the options, naming any wrong value and the allowed ones."""
+    settings = dict(settings)
+    level = LEVEL_ALIASES.get(settings["level"], settings["level"])
+    if level not in LEVELS:
+        raise ValueError(
+            f"level must be one of {', '.join(LEVELS)} (or 'token' for words), got {settings['level']!r}"
+        )
+    settings["level"] = level
+    for name, allowed in (
+        ("word_pooling", WORD_POOLINGS),
+        ("sentence_pooling", SENTENCE_POOLINGS),
+        ("output", OUTPUTS),
+    ):
+        if settings[name] not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
+    layer = settings["layer"]
+    if isinstance(layer, str) and layer != "last":
+        try:
+            layer = int(layer)
+        except ValueError:
+            raise ValueError(f"layer must be 'last' or a layer index, got {layer!r}") from None
+    if layer != "last" and not -(num_layers + 1) <= layer <= num_layers:
+        raise ValueError(
+            f"layer {layer} does not exist: the model has hidden states 0..{num_layers} "
+            f"(0 is the embedding output, {num_layers} or -1 the last layer)"
+        )
+    settings["layer"] = layer
+    mean_last = settings["mean_last"]
+    if mean_last is not None and not 1 <= int(mean_last) <= num_layers + 1:
+        raise ValueError(
+            f"mean_last must be between 1 and {num_layers + 1} (the hidden states there are), got {mean_last}"
+        )
+    if settings["stride"] is not None and int(settings["stride"]) < 0:
+        raise ValueError(f"stride must be 0 or more tokens, got {settings['stride']}")
+    return settings
