@@ -176,6 +176,7 @@ class PreTrainedMixin:
         token: str | bool | None = None,
         ignore_mismatched_sizes: bool = False,
         output_loading_info: bool = False,
+        fast: bool = False,
         **config_overrides: Any,
     ) -> ModelT:
         """Load weights from a folder, a model shipped with the package, or a Hub id.
@@ -190,6 +191,9 @@ class PreTrainedMixin:
             ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a classifier
                 with another number of labels) instead of raising.
             output_loading_info: also return a :class:`LoadingInfo`.
+            fast: switch the model onto the fast path (:func:`albert.fast.accelerate`): attention
+                and feed-forward run on the real tokens only, with one fused QKV projection;
+                same weights, same outputs (zeros at padding positions).
             **config_overrides: config fields to change, e.g. ``num_labels=3``.
 
         Returns:
@@ -235,6 +239,10 @@ class PreTrainedMixin:
         model.eval()  # type: ignore[attr-defined]
         model.name_or_path = str(name_or_path)
         model.loading_info = info
+        if fast:
+            from .fast import accelerate
+
+            model = accelerate(model)
         return (model, info) if output_loading_info else model  # type: ignore[return-value]
 
     def _load_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:

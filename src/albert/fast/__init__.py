@@ -11,8 +11,10 @@ What makes it fast (each piece in its own module):
   model's own parameters.
 - :mod:`~albert.fast.models`: :func:`accelerate` switches a model over in place; the pretraining
   head scores the vocabulary at masked positions only.
-- :mod:`~albert.fast.batching`: length-bucketed batches, so even padded paths pad little.
 - :mod:`~albert.fast.compile`: ``torch.compile`` where it pays.
+
+Length-bucketed batching lives with the pipelines (``albert.pipelines.base.length_sorted_batches``),
+which group inputs of similar length whichever path runs the model.
 - :mod:`~albert.fast.onnx_export` / :mod:`~albert.fast.cpu`: the CPU deployment path (ONNX
   Runtime, optional int8), verified against torch.
 
@@ -24,7 +26,6 @@ Usage::
 """
 
 from .attention import BACKENDS, choose_backend
-from .batching import length_buckets
 from .models import accelerate, decelerate, from_pretrained, is_accelerated
 from .padding import PackedLayout, pack, packed_layout, unpack
 
@@ -36,7 +37,6 @@ __all__ = [
     "decelerate",
     "from_pretrained",
     "is_accelerated",
-    "length_buckets",
     "pack",
     "packed_layout",
     "unpack",

@@ -74,7 +74,8 @@ def pipeline(
         device: "cpu", "cuda", "cuda:1", a GPU index, or None for a GPU when there is one.
         dtype: "float32" (default), "bfloat16" or "float16".
         batch_size: model inputs run at once; inputs are grouped by length.
-        **kwargs: the task's own defaults (e.g. ``top_k=10`` for fill-mask,
+        **kwargs: ``fast=False`` to run the reference (padded) encoder instead of the fast
+            path (:mod:`albert.fast`, the default for models loaded by name); the task's own defaults (e.g. ``top_k=10`` for fill-mask,
             ``aggregation_strategy="simple"`` for token-classification) and ``progress``.
 
     Returns:

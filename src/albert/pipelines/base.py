@@ -254,10 +254,12 @@ class Pipeline:
         dtype: torch.dtype | str | None = None,
         batch_size: int = 32,
         progress: bool | None = None,
+        fast: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
+        self.fast = fast
         self.model = self._load_model(model, resolve_dtype(dtype))
         self.tokenizer = self._load_tokenizer(tokenizer)
         self.batch_size = batch_size
@@ -269,6 +271,10 @@ class Pipeline:
             model = default_model()
         if isinstance(model, (str, os.PathLike)):
             loaded = self.load(model, dtype)
+            if self.fast:  # only models loaded here: a model passed in is the caller's to switch
+                from ..fast import accelerate
+
+                loaded = accelerate(loaded)
         else:
             accepted = self.accepted_classes or (self.model_class,)
             if not isinstance(model, accepted):
