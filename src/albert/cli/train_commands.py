@@ -1,0 +1,206 @@
+"""Pretraining from the shell: ``albert train-tokenizer``, ``prepare-data``, ``pretrain``, ``evaluate-mlm``.
+
+Thin: each command parses its options, calls :mod:`albert.training`, and prints. Errors a user
+can fix (bad paths, corrupt data, mismatched settings, a diverged run) are printed as one line
+on stderr with exit status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .app import app
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from ..training.run_state import CheckpointReadError, NonFiniteLossError
+
+    # CorpusError, DataMismatchError and ModelNotFoundError are ValueError / FileNotFoundError.
+    return (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError, CheckpointReadError)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print expected failures as ``error: ...`` and exit 1 instead of showing a traceback."""
+    try:
+        yield
+    except _user_error_types() as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _parse_overrides(assignments: list[str]) -> dict[str, Any]:
+    """``["hidden_size=256", "hidden_act=gelu"]`` -> ``{"hidden_size": 256, "hidden_act": "gelu"}``
+    (values are read as JSON when they parse, else kept as strings)."""
+    overrides: dict[str, Any] = {}
+    for assignment in assignments:
+        key, separator, raw = assignment.partition("=")
+        if not separator or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {assignment!r}", param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        overrides[key.strip()] = value
+    return overrides
+
+
+@app.command("train-tokenizer")
+def train_tokenizer_command(
+    corpus: list[Path] = typer.Argument(..., help="Text files (.txt, .txt.gz, .txt.xz) or folders of them."),
+    out: Path = typer.Option(..., "--out", help="Folder to write spiece.model and the tokenizer config into."),
+    vocab_size: int = typer.Option(30000, "--vocab-size", help="Pieces in the vocabulary (ALBERT: 30000)."),
+    max_sentences: int = typer.Option(10_000_000, "--max-sentences", help="Sentences sampled for training at most."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the sentence sampling."),
+) -> None:
+    """Train a SentencePiece unigram vocabulary with ALBERT's settings (lowercased; <pad>=0 <unk>=1
+    [CLS]=2 [SEP]=3 [MASK]=4), into a folder AlbertTokenizer.from_pretrained loads."""
+    from ..training.tokenizer_training import train_tokenizer
+
+    with _user_errors():
+        folder = train_tokenizer(corpus, out, vocab_size, max_sentences=max_sentences, seed=seed)
+    typer.echo(f"wrote a {vocab_size:,}-piece tokenizer to {folder}")
+
+
+@app.command("prepare-data")
+def prepare_data_command(
+    corpus: list[Path] = typer.Argument(..., help="Text files (.txt, .txt.gz, .txt.xz) or folders of them."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer folder (from train-tokenizer or a model)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the tokenized shards and manifest.json."),
+    heldout_fraction: float = typer.Option(0.01, "--heldout-fraction", help="Share of documents kept for evaluation."),
+    min_document_chars: int = typer.Option(
+        2000, "--min-document-chars", help="A blank line ends a document only after this many characters."
+    ),
+    max_document_lines: int = typer.Option(
+        64, "--max-document-lines", help="Lines per document in files without blank lines (a record a line)."
+    ),
+) -> None:
+    """Tokenize a corpus once into sharded, memory-mapped arrays for `albert pretrain --data`.
+
+    Optional: `albert pretrain` given text files does this itself, into OUT/data of the run.
+    """
+    from ..training.pretrain import load_tokenizer
+    from ..training.shards import prepare_shards
+
+    with _user_errors():
+        manifest = prepare_shards(
+            corpus, load_tokenizer(tokenizer), out, heldout_fraction=heldout_fraction,
+            min_document_chars=min_document_chars, max_document_lines=max_document_lines,
+        )
+    for split, shards in manifest["splits"].items():
+        tokens = sum(shard["tokens"] for shard in shards)
+        documents = sum(shard["documents"] for shard in shards)
+        typer.echo(f"{split}: {tokens:,} tokens in {documents:,} documents ({len(shards)} shards)")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("pretrain")
+def pretrain_command(
+    config: str = typer.Option(
+        "albert-base-v2", "--config", help="Model shape: a preset (albert-base-v2), a config.json, or a model folder."
+    ),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer folder (its vocabulary sets vocab_size)."),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="A prepare-data folder, or text files/folders (tokenized into OUT/data). Repeatable."
+    ),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics.jsonl, curves.png, final/."),
+    steps: int = typer.Option(..., "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(..., "--batch-size", help="Global batch (all processes and accumulation steps)."),
+    seq_len: int = typer.Option(128, "--seq-len", help="Maximum sequence length."),
+    recipe: str = typer.Option("albert-paper", "--recipe", help="Named defaults for everything not given."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (recipe: 0.00176)."),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="lamb or adamw (recipe: lamb)."),
+    warmup_steps: int | None = typer.Option(None, "--warmup-steps", help="Linear warmup (recipe: 2.5% of steps)."),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", help="Decoupled weight decay (recipe: 0.01)."),
+    max_grad_norm: float | None = typer.Option(None, "--max-grad-norm", help="Gradient clipping (recipe: 1.0)."),
+    max_predictions: int | None = typer.Option(
+        None, "--max-predictions", help="Masked tokens per sequence at most (recipe: 20)."
+    ),
+    short_seq_prob: float | None = typer.Option(None, "--short-seq-prob", help="Share of shorter pairs (0.1)."),
+    accumulation_steps: int = typer.Option(1, "--accumulation-steps", help="Micro-batches per optimizer step."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initialisation, the pairs and the masks."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Steps between checkpoints."),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="Checkpoints kept (the last ones)."),
+    log_every: int = typer.Option(10, "--log-every", help="Steps between metrics lines."),
+    eval_batches: int = typer.Option(16, "--eval-batches", help="Held-out batches evaluated at each checkpoint."),
+    activation_checkpointing: bool = typer.Option(
+        False, "--activation-checkpointing", help="Recompute activations in backward: less memory, ~30% slower."
+    ),
+    fast: bool = typer.Option(
+        False, "--fast", help="Run the encoder on albert.fast's unpadded path (same weights and checkpoints)."
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto."),
+    bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on GPU."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads per process (default: cores / processes)."),
+    set_fields: list[str] = typer.Option([], "--set", help="Override a config field: --set hidden_size=256."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on a terminal."),
+) -> None:
+    """Pretrain ALBERT from scratch (masked LM with n-gram masking + sentence-order prediction).
+
+    Safe to interrupt: run the same command with --resume to continue from the last checkpoint.
+    Several GPUs or machines: torchrun --nproc_per_node N -m albert.cli pretrain ...
+    """
+    from ..training.pretrain import PretrainSettings, load_tokenizer, pretrain
+
+    overrides = _parse_overrides(set_fields)
+    with _user_errors():
+        settings = PretrainSettings(
+            steps=steps, batch_size=batch_size, max_seq_length=seq_len, recipe=recipe, optimizer=optimizer,
+            learning_rate=lr, warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
+            short_seq_prob=short_seq_prob, max_predictions_per_seq=max_predictions,
+            accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
+            activation_checkpointing=activation_checkpointing, fast=fast, device=device, bf16=bf16, num_threads=threads,
+            progress=progress,
+        )
+        try:
+            result = pretrain(
+                config, load_tokenizer(tokenizer), data, out, settings, config_overrides=overrides, resume=resume
+            )
+        except KeyboardInterrupt:
+            typer.echo("\ninterrupted; continue from the last checkpoint with the same command and --resume", err=True)
+            raise typer.Exit(code=130) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = result.last_metrics
+        if metrics:
+            typer.echo(
+                f"step {metrics['step']}: mlm loss {metrics['mlm_loss']:.4f}, mlm accuracy "
+                f"{metrics['mlm_accuracy']:.4f}, sop accuracy {metrics.get('sop_accuracy', float('nan')):.4f}"
+            )
+        typer.echo(f"final model: {result.final_model}")
+
+
+@app.command("evaluate-mlm")
+def evaluate_mlm_command(
+    model: str = typer.Argument(..., help="Model folder (with its tokenizer), e.g. RUN/final."),
+    files: list[Path] = typer.Argument(..., help="Held-out text files (.txt, .txt.gz, .txt.xz) or folders."),
+    seq_len: int = typer.Option(128, "--seq-len", help="Length of the sentence pairs."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    seed: int = typer.Option(0, "--seed", help="Fixes the pairs and masks: same seed, same test."),
+    max_examples: int = typer.Option(2000, "--max-examples", help="Pairs evaluated at most (0: all)."),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Masked-token accuracy (top-1, top-5), MLM loss and sentence-order accuracy on held-out text."""
+    from ..training.evaluate_mlm import evaluate_mlm
+
+    with _user_errors():
+        results = evaluate_mlm(
+            model, files, max_seq_length=seq_len, batch_size=batch_size, seed=seed,
+            max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(),
+        )
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    for key, value in results.items():
+        shown = f"{value:,.0f}" if key in ("masked_tokens", "pairs", "examples") else f"{value:.4f}"
+        typer.echo(f"{key:>20}  {shown}")

@@ -1,0 +1,111 @@
+"""How well a model fills masks on text it has not seen: masked-token accuracy (top-1, top-5), MLM
+loss, and sentence-order accuracy when the model has that head.
+
+The text goes through exactly the pretraining path (documents -> sentence-order pairs -> n-gram
+whole-word masks) with a fixed seed, so two models evaluated on the same file see the same masks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..devices import resolve_device
+
+DEFAULT_MAX_EXAMPLES = 2000
+
+
+def summarize_results(results: Sequence[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Combine the per-batch outputs of :class:`~albert.training.pretrain.PretrainingObjective`.
+
+    The MLM loss is averaged over masked tokens (not over batches), so batch sizes do not matter.
+    """
+    masked = sum(float(r["mlm_count"]) for r in results)
+    summary: dict[str, float] = {
+        "mlm_loss": sum(float(r["mlm_loss"]) * float(r["mlm_count"]) for r in results) / max(masked, 1),
+        "mlm_accuracy": sum(float(r["mlm_correct"]) for r in results) / max(masked, 1),
+        "mlm_top5_accuracy": sum(float(r["mlm_top5_correct"]) for r in results) / max(masked, 1),
+        "masked_tokens": masked,
+    }
+    summary["mlm_perplexity"] = math.exp(min(summary["mlm_loss"], 50.0))
+    pairs = sum(float(r["sop_count"]) for r in results if "sop_count" in r)
+    if pairs:
+        summary["sop_loss"] = sum(float(r["sop_loss"]) * float(r["sop_count"]) for r in results if "sop_count" in r) / pairs
+        summary["sop_accuracy"] = sum(float(r["sop_correct"]) for r in results if "sop_count" in r) / pairs
+        summary["pairs"] = pairs
+    return summary
+
+
+@torch.no_grad()
+def evaluate_mlm(
+    model_name_or_path: str | os.PathLike,
+    files: Sequence[str | os.PathLike],
+    *,
+    max_seq_length: int = 128,
+    batch_size: int = 32,
+    seed: int = 0,
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    masked_lm_prob: float = 0.15,
+    max_predictions_per_seq: int | None = None,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+) -> dict[str, float]:
+    """Masked-token accuracy (top-1 and top-5), MLM loss and perplexity, and SOP accuracy (when the
+    checkpoint has a sentence-order head) of a model on held-out text.
+
+    Args:
+        model_name_or_path: a model folder (with its tokenizer files) or a shipped/Hub model.
+        files: text files or folders (.txt, .txt.gz, .txt.xz), read as pretraining documents.
+        max_seq_length: length of the sentence pairs.
+        seed: fixes the pairs and the masks.
+        max_examples: evaluate at most this many pairs (None: all).
+        max_predictions_per_seq: masked tokens per pair at most (default 15% of max_seq_length).
+
+    Raises:
+        CorpusError: unreadable or empty text.
+    """
+    from ..modeling import AlbertForPreTraining
+    from .instances import epoch_instances
+    from .masking import default_max_predictions
+    from .pretrain import PretrainingObjective, PretrainSettings, batch_maker_for, load_tokenizer, step_rng
+    from .shards import ShardedCorpus, prepare_shards
+
+    target = resolve_device(device)
+    model = AlbertForPreTraining.from_pretrained(model_name_or_path, device=target)
+    if any(name.startswith(("sop_classifier.", "albert.pooler.")) for name in model.loading_info.missing_keys):
+        model.sop_classifier = None  # a checkpoint without a trained SOP head: report MLM only
+    tokenizer = load_tokenizer(_tokenizer_folder(model_name_or_path))
+    settings = PretrainSettings(
+        steps=1, batch_size=batch_size, max_seq_length=max_seq_length, short_seq_prob=0.0,
+        masked_lm_prob=masked_lm_prob,
+        max_predictions_per_seq=max_predictions_per_seq or default_max_predictions(max_seq_length, masked_lm_prob),
+    ).resolved()
+    objective = PretrainingObjective(model).eval()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="albert-eval-") as data_dir:
+        prepare_shards(files, tokenizer, data_dir, heldout_fraction=0.0, progress=progress)
+        corpus = ShardedCorpus(data_dir, "train")
+        instances = epoch_instances(corpus, max_seq_length, 0.0, seed=seed, epoch=0)
+        if max_examples is not None:
+            instances = instances[:max_examples]
+        make_batch = batch_maker_for(corpus, tokenizer, settings)
+        for index, start in enumerate(range(0, len(instances), batch_size)):
+            batch = make_batch(instances[start:start + batch_size], step_rng(seed, index, 0, 0))
+            results.append(objective(**{key: value.to(target) for key, value in batch.items()}))
+    summary = summarize_results(results)
+    summary["examples"] = float(len(instances))
+    return summary
+
+
+def _tokenizer_folder(model_name_or_path: str | os.PathLike) -> Any:
+    from ..hub import local_folder, resolve_file
+
+    folder = local_folder(model_name_or_path)
+    if folder is not None:
+        return folder
+    return resolve_file(model_name_or_path, "spiece.model").parent

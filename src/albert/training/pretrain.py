@@ -1,0 +1,864 @@
+"""Pretraining ALBERT from scratch: masked LM + sentence-order prediction, as a loop over small pieces.
+
+The pieces: prepared data (:mod:`.shards`) -> sentence-order pairs (:mod:`.instances`) -> n-gram
+masks (:mod:`.masking`), built ahead in a background thread -> the model and the loss computed
+here -> LAMB or AdamW with warmup and linear decay (:mod:`.optim`) -> checkpoints and resume
+(:mod:`.run_state`) -> metrics and curves (:mod:`.metrics_log`).
+
+What makes it fast and safe:
+
+* the MLM head scores the vocabulary only at masked positions (about 15% of tokens, at most
+  ``max_predictions_per_seq`` per row): the same loss as scoring every position, without the
+  (batch x sequence x 30,000) logits that dominate memory and time (``bench/pretrain_head.py``);
+* rows are padded to the longest row of each batch, not to ``max_seq_length``;
+* bf16 autocast on GPU, optional activation checkpointing, gradient accumulation, clipping, and
+  optionally the unpadded encoder of :mod:`albert.fast` (``fast=True``);
+* several GPUs or machines through ``torchrun`` (DistributedDataParallel; gloo on CPU);
+* every batch is a pure function of ``(seed, step, rank)`` and the checkpoint holds all the
+  state a step depends on, so a run killed with ``kill -9`` and resumed gives the same curve as
+  one that never stopped.
+
+Run layout (``out/``): ``run.json`` (settings), ``checkpoints/step-*.pt``, ``metrics.jsonl``,
+``curves.png``, ``data/`` (the tokenized corpus when text files were given), and ``final/``, a
+model folder (``AlbertForPreTraining`` weights, config, tokenizer) that
+``AlbertForMaskedLM.from_pretrained`` and the pipelines load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import resource
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import AlbertConfig
+from ..modeling import AlbertForPreTraining
+from .corpus import CorpusError
+from .instances import InstanceStream, collate_pairs
+from .masking import IGNORE_INDEX, NgramMasker, word_start_table
+from .metrics_log import MetricsLog, plot_curves, terminal_progress
+from .optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
+from .run_state import CheckpointManager, capture_rng_state, check_finite, restore_rng_state
+from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards, prepared_data_matches
+
+RUN_SETTINGS_NAME = "run.json"
+#: curves.png is redrawn at a checkpoint at most this often (drawing takes seconds), and at the end.
+PLOT_INTERVAL_SECONDS = 600
+FINAL_MODEL_DIR = "final"
+
+#: Settings that change what a step computes: a resumed run must keep them.
+_RESUME_INVARIANTS = (
+    "batch_size", "max_seq_length", "accumulation_steps", "seed", "optimizer", "learning_rate",
+    "warmup_steps", "weight_decay", "eps", "max_grad_norm", "short_seq_prob", "masked_lm_prob",
+    "max_predictions_per_seq",
+)
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+@dataclass
+class PretrainSettings:
+    """How to train (the model's shape is the AlbertConfig's business).
+
+    ``batch_size`` is the global batch: summed over ranks and accumulation steps, as in the paper
+    (4096). Unset fields (None) come from the recipe: ``learning_rate``, ``max_grad_norm`` ...;
+    ``warmup_steps`` defaults to the recipe's warmup share of ``steps`` (2.5%).
+    """
+
+    steps: int
+    batch_size: int
+    max_seq_length: int = 128
+    recipe: str = DEFAULT_RECIPE
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    warmup_steps: int | None = None
+    weight_decay: float | None = None
+    eps: float | None = None
+    max_grad_norm: float | None = None
+    short_seq_prob: float | None = None
+    masked_lm_prob: float | None = None
+    max_predictions_per_seq: int | None = None
+    accumulation_steps: int = 1
+    seed: int = 0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    eval_batches: int = 16
+    activation_checkpointing: bool = False
+    fast: bool = False
+    device: str = "auto"
+    bf16: bool = True
+    num_threads: int | None = None
+    prefetch_steps: int = 4
+    progress: bool = True
+
+    def resolved(self) -> PretrainSettings:
+        """A copy with every recipe default filled in and the values checked."""
+        recipe = get_recipe(self.recipe)
+        values = dataclasses.asdict(self)
+        for name in ("optimizer", "learning_rate", "weight_decay", "eps", "max_grad_norm", "short_seq_prob",
+                     "masked_lm_prob", "max_predictions_per_seq"):
+            if values[name] is None:
+                values[name] = getattr(recipe, name)
+        if values["warmup_steps"] is None:
+            values["warmup_steps"] = round(recipe.warmup_fraction * self.steps)
+        settings = PretrainSettings(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "accumulation_steps", "checkpoint_every", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.checkpoint_every % self.log_every:
+            raise ValueError(
+                f"checkpoint_every ({self.checkpoint_every}) must be a multiple of log_every ({self.log_every}), "
+                "so that a resumed run logs the same windows as an uninterrupted one"
+            )
+        if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
+            raise ValueError(f"warmup_steps must be between 0 and steps ({self.steps}), got {self.warmup_steps}")
+
+
+def resolve_model_config(
+    spec: str | os.PathLike | AlbertConfig,
+    vocab_size: int,
+    max_seq_length: int,
+    overrides: dict[str, Any] | None = None,
+) -> AlbertConfig:
+    """The model's config from a preset name (``albert-base-v2``), a config.json, or a model folder,
+    with ``overrides`` applied and ``vocab_size`` taken from the tokenizer.
+
+    Raises:
+        ValueError: an unknown preset or field, or max_position_embeddings < max_seq_length.
+    """
+    if isinstance(spec, AlbertConfig):
+        config = spec.copy()
+    else:
+        path = Path(spec)
+        if path.is_file():
+            config = AlbertConfig.from_json_file(path)
+        elif path.is_dir():
+            config = AlbertConfig.from_pretrained(path)
+        else:
+            config = AlbertConfig.preset(str(spec))
+    known = {f.name for f in dataclasses.fields(AlbertConfig)} - {"extra"}
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise ValueError(f"unknown config field {key!r} in --set; known fields: {', '.join(sorted(known))}")
+        setattr(config, key, value)
+    config.vocab_size = vocab_size
+    config.validate()
+    if config.max_position_embeddings < max_seq_length:
+        raise ValueError(
+            f"max_position_embeddings ({config.max_position_embeddings}) is smaller than the sequence "
+            f"length {max_seq_length}; lower --seq-len or --set max_position_embeddings={max_seq_length}"
+        )
+    return config
+
+
+def load_tokenizer(path: str | os.PathLike) -> Any:
+    """The AlbertTokenizer of a folder (spiece.model + tokenizer_config.json)."""
+    from ..tokenizer import AlbertTokenizer
+
+    return AlbertTokenizer.from_pretrained(str(path))
+
+
+# -- the objective --------------------------------------------------------------------------------
+
+class PretrainingObjective(nn.Module):
+    """MLM + SOP loss of an ALBERT model, with vocabulary logits at masked positions only.
+
+    Gathers the final hidden states where ``labels != -100`` and runs the MLM head on those
+    rows alone: the loss equals ``AlbertForPreTraining(...).loss``, computed on ~15% of the
+    positions. Works with ``AlbertForMaskedLM`` too (no SOP head: MLM only). Wrapping this
+    module (not the model) in DistributedDataParallel keeps gradient synchronisation intact.
+
+    Returns a dict of tensors: ``loss``, ``mlm_loss``, ``mlm_correct``, ``mlm_top5_correct``,
+    ``mlm_count`` and, with a SOP head, ``sop_loss``, ``sop_correct``, ``sop_count``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        labels: torch.Tensor,
+        sentence_order_label: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        outputs = self.model.albert(input_ids, attention_mask, token_type_ids)
+        masked = labels != IGNORE_INDEX  # (B, S)
+        masked_states = outputs.last_hidden_state[masked]  # (M, H): M = number of masked tokens
+        targets = labels[masked]  # (M,)
+        logits = self.model.predictions(masked_states).float()  # (M, V)
+        mlm_loss = F.cross_entropy(logits, targets) if targets.numel() else logits.sum() * 0.0
+        top5 = logits.topk(min(5, logits.shape[-1]), dim=-1).indices
+        result = {
+            "mlm_loss": mlm_loss,
+            "mlm_correct": (top5[:, 0] == targets).sum(),
+            "mlm_top5_correct": (top5 == targets[:, None]).any(dim=-1).sum(),
+            "mlm_count": torch.tensor(targets.numel(), device=targets.device),
+        }
+        loss = mlm_loss
+        sop_head = getattr(self.model, "sop_classifier", None)
+        if sop_head is not None and sentence_order_label is not None and outputs.pooler_output is not None:
+            sop_logits = sop_head(outputs.pooler_output).float()  # (B, 2)
+            sop_loss = F.cross_entropy(sop_logits, sentence_order_label)
+            result.update(
+                sop_loss=sop_loss,
+                sop_correct=(sop_logits.argmax(-1) == sentence_order_label).sum(),
+                sop_count=torch.tensor(sentence_order_label.numel(), device=sop_logits.device),
+            )
+            loss = loss + sop_loss
+        result["loss"] = loss
+        return result
+
+
+# -- data: batches built ahead, in a thread ------------------------------------------------------
+
+@dataclass
+class BatchMaker:
+    """Turns instances into masked model inputs (numpy -> torch), the same way for training and
+    evaluation."""
+
+    corpus: ShardedCorpus
+    masker: NgramMasker
+    cls_token_id: int
+    sep_token_id: int
+    pad_token_id: int
+
+    def __call__(self, instances: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        rows = collate_pairs(self.corpus, instances, self.cls_token_id, self.sep_token_id, self.pad_token_id)
+        masked = self.masker(rows["input_ids"], rows["special_tokens_mask"], rng)
+        return {
+            "input_ids": torch.from_numpy(masked.input_ids),
+            "attention_mask": torch.from_numpy(rows["attention_mask"]),
+            "token_type_ids": torch.from_numpy(rows["token_type_ids"]),
+            "labels": torch.from_numpy(masked.labels),
+            "sentence_order_label": torch.from_numpy(rows["sentence_order_label"]),
+        }
+
+
+def step_rng(seed: int, step: int, rank: int, micro_batch: int) -> np.random.Generator:
+    """The generator for the masks of one micro-batch: a pure function of its coordinates, so
+    masks are fresh every step (dynamic masking) and identical after a resume."""
+    return np.random.default_rng([seed, step, rank, micro_batch])
+
+
+class BatchProducer:
+    """Builds the micro-batches of the coming steps in a background thread (data never stalls
+    the model), in a fixed order from a fixed state, so timing cannot change what a step sees.
+
+    Each item is ``(step, micro_batches, stream_state_after_step)``.
+    """
+
+    def __init__(
+        self,
+        stream: InstanceStream,
+        make_batch: BatchMaker,
+        *,
+        seed: int,
+        start_step: int,
+        total_steps: int,
+        batch_size: int,
+        accumulation_steps: int,
+        rank: int,
+        world_size: int,
+        prefetch_steps: int,
+        pin_memory: bool,
+    ) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, prefetch_steps))
+        self._stop = threading.Event()
+        self._args = (stream, make_batch, seed, start_step, total_steps, batch_size, accumulation_steps, rank,
+                      world_size, pin_memory)
+        self._thread = threading.Thread(target=self._run, name="albert-batches", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        (stream, make_batch, seed, start_step, total_steps, batch_size, accumulation_steps, rank, world_size,
+         pin_memory) = self._args
+        per_rank = batch_size // world_size
+        try:
+            for step in range(start_step, total_steps):
+                instances = stream.take(batch_size)[rank * per_rank:(rank + 1) * per_rank]
+                micro_batches = []
+                for index, part in enumerate(np.array_split(instances, accumulation_steps)):
+                    batch = make_batch(part, step_rng(seed, step, rank, index))
+                    if pin_memory:
+                        batch = {key: value.pin_memory() for key, value in batch.items()}
+                    micro_batches.append(batch)
+                if not self._put((step, micro_batches, stream.state())):
+                    return
+        except BaseException as error:  # handed to the training loop, which re-raises it
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self) -> tuple[int, list[dict[str, torch.Tensor]], dict[str, int]]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# -- distributed ----------------------------------------------------------------------------------
+
+@dataclass
+class Distributed:
+    """Rank and world size from torchrun's environment (one process without it)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls) -> Distributed:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world_size)
+
+    def start(self, device: torch.device) -> None:
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, in rank order, on every rank."""
+        if not self.enabled:
+            return [value]
+        values: list[Any] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every rank."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def stop(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _device_for(settings: PretrainSettings, distributed: Distributed) -> torch.device:
+    from ..devices import resolve_device
+
+    device = resolve_device(settings.device)
+    if device.type == "cuda" and distributed.enabled:
+        device = torch.device("cuda", distributed.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+# -- metrics over a logging window ----------------------------------------------------------------
+
+_WINDOW_KEYS = ("mlm_loss", "sop_loss", "mlm_correct", "mlm_count", "sop_correct", "sop_count", "grad_norm",
+                "steps", "tokens")
+
+
+class MetricsWindow:
+    """Sums of the step metrics since the last log line, kept on the device (no sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = torch.zeros(len(_WINDOW_KEYS), dtype=torch.float64, device=self.device)
+        self.started = time.perf_counter()
+
+    def restart_clock(self) -> None:
+        self.started = time.perf_counter()
+
+    def add_step(self, micro_results: list[dict[str, torch.Tensor]], grad_norm: torch.Tensor, tokens: int) -> None:
+        count = len(micro_results)
+        zero = torch.zeros((), device=self.device)
+        values = [
+            sum(r["mlm_loss"].detach() for r in micro_results) / count,
+            sum(r.get("sop_loss", zero).detach() for r in micro_results) / count,
+            sum(r["mlm_correct"] for r in micro_results),
+            sum(r["mlm_count"] for r in micro_results),
+            sum(r.get("sop_correct", zero) for r in micro_results),
+            sum(r.get("sop_count", zero) for r in micro_results),
+            grad_norm.detach(),
+            torch.ones((), device=self.device),
+            torch.tensor(float(tokens), device=self.device),
+        ]
+        self.sums += torch.stack([torch.as_tensor(v, device=self.device).double() for v in values])
+
+    def summary(self, distributed: Distributed) -> dict[str, float]:
+        """Averages over the window and over ranks (one all-reduce)."""
+        sums = self.sums.clone()
+        if distributed.enabled:
+            dist.all_reduce(sums)
+        values = dict(zip(_WINDOW_KEYS, sums.tolist()))
+        steps = values["steps"] / distributed.world_size
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        record = {
+            "mlm_loss": values["mlm_loss"] / values["steps"],
+            "mlm_accuracy": values["mlm_correct"] / max(values["mlm_count"], 1),
+            "grad_norm": values["grad_norm"] / values["steps"],
+            "tokens_per_second": values["tokens"] / seconds,
+            "tokens": values["tokens"],
+        }
+        if values["sop_count"]:
+            record["sop_loss"] = values["sop_loss"] / values["steps"]
+            record["sop_accuracy"] = values["sop_correct"] / values["sop_count"]
+        record["loss"] = record["mlm_loss"] + record.get("sop_loss", 0.0)
+        record["seconds_per_step"] = seconds / max(steps, 1)
+        return record
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch (GPU), or the process's peak resident memory (CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+@dataclass
+class PretrainResult:
+    """Where things were written, and the last logged metrics."""
+
+    run_dir: Path
+    final_model: Path
+    last_metrics: dict[str, Any] = field(default_factory=dict)
+    heldout: dict[str, Any] | None = None
+
+
+def resolve_training_data(
+    data: Sequence[str | os.PathLike], tokenizer: Any, run_dir: Path, distributed: Distributed, progress: bool
+) -> Path:
+    """A prepared data folder: ``data`` itself when it is one, else the text files in ``data``
+    tokenized into ``run_dir/data`` (reused when the files and tokenizer have not changed)."""
+    if len(data) == 1 and (Path(data[0]) / MANIFEST_NAME).is_file():
+        return Path(data[0])
+    target = run_dir / "data"
+    if distributed.is_main and not prepared_data_matches(target, data, tokenizer):
+        prepare_shards(data, tokenizer, target, progress=progress)
+    distributed.barrier()
+    return target
+
+
+def _settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}: checkpoint {saved.get(key)!r}, now {current.get(key)!r}"
+        for key in _RESUME_INVARIANTS
+        if saved.get(key) != current.get(key)
+    ]
+
+
+def _weights_digest(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _Reporter:
+    """The progress bar on a terminal; otherwise a plain line now and then (for logs of long runs)."""
+
+    def __init__(self, bar: Any, total: int, start: int, enabled: bool) -> None:
+        self.bar, self.enabled = bar, enabled
+        self.task = bar.add_task("pretraining", total=total, completed=start, status="")
+        self.interactive = sys.stderr.isatty()
+        self.last_print = 0.0
+
+    def update(self, step: int, record: dict[str, Any] | None, total: int) -> None:
+        if record is None:
+            self.bar.update(self.task, completed=step)
+            return
+        status = (
+            f"loss {record['loss']:.3f} mlm acc {record['mlm_accuracy']:.3f} "
+            f"{record['tokens_per_second']:,.0f} tok/s"
+        )
+        self.bar.update(self.task, completed=step, status=status)
+        now = time.monotonic()
+        if self.enabled and not self.interactive and (now - self.last_print >= 30 or step == total):
+            self.last_print = now
+            print(f"step {step}/{total} {status} lr {record['learning_rate']:.3g}", file=sys.stderr, flush=True)
+
+
+def pretrain(
+    model_config: str | os.PathLike | AlbertConfig,
+    tokenizer: Any,
+    data: Sequence[str | os.PathLike],
+    run_dir: str | os.PathLike,
+    settings: PretrainSettings,
+    *,
+    config_overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+) -> PretrainResult:
+    """Pretrain an :class:`AlbertForPreTraining` and save it to ``run_dir/final``.
+
+    Args:
+        model_config: a preset name, a config.json, a model folder, or an AlbertConfig.
+        tokenizer: the AlbertTokenizer (its vocabulary sets ``vocab_size``).
+        data: a prepared data folder, or text files/folders (tokenized into ``run_dir/data``).
+        run_dir: the run folder (checkpoints, metrics, curves, final model).
+        settings: see :class:`PretrainSettings`.
+        config_overrides: config fields to change (``{"hidden_size": 256}``).
+        resume: continue from the last checkpoint in ``run_dir`` (a fresh start if there is none).
+
+    Raises:
+        FileExistsError: ``run_dir`` holds checkpoints but ``resume`` is False.
+        ValueError: bad settings, or resuming with settings that differ from the checkpoint's.
+        NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+        CorpusError, DataMismatchError: unusable data.
+    """
+    warmup_given = settings.warmup_steps is not None
+    settings = settings.resolved()
+    run_dir = Path(run_dir)
+    distributed = Distributed.from_environment()
+    if settings.batch_size % (distributed.world_size * settings.accumulation_steps):
+        raise ValueError(
+            f"batch_size {settings.batch_size} must be divisible by world size ({distributed.world_size}) x "
+            f"accumulation steps ({settings.accumulation_steps})"
+        )
+    device = _device_for(settings, distributed)
+    torch.set_num_threads(settings.num_threads or max(1, (os.cpu_count() or 1) // _local_world_size()))
+    distributed.start(device)
+    manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
+    try:
+        if manager.latest() is not None and not resume:
+            raise FileExistsError(
+                f"{run_dir} already holds a run ({manager.latest().name}); pass --resume to continue it, "
+                "or choose another --out"
+            )
+        if distributed.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        distributed.barrier()
+        data_dir = resolve_training_data(data, tokenizer, run_dir, distributed, settings.progress)
+        resume_state = manager.load(manager.latest(), map_location=device) if resume and manager.latest() else None
+        if resume_state is not None and not warmup_given:
+            # The warmup derived from --steps belongs to the run: extending the run keeps it.
+            saved = resume_state["settings"]["warmup_steps"]
+            settings = dataclasses.replace(settings, warmup_steps=min(saved, settings.steps))
+        return _train(model_config, tokenizer, data_dir, run_dir, settings, config_overrides, resume_state,
+                      distributed, device, manager)
+    finally:
+        distributed.stop()
+
+
+def _local_world_size() -> int:
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
+def _train(
+    model_config: str | os.PathLike | AlbertConfig,
+    tokenizer: Any,
+    data_dir: Path,
+    run_dir: Path,
+    settings: PretrainSettings,
+    config_overrides: dict[str, Any] | None,
+    resume_state: dict[str, Any] | None,
+    distributed: Distributed,
+    device: torch.device,
+    manager: CheckpointManager,
+) -> PretrainResult:
+    corpus = ShardedCorpus(data_dir, "train", tokenizer)
+    config = resolve_model_config(model_config, len(tokenizer.get_vocab()), settings.max_seq_length, config_overrides)
+    trainer = _Trainer.build(config, settings, device, distributed)
+    settings_record = dataclasses.asdict(settings)
+    start_step, stream_state = 0, {"epoch": 0, "position": 0}
+    if resume_state is not None:
+        _check_resumable(resume_state, manager.latest(), settings_record, config, corpus)
+        start_step, stream_state = trainer.restore(resume_state)
+
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    if distributed.is_main:
+        if start_step:
+            metrics.truncate_after(start_step)  # the killed run may have logged past its checkpoint
+        else:
+            metrics.path.unlink(missing_ok=True)
+        run_record = {"settings": settings_record, "config": config.to_dict(), "data": str(data_dir),
+                      "world_size": distributed.world_size, "device": str(device)}
+        (run_dir / RUN_SETTINGS_NAME).write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+
+    stream = InstanceStream(corpus, settings.max_seq_length, settings.short_seq_prob, settings.seed,
+                            stream_state["epoch"], stream_state["position"])
+    producer = BatchProducer(
+        stream, batch_maker_for(corpus, tokenizer, settings), seed=settings.seed, start_step=start_step,
+        total_steps=settings.steps, batch_size=settings.batch_size, accumulation_steps=settings.accumulation_steps,
+        rank=distributed.rank, world_size=distributed.world_size, prefetch_steps=settings.prefetch_steps,
+        pin_memory=device.type == "cuda",
+    )
+    heldout = _heldout_batches(data_dir, tokenizer, settings, distributed)
+    window = MetricsWindow(device)
+    last_record: dict[str, Any] = {}
+    last_checkpoint = manager.latest() if resume_state is not None else None
+    last_plot = time.monotonic()
+    try:
+        with terminal_progress(enabled=settings.progress and distributed.is_main) as bar:
+            reporter = _Reporter(bar, settings.steps, start_step, settings.progress and distributed.is_main)
+            for step in range(start_step, settings.steps):
+                _, micro_batches, stream_state = producer.next()
+                results, tokens, grad_norm, learning_rate = trainer.step(micro_batches)
+                window.add_step(results, grad_norm, tokens)
+                done = step + 1
+
+                record = None
+                if done % settings.log_every == 0 or done == settings.steps:
+                    record = {"step": done, "epoch": stream_state["epoch"], **window.summary(distributed),
+                              "learning_rate": learning_rate, "peak_memory_mb": peak_memory_mb(device)}
+                    window.reset()
+                    # Before anything is saved: a diverged state never replaces a good checkpoint.
+                    check_finite({k: record[k] for k in ("loss", "grad_norm")}, done, last_checkpoint)
+                    if distributed.is_main:
+                        metrics.append(record)
+                    last_record = record
+                reporter.update(done, record, settings.steps)
+
+                if done % settings.checkpoint_every == 0 or done == settings.steps:
+                    rng_states = distributed.gather(capture_rng_state())
+                    if distributed.is_main:
+                        last_checkpoint = manager.save(done, {
+                            **trainer.state(), "step": done, "data": stream_state, "rng": rng_states,
+                            "settings": settings_record, "config": config.to_dict(),
+                            "data_fingerprint": corpus.fingerprint, "world_size": distributed.world_size,
+                        })
+                        if heldout is not None:
+                            metrics.append({"step": done, "split": "heldout", **trainer.evaluate(heldout)})
+                        if time.monotonic() - last_plot >= PLOT_INTERVAL_SECONDS:
+                            plot_curves(metrics.path, run_dir / "curves.png")
+                            last_plot = time.monotonic()
+                    distributed.barrier()
+                    window.restart_clock()  # checkpoint time is not training throughput
+    finally:
+        producer.close()
+
+    return _finish(trainer, tokenizer, run_dir, metrics, last_record, heldout, distributed)
+
+
+@dataclass
+class _Trainer:
+    """The model and what updates it: one optimizer step, its state, its restore, evaluation."""
+
+    model: AlbertForPreTraining
+    objective: nn.Module  # PretrainingObjective, wrapped in DistributedDataParallel when distributed
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    settings: PretrainSettings
+    device: torch.device
+    distributed: Distributed
+
+    @classmethod
+    def build(cls, config: AlbertConfig, settings: PretrainSettings, device: torch.device,
+              distributed: Distributed) -> _Trainer:
+        torch.manual_seed(settings.seed)
+        model = AlbertForPreTraining(config).to(device)
+        if settings.activation_checkpointing:
+            model.gradient_checkpointing_enable()
+        if settings.fast:
+            from ..fast import accelerate
+
+            accelerate(model)  # the unpadded encoder of albert.fast; same weights, same checkpoints
+        objective: nn.Module = PretrainingObjective(model)
+        if distributed.enabled:
+            objective = nn.parallel.DistributedDataParallel(
+                objective, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        optimizer = build_optimizer(model, settings.optimizer, settings.learning_rate, settings.weight_decay,
+                                    settings.eps)
+        scheduler = warmup_linear_decay(optimizer, settings.warmup_steps, settings.steps)
+        model.train()
+        return cls(model, objective, optimizer, scheduler, settings, device, distributed)
+
+    @property
+    def autocast(self) -> Any:
+        if self.device.type == "cuda" and self.settings.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> tuple[list[dict], int, torch.Tensor, float]:
+        """Forward and backward over the micro-batches, clip, update. Returns the per-micro-batch
+        results, the real tokens seen, the gradient norm before clipping, and the learning rate used."""
+        results, tokens = [], 0
+        for index, batch in enumerate(micro_batches):
+            tokens += int(batch["attention_mask"].sum())
+            batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+            last = index == len(micro_batches) - 1
+            # Gradients are averaged across processes once per step, on the last micro-batch.
+            sync = contextlib.nullcontext() if last or not self.distributed.enabled else self.objective.no_sync()
+            with sync:
+                with self.autocast:
+                    result = self.objective(**batch)
+                (result["loss"] / len(micro_batches)).backward()
+            results.append(result)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
+        learning_rate = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return results, tokens, grad_norm, learning_rate
+
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def restore(self, state: dict[str, Any]) -> tuple[int, dict[str, int]]:
+        """Load a checkpoint's model, optimizer, scheduler and random generators; returns the step
+        and the data position to continue from."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        rng_states = state["rng"]
+        if len(rng_states) == self.distributed.world_size:
+            restore_rng_state(rng_states[self.distributed.rank])
+        elif self.distributed.is_main:
+            print(
+                f"warning: the checkpoint was written by {len(rng_states)} processes, this run has "
+                f"{self.distributed.world_size}; training continues, but not bit-for-bit as the original run",
+                file=sys.stderr,
+            )
+        return state["step"], state["data"]
+
+    @torch.no_grad()
+    def evaluate(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """MLM and SOP metrics on fixed batches (eval mode; the training mode is put back)."""
+        from .evaluate_mlm import summarize_results
+
+        self.model.eval()
+        objective = PretrainingObjective(self.model)
+        results = []
+        for batch in batches:
+            with self.autocast:
+                results.append(objective(**{key: value.to(self.device) for key, value in batch.items()}))
+        self.model.train()
+        return summarize_results(results)
+
+
+def _check_resumable(
+    state: dict[str, Any], path: Path | None, settings_record: dict[str, Any], config: AlbertConfig,
+    corpus: ShardedCorpus,
+) -> None:
+    differences = _settings_differences(state["settings"], settings_record)
+    if state["config"] != config.to_dict():
+        differences.append("the model config (--config / --set)")
+    if state["data_fingerprint"] != corpus.fingerprint:
+        differences.append("the data's tokenizer")
+    if differences:
+        raise ValueError(
+            f"cannot resume from {path}: these settings differ from the run's: " + "; ".join(differences)
+            + ". Use the original settings, or start a new run in another --out"
+        )
+
+
+def batch_maker_for(corpus: ShardedCorpus, tokenizer: Any, settings: PretrainSettings) -> BatchMaker:
+    """The :class:`BatchMaker` for a corpus: the tokenizer's special ids and the settings' masking."""
+    vocab_size = len(tokenizer.get_vocab())
+    pieces = tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
+    special_ids = sorted(set(tokenizer.all_special_ids))
+    masker = NgramMasker(
+        word_start_table(pieces, special_ids),
+        tokenizer.mask_token_id,
+        np.setdiff1d(np.arange(vocab_size), special_ids),
+        masked_lm_prob=settings.masked_lm_prob,
+        max_predictions_per_seq=settings.max_predictions_per_seq,
+    )
+    return BatchMaker(corpus, masker, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+
+
+def _heldout_batches(
+    data_dir: Path, tokenizer: Any, settings: PretrainSettings, distributed: Distributed
+) -> list[dict[str, torch.Tensor]] | None:
+    """A fixed set of held-out batches (seed 0, epoch 0), evaluated at every checkpoint."""
+    if settings.eval_batches < 1 or not distributed.is_main:
+        return None
+    try:
+        corpus = ShardedCorpus(data_dir, "heldout", tokenizer)
+    except CorpusError:  # no held-out split (heldout_fraction 0): nothing to evaluate
+        return None
+    from .instances import epoch_instances
+
+    try:
+        instances = epoch_instances(corpus, settings.max_seq_length, settings.short_seq_prob, seed=0, epoch=0)
+    except ValueError:
+        return None
+    make_batch = batch_maker_for(corpus, tokenizer, settings)
+    per_batch = max(1, settings.batch_size // (distributed.world_size * settings.accumulation_steps))
+    batches = []
+    for index in range(settings.eval_batches):
+        part = instances[index * per_batch:(index + 1) * per_batch]
+        if not len(part):
+            break
+        batches.append(make_batch(part, step_rng(0, index, 0, 0)))
+    return batches or None
+
+
+def _finish(
+    trainer: _Trainer,
+    tokenizer: Any,
+    run_dir: Path,
+    metrics: MetricsLog,
+    last_record: dict[str, Any],
+    heldout: list[dict[str, torch.Tensor]] | None,
+    distributed: Distributed,
+) -> PretrainResult:
+    """Save the final model with its tokenizer, check that every rank holds the same weights, plot."""
+    final = run_dir / FINAL_MODEL_DIR
+    digests = distributed.gather(_weights_digest(trainer.model))
+    evaluation = None
+    if distributed.is_main:
+        trainer.model.eval()
+        trainer.model.save_pretrained(final, tokenizer=tokenizer)
+        if heldout is not None:
+            evaluation = trainer.evaluate(heldout)
+            (final / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
+        summary = {
+            "steps": last_record.get("step"),
+            "last_metrics": last_record,
+            "heldout": evaluation,
+            "weights_digest_per_rank": digests,
+            "ranks_agree": len(set(digests)) == 1,
+        }
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        plot_curves(metrics.path, run_dir / "curves.png")
+    distributed.barrier()
+    return PretrainResult(run_dir, final, last_record, evaluation)

@@ -1,0 +1,155 @@
+"""Making long runs safe: atomic checkpoints, keeping the last few, exact resume, and a NaN guard.
+
+A checkpoint is one file ``checkpoints/step-00001000.pt`` holding everything the next step
+depends on: model, optimizer and scheduler state, the data position, and the random generators
+(Python, NumPy, torch, CUDA) of every rank. It is written to a temporary file, flushed to disk
+and renamed over its final name, so a run killed at any moment (``kill -9`` included) leaves
+either the previous checkpoint or the new one, never a torn file. It is read back with
+``torch.load(weights_only=True)``: plain tensors and containers, no pickled code.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT_DIR = "checkpoints"
+_CHECKPOINT_NAME = re.compile(r"^step-(\d{8})\.pt$")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss (or gradient norm) became NaN or infinite; the run stops without saving."""
+
+
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be read back (damaged, or not a checkpoint)."""
+
+
+class CheckpointManager:
+    """Writes, lists, prunes and reads the checkpoints of one run folder."""
+
+    def __init__(self, run_dir: str | os.PathLike, keep: int = 3) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1 checkpoint, got {keep}")
+        self.folder = Path(run_dir) / CHECKPOINT_DIR
+        self.keep = keep
+
+    def path_for(self, step: int) -> Path:
+        return self.folder / f"step-{step:08d}.pt"
+
+    def checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first (temporary files of an interrupted save are ignored)."""
+        if not self.folder.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))]
+        return [path for _, path in sorted(found)]
+
+    def latest(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def save(self, step: int, state: dict[str, Any]) -> Path:
+        """Write ``state`` as the checkpoint of ``step`` atomically, then drop all but the last ``keep``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a save that was killed
+        path = self.path_for(step)
+        tmp = self.folder / f".{path.name}.tmp"
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_folder(self.folder)
+        for old in self.checkpoints()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load(self, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """Read a checkpoint (tensors and plain containers only)."""
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as error:  # a damaged file: say which, and what to do
+            raise CheckpointReadError(
+                f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to "
+                "resume from the one before"
+            ) from None
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Make the rename itself durable (POSIX); harmless where folders cannot be opened.
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+# -- random generators --------------------------------------------------------------------------
+
+def capture_rng_state() -> dict[str, Any]:
+    """The state of Python's, NumPy's (global), torch's and CUDA's generators, in types that
+    ``torch.load(weights_only=True)`` reads back."""
+    numpy_state = np.random.get_state(legacy=False)
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": numpy_state["bit_generator"],
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put the generators back as :func:`capture_rng_state` found them."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": numpy_state["bit_generator"],
+            "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+            "has_gauss": numpy_state["has_gauss"],
+            "gauss": numpy_state["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- the NaN guard ------------------------------------------------------------------------------
+
+def check_finite(values: dict[str, float], step: int, last_checkpoint: Path | None) -> None:
+    """Raise :class:`NonFiniteLossError` when any value is NaN or infinite, saying what to do.
+
+    Called before a checkpoint is written, so a diverged state is never saved over a good one.
+    """
+    bad = {name: value for name, value in values.items() if not math.isfinite(value)}
+    if not bad:
+        return
+    where = f"the last good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
+    shown = ", ".join(f"{name}={value}" for name, value in bad.items())
+    raise NonFiniteLossError(
+        f"training diverged at step {step} ({shown}); stopped without saving, {where}. "
+        "Resume from it with a lower --lr, a longer warmup or --max-grad-norm, or check the data."
+    )
