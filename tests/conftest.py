@@ -7,14 +7,14 @@ message when it is absent; everything else builds what it needs here, in seconds
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-# Keep test runs light on a 2-core machine and deterministic.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# The suite runs in parallel processes (pytest -n 2): one thread each keeps them from stalling
+# each other on a 2-core machine.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -67,22 +67,25 @@ def tiny_spm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_spm(tmp_path_factory.mktemp("tiny_spm"))
 
 
+#: The tiny model shape: 2 groups of 2 distinct layers (4 steps), E != H. Tests reuse it.
+TINY_SHAPE = dict(
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=4,
+    num_hidden_groups=2,
+    inner_group_num=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+    hidden_act="gelu_new",
+)
+
+
 def tiny_config(vocab_size: int = 400, **overrides):
-    """A small ALBERT config that still exercises sharing: 2 groups of 2 layers, E != H."""
+    """A small ALBERT config that still exercises sharing (see :data:`TINY_SHAPE`)."""
     from albert import AlbertConfig
 
-    values = dict(
-        vocab_size=vocab_size,
-        embedding_size=16,
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_hidden_groups=2,
-        inner_group_num=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        hidden_act="gelu_new",
-    )
+    values = dict(TINY_SHAPE, vocab_size=vocab_size)
     values.update(overrides)
     return AlbertConfig(**values)
 

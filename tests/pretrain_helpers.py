@@ -13,22 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY_SHAPE
 
 TESTS = Path(__file__).resolve().parent
 TINY_CORPUS = TESTS / "data" / "tiny_corpus.txt"
 
-#: The tiny model shape (as conftest.tiny_config), as config overrides.
-TINY_SHAPE = dict(
-    embedding_size=16,
-    hidden_size=32,
-    num_hidden_layers=4,
-    num_hidden_groups=2,
-    inner_group_num=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    max_position_embeddings=64,
-    hidden_act="gelu_new",
-)
 
 
 def tiny_set_options(**extra: object) -> list[str]:

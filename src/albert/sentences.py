@@ -10,6 +10,8 @@ import re
 
 import blingfire
 
+from .text_normalization import trim_span
+
 # A blank line always ends a sentence (a paragraph break), whatever the punctuation says.
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 
@@ -28,20 +30,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if paragraph.strip():
             _, offsets = blingfire.text_to_sentences_and_offsets(paragraph)
             for start, end in offsets:
-                start, end = _trim(paragraph, start, end)
+                start, end = trim_span(paragraph, start, end)
                 if end > start:
                     spans.append((paragraph_start + start, paragraph_start + end))
         if match:
             paragraph_start = match.end()
     return spans
 
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def split_sentences(text: str) -> list[str]:

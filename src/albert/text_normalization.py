@@ -177,3 +177,12 @@ def align_spans(source: str, source_spans: list[Span], target: str) -> list[Span
             neighbour = source_spans[i1 - 1] if i1 > 0 else source_spans[0]
             target_spans.extend([neighbour] * (j2 - j1))
     return target_spans
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Narrow ``text[start:end]`` to its visible characters (no leading or trailing whitespace)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end

@@ -21,6 +21,7 @@ import torch
 
 from ..devices import resolve_device, resolve_dtype
 from ..hub import ModelNotFoundError, shipped_models
+from ..text_normalization import trim_span
 
 #: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
 Feature = Mapping[str, Sequence[int]]
@@ -83,19 +84,11 @@ def encode_pieces(tokenizer: Any, texts: Sequence[str]) -> list[Pieces]:
         ids = list(encoding["input_ids"][index])
         offsets = encoding["offset_mapping"][index]
         word_ids = encoding.word_ids(index)
-        spans = [_trim_span(text, int(start), int(end)) for start, end in offsets]
+        spans = [trim_span(text, int(start), int(end)) for start, end in offsets]
         words = [word if word is not None else -1 for word in word_ids]
         result.append(Pieces(ids=ids, spans=spans, word_ids=words))
     return result
 
-
-def _trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Drop the whitespace a "▁" piece may carry, so spans cover only visible characters."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def span_of(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:

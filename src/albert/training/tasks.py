@@ -50,6 +50,7 @@ from ..modeling import (
     AlbertForSequenceClassification,
     AlbertForTokenClassification,
 )
+from ..text_normalization import trim_span
 from . import metrics as metric_functions
 
 TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
@@ -867,7 +868,7 @@ class QuestionAnsweringTask(Task):
             spans = []  # (input position, start char, end char) of the window's context pieces
             for position, (sequence, (start, end)) in enumerate(zip(encoding.sequence_ids(row), encoding["offset_mapping"][row])):
                 if sequence == 1:
-                    start, end = _trim(example.context, int(start), int(end))
+                    start, end = trim_span(example.context, int(start), int(end))
                     spans.append((position, start, end))
             feature: Feature = {"input_ids": encoding["input_ids"][row], "token_type_ids": encoding["token_type_ids"][row],
                                 "example": sample, "meta": spans}
@@ -910,14 +911,6 @@ class QuestionAnsweringTask(Task):
     def metric_names(self, label_list: list[str] | None) -> tuple[str, ...]:
         return ("f1", "exact_match", "loss")
 
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """A piece's span without the whitespace a "▁" piece may carry."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _answer_positions(example: QuestionExample, spans: list[tuple[int, int, int]]) -> tuple[int, int]:
