@@ -129,3 +129,16 @@ def test_prepare_data_writes_train_and_heldout_shards(tmp_path: Path, tiny_token
     assert "train:" in prepared.stdout and "heldout:" in prepared.stdout
     train, heldout = ShardedCorpus(tmp_path / "data", "train"), ShardedCorpus(tmp_path / "data", "heldout")
     assert train.num_documents + heldout.num_documents == 75  # 600 lines in documents of 8
+
+
+def test_evaluate_mlm_reads_the_heldout_split_of_prepared_data(make_tiny_model, tiny_data_dir) -> None:  # noqa: F811
+    """The held-out documents of a prepare-data folder (never trained on) are what is scored."""
+    from albert import AlbertForPreTraining
+    from albert.training.evaluate_mlm import evaluate_mlm
+
+    model = make_tiny_model(AlbertForPreTraining, seed=1)  # shares the tiny vocabulary
+    heldout = evaluate_mlm(model, [tiny_data_dir], max_seq_length=64, device="cpu", progress=False)
+    train = evaluate_mlm(model, [tiny_data_dir], max_seq_length=64, device="cpu", progress=False,
+                         split="train", max_examples=None)
+    assert 0 < heldout["pairs"] < train["pairs"]
+    assert heldout["masked_tokens"] > 0

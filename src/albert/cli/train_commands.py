@@ -182,7 +182,10 @@ def pretrain_command(
 @app.command("evaluate-mlm")
 def evaluate_mlm_command(
     model: str = typer.Argument(..., help="Model folder (with its tokenizer), e.g. RUN/final."),
-    files: list[Path] = typer.Argument(..., help="Held-out text files (.txt, .txt.gz, .txt.xz) or folders."),
+    files: list[Path] = typer.Argument(
+        ..., help="Held-out text files (.txt, .txt.gz, .txt.xz) or folders, or one prepare-data folder."
+    ),
+    split: str = typer.Option("heldout", "--split", help="Split of a prepare-data folder: heldout or train."),
     seq_len: int = typer.Option(128, "--seq-len", help="Length of the sentence pairs."),
     batch_size: int = typer.Option(32, "--batch-size"),
     seed: int = typer.Option(0, "--seed", help="Fixes the pairs and masks: same seed, same test."),
@@ -196,7 +199,7 @@ def evaluate_mlm_command(
     with _user_errors():
         results = evaluate_mlm(
             model, files, max_seq_length=seq_len, batch_size=batch_size, seed=seed,
-            max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(),
+            max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(), split=split,
         )
     if as_json:
         typer.echo(json.dumps(results, indent=2))

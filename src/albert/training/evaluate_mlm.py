@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -54,13 +55,17 @@ def evaluate_mlm(
     max_predictions_per_seq: int | None = None,
     device: str | torch.device | None = "auto",
     progress: bool = True,
+    split: str = "heldout",
 ) -> dict[str, float]:
     """Masked-token accuracy (top-1 and top-5), MLM loss and perplexity, and SOP accuracy (when the
     checkpoint has a sentence-order head) of a model on held-out text.
 
     Args:
         model_name_or_path: a model folder (with its tokenizer files) or a shipped/Hub model.
-        files: text files or folders (.txt, .txt.gz, .txt.xz), read as pretraining documents.
+        files: text files or folders (.txt, .txt.gz, .txt.xz), read as pretraining documents; or
+            one folder written by ``prepare-data``, whose ``split`` is evaluated (by default the
+            held-out documents the training run never saw; the tokenizer must be the same).
+        split: the split of a ``prepare-data`` folder: "heldout" or "train".
         max_seq_length: length of the sentence pairs.
         seed: fixes the pairs and the masks.
         max_examples: evaluate at most this many pairs (None: all).
@@ -73,7 +78,7 @@ def evaluate_mlm(
     from .instances import epoch_instances
     from .masking import default_max_predictions
     from .pretrain import PretrainingObjective, PretrainSettings, batch_maker_for, load_tokenizer, step_rng
-    from .shards import ShardedCorpus, prepare_shards
+    from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards
 
     target = resolve_device(device)
     model = AlbertForPreTraining.from_pretrained(model_name_or_path, device=target)
@@ -87,9 +92,13 @@ def evaluate_mlm(
     ).resolved()
     objective = PretrainingObjective(model).eval()
     results = []
+    prepared = len(files) == 1 and (Path(files[0]) / MANIFEST_NAME).is_file()
     with tempfile.TemporaryDirectory(prefix="albert-eval-") as data_dir:
-        prepare_shards(files, tokenizer, data_dir, heldout_fraction=0.0, progress=progress)
-        corpus = ShardedCorpus(data_dir, "train")
+        if prepared:
+            corpus = ShardedCorpus(files[0], split, tokenizer=tokenizer)
+        else:
+            prepare_shards(files, tokenizer, data_dir, heldout_fraction=0.0, progress=progress)
+            corpus = ShardedCorpus(data_dir, "train")
         instances = epoch_instances(corpus, max_seq_length, 0.0, seed=seed, epoch=0)
         if max_examples is not None:
             instances = instances[:max_examples]
