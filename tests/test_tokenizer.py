@@ -20,7 +20,8 @@ import torch
 from albert import text_normalization
 from albert.hub import ModelNotFoundError
 from albert.text_normalization import align_spans, normalize, normalize_with_alignment
-from albert.tokenizer import AlbertTokenizer, BatchEncoding, _longest_first
+from albert.tokenization_base import BatchEncoding, _longest_first
+from albert.tokenizer import AlbertTokenizer
 from albert.wordpiece import AlbertWordPieceTokenizer
 
 TEXT = "The quick brown fox jumps over the lazy dog. It was not amused, said the farmer."

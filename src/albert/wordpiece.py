@@ -16,14 +16,14 @@ from typing import Any
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
-from albert.tokenizer import (
+from albert.tokenization_base import (
     DEFAULT_MODEL_MAX_LENGTH,
     BaseTokenizer,
     EncodedText,
-    _prepare_folder,
-    _write_configs,
     build_from_config,
     clean_up_tokenization,
+    prepare_folder,
+    write_configs,
 )
 
 WORDPIECE_VOCAB_FILE = "vocab.txt"
@@ -184,7 +184,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
         """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (BertTokenizer-compatible)."""
-        folder = _prepare_folder(save_directory)
+        folder = prepare_folder(save_directory)
         vocab_path = folder / WORDPIECE_VOCAB_FILE
         vocab_path.write_text("".join(token + "\n" for token in self._tokens), encoding="utf-8")
         config = {
@@ -195,7 +195,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
             "model_max_length": self.model_max_length,
             **self._special_tokens,
         }
-        return (str(vocab_path), *_write_configs(folder, config, self._special_tokens))
+        return (str(vocab_path), *write_configs(folder, config, self._special_tokens))
 
     @classmethod
     def from_pretrained(
