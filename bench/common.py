@@ -26,16 +26,17 @@ import torch
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 REPO = BENCH.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: The offline data beside the checkout; ALBERT_SHARED_DATA points elsewhere (a GPU machine gets a copy).
+SHARED_DATA = Path(os.environ.get("ALBERT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SPIECE = SHARED_DATA / "albert-vocab" / "spiece.model"
 
 #: Dense bf16/fp16 tensor-core peaks (FLOP/s) used for MFU, by a substring of the device name.
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
 
-#: The ``small`` shape stands in for the model shipped with the package until its shape is fixed.
+#: The ``small`` shape: that of the model shipped with the package (albert-small-en).
 SMALL_SHAPE = dict(
-    embedding_size=128, hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536,
-    vocab_size=30000, hidden_act="gelu_new",
+    embedding_size=128, hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536,
+    vocab_size=30000, hidden_act="gelu_new", max_position_embeddings=128,
 )
 #: Tiny shapes for checking the GPU scripts on a CPU (correctness only; their timings mean little).
 CHECK_SHAPE = dict(
@@ -160,11 +161,12 @@ def real_sentences(count: int, seed: int = 0) -> list[str]:
     return sentences[:count]
 
 
-def tokenize(sentences: Sequence[str], max_length: int = 512) -> list[list[int]]:
-    """Ids with [CLS] and [SEP] from ALBERT's real vocabulary, via albert's tokenizer."""
+def tokenize(sentences: Sequence[str], max_length: int = 512, tokenizer_dir: str | Path | None = None) -> list[list[int]]:
+    """Ids with [CLS] and [SEP] from ALBERT's real vocabulary (or a model's own tokenizer), via
+    albert's tokenizer."""
     from albert.tokenizer import AlbertTokenizer
 
-    tokenizer = AlbertTokenizer.from_pretrained(str(SPIECE.parent))
+    tokenizer = AlbertTokenizer.from_pretrained(str(tokenizer_dir or SPIECE.parent))
     return tokenizer(list(sentences), truncation=True, max_length=max_length)["input_ids"]
 
 
@@ -189,7 +191,7 @@ def batches_of(rows: Sequence[Sequence[int]], batch_size: int) -> list[list[Sequ
 
 def shape_config(shape: str, **overrides: Any):
     """An AlbertConfig for ``base``/``large``/``xlarge``/``xxlarge`` (v2 presets), ``small`` (the
-    shipped-model stand-in) or ``check`` (tiny, for CPU correctness runs)."""
+    shipped model's shape) or ``check`` (tiny, for CPU correctness runs)."""
     from albert import AlbertConfig
 
     if shape == "small":

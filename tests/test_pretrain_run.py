@@ -137,3 +137,22 @@ def test_the_model_config_comes_from_a_preset_a_json_file_or_a_folder(tmp_path: 
     assert from_file == from_folder and from_file.hidden_size == 32 and from_file.vocab_size == 400
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_model_config("albert-tiny-v9", vocab_size=400, max_seq_length=64)
+
+
+def test_init_from_starts_from_saved_weights_and_refuses_another_shape(
+    tmp_path: Path, tiny_tokenizer, tiny_data_dir  # noqa: F811
+) -> None:
+    first = pretrain("albert-base-v2", tiny_tokenizer, [tiny_data_dir], tmp_path / "first",
+                     config_overrides=TINY_SHAPE, settings=_settings(steps=8))
+    # learning rate 0: the continued run's final weights are exactly the ones it started from
+    second = pretrain(first.final_model, tiny_tokenizer, [tiny_data_dir], tmp_path / "second",
+                      settings=_settings(steps=4, learning_rate=0.0, init_from=str(first.final_model)))
+    before = AlbertForPreTraining.from_pretrained(first.final_model).state_dict()
+    after = AlbertForPreTraining.from_pretrained(second.final_model).state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+    wider = {**TINY_SHAPE, "hidden_size": TINY_SHAPE["hidden_size"] * 2}
+    with pytest.raises(ValueError, match="shapes differ.*--config"):
+        pretrain("albert-base-v2", tiny_tokenizer, [tiny_data_dir], tmp_path / "third", config_overrides=wider,
+                 settings=_settings(steps=2, init_from=str(first.final_model)))

@@ -128,6 +128,9 @@ def pretrain_command(
     accumulation_steps: int = typer.Option(1, "--accumulation-steps", help="Micro-batches per optimizer step."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initialisation, the pairs and the masks."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Start from this model folder's weights (continued pretraining; a fresh schedule)."
+    ),
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Steps between checkpoints."),
     keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="Checkpoints kept (the last ones)."),
     log_every: int = typer.Option(10, "--log-every", help="Steps between metrics lines."),
@@ -160,7 +163,7 @@ def pretrain_command(
             accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
             activation_checkpointing=activation_checkpointing, fast=fast, device=device, bf16=bf16, num_threads=threads,
-            progress=progress,
+            progress=progress, init_from=str(init_from) if init_from is not None else None,
         )
         try:
             result = pretrain(

@@ -81,7 +81,7 @@ class AttentionPlan:
     def __call__(self, qkv: torch.Tensor) -> torch.Tensor:
         try:
             return self._run(self.backend, qkv)
-        except (RuntimeError, NotImplementedError) as error:
+        except (RuntimeError, NotImplementedError, TypeError) as error:  # TypeError: another torch's signature
             if self.backend in ("padded", "export"):
                 raise
             _BROKEN.add(self.backend)

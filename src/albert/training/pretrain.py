@@ -107,6 +107,8 @@ class PretrainSettings:
     num_threads: int | None = None
     prefetch_steps: int = 4
     progress: bool = True
+    #: A model folder whose weights replace the random initialisation (continued pretraining).
+    init_from: str | None = None
 
     def resolved(self) -> PretrainSettings:
         """A copy with every recipe default filled in and the values checked."""
@@ -692,7 +694,10 @@ class _Trainer:
     def build(cls, config: AlbertConfig, settings: PretrainSettings, device: torch.device,
               distributed: Distributed) -> _Trainer:
         torch.manual_seed(settings.seed)
-        model = AlbertForPreTraining(config).to(device)
+        model = AlbertForPreTraining(config)
+        if settings.init_from is not None:
+            load_initial_weights(model, settings.init_from)
+        model = model.to(device)
         if settings.activation_checkpointing:
             model.gradient_checkpointing_enable()
         if settings.fast:
@@ -772,6 +777,29 @@ class _Trainer:
                 results.append(objective(**{key: value.to(self.device) for key, value in batch.items()}))
         self.model.train()
         return summarize_results(results)
+
+
+def load_initial_weights(model: AlbertForPreTraining, folder: str | os.PathLike) -> None:
+    """Start from a saved model's weights instead of a random initialisation (continued
+    pretraining): every tensor of ``model`` must be in the folder with the same shape; a head the
+    folder lacks (a masked-LM checkpoint has no sentence-order head) keeps its fresh weights.
+
+    Raises:
+        ValueError: a tensor is missing from the folder or has another shape.
+    """
+    source = AlbertForPreTraining.from_pretrained(folder)
+    own, saved = model.state_dict(), source.state_dict()
+    mismatched = [f"{name}: {tuple(saved[name].shape)} there, {tuple(tensor.shape)} here"
+                  for name, tensor in own.items() if name in saved and saved[name].shape != tensor.shape]
+    if mismatched:
+        raise ValueError(
+            f"cannot start from {folder}: its shapes differ from the model's ({'; '.join(mismatched[:3])}); "
+            f"pass --config {folder} so that the model takes its shape"
+        )
+    missing = sorted(set(source.loading_info.missing_keys) - {name for name in own if name.startswith("sop_")})
+    if missing:
+        raise ValueError(f"cannot start from {folder}: it lacks {', '.join(missing[:5])}")
+    model.load_state_dict(saved)
 
 
 def _check_resumable(
