@@ -134,18 +134,21 @@ def pack_pretraining(run_dir: Path) -> None:
 
 def convert_last_checkpoint(run_dir: Path) -> None:
     """A run stopped by its time limit: its last checkpoint's weights become ``final/``."""
-    code = (
-        "import sys, torch; from pathlib import Path; sys.path.insert(0, 'src');"
-        "from albert import AlbertConfig; from albert.modeling import AlbertForPreTraining;"
-        "from albert.tokenizer import AlbertTokenizer;"
-        "from albert.training.run_state import CheckpointManager;"
-        f"run = Path({str(run_dir)!r}); last = CheckpointManager(run).latest();"
-        "state = CheckpointManager(run).load(last, map_location='cpu');"
-        "model = AlbertForPreTraining(AlbertConfig.from_dict(state['config'])); model.load_state_dict(state['model']);"
-        f"model.save_pretrained(run / 'final', tokenizer=AlbertTokenizer.from_pretrained({str(WORK / 'tokenizer-30k')!r}));"
-        "print('converted', last)"
-    )
-    subprocess.run([sys.executable, "-c", code], stdout=LOG, stderr=subprocess.STDOUT, cwd=REPO, timeout=60)
+    sys.path.insert(0, str(REPO / "src"))
+    from albert import AlbertConfig, AlbertTokenizer
+    from albert.modeling import AlbertForPreTraining
+    from albert.training.run_state import CheckpointManager
+
+    manager = CheckpointManager(run_dir)
+    last = manager.latest()
+    if last is None:
+        say("no checkpoint to convert")
+        return
+    state = manager.load(last)
+    model = AlbertForPreTraining(AlbertConfig.from_dict(state["config"]))
+    model.load_state_dict(state["model"])
+    model.save_pretrained(run_dir / "final", tokenizer=AlbertTokenizer.from_pretrained(str(WORK / "tokenizer-30k")))
+    say(f"converted {last}")
 
 
 def pack_bench_results() -> None:

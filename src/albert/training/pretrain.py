@@ -796,10 +796,12 @@ def load_initial_weights(model: AlbertForPreTraining, folder: str | os.PathLike)
             f"cannot start from {folder}: its shapes differ from the model's ({'; '.join(mismatched[:3])}); "
             f"pass --config {folder} so that the model takes its shape"
         )
-    missing = sorted(set(source.loading_info.missing_keys) - {name for name in own if name.startswith("sop_")})
+    absent = set(source.loading_info.missing_keys)
+    missing = sorted(absent - {name for name in own if name.startswith("sop_")})
     if missing:
         raise ValueError(f"cannot start from {folder}: it lacks {', '.join(missing[:5])}")
-    model.load_state_dict(saved)
+    # Only what the folder holds: an absent head keeps this run's own (seeded) initialisation.
+    model.load_state_dict({name: tensor for name, tensor in saved.items() if name not in absent}, strict=False)
 
 
 def _check_resumable(
