@@ -34,12 +34,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=None, help="timed batches per setting (default 20; CPU 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over those batches")
     parser.add_argument("--backend", default="auto", help="attention kernel of the fast path")
-    parser.add_argument("--compile", action="store_true", help="also torch.compile the fast path's layer block")
+    parser.add_argument("--compile", action="store_true", help="also time the fast path with its layer block compiled")
+    parser.add_argument("--graphs", action="store_true", help="also time the fast path replayed from CUDA graphs")
     args = parser.parse_args()
 
     from albert.devices import resolve_dtype
     from albert.fast import accelerate
     from albert.fast.compile import compile_fast
+    from albert.fast.graphs import graphed_encoder, use_cuda_graphs
 
     device = common.resolve_bench_device(args.device)
     common.apply_threads(args.threads)
@@ -64,8 +66,17 @@ def main() -> None:
             ours, theirs = common.load_pair("AlbertModel", folder, device, dtype)
         reference = None if on_gpu else ours  # the reference padded path is timed on the CPU check only
         fast = accelerate(copy.deepcopy(ours) if reference is not None else ours, args.backend)
+        # Variants of the fast path, each on its own copy of the weights.
+        variants = {"albert fast": fast}
         if args.compile:
-            compile_fast(fast, on_cpu=not on_gpu)
+            variants["albert fast+compile"] = compile_fast(copy.deepcopy(fast), on_cpu=not on_gpu)
+        if args.graphs:
+            # Off a GPU the bucketing runs eagerly (capture=False): a correctness check, not a speed one.
+            variants["albert fast+graphs"] = use_cuda_graphs(copy.deepcopy(fast), capture=on_gpu)
+        if args.compile and args.graphs:
+            variants["albert fast+compile+graphs"] = use_cuda_graphs(
+                compile_fast(copy.deepcopy(fast), on_cpu=not on_gpu), capture=on_gpu
+            )
         config = fast.config
         for batch_size in batch_sizes:
             chosen = common.batches_of(rows, batch_size)[:num_batches]
@@ -78,17 +89,19 @@ def main() -> None:
 
             with torch.inference_mode():
                 first = batches[0]
-                agreement = common.check_agreement(
-                    label,
-                    common.max_difference_at_real_tokens(
-                        fast(**first).last_hidden_state, theirs(**first).last_hidden_state, first["attention_mask"]
-                    ),
-                    dtype,
-                )
-                contenders = {
-                    "transformers": common.over_batches(theirs, batches),
-                    "albert fast": common.over_batches(fast, batches),
+                theirs_first = theirs(**first).last_hidden_state
+                agreement = {
+                    name: common.check_agreement(
+                        f"{label} {name}",
+                        common.max_difference_at_real_tokens(
+                            model(**first).last_hidden_state, theirs_first, first["attention_mask"]
+                        ),
+                        dtype,
+                    )
+                    for name, model in variants.items()
                 }
+                contenders = {"transformers": common.over_batches(theirs, batches)}
+                contenders.update({name: common.over_batches(model, batches) for name, model in variants.items()})
                 if reference is not None:
                     contenders["albert reference"] = common.over_batches(reference, batches)
                 common.reset_peak_memory(device)
@@ -111,6 +124,10 @@ def main() -> None:
                 name: stats["real_tokens_per_s"] / base_rate for name, stats in entry["implementations"].items()
             }
             entry["peak_memory_gb"] = common.peak_memory_gb(device)
+            for name, model in variants.items():
+                runner = graphed_encoder(model)
+                if runner is not None:  # how many graphs the batches needed (captured in the warm-up round)
+                    entry["implementations"][name].update(graphs=runner.num_graphs, captures=runner.captures)
             results["settings"].append(entry)
             chart[label] = {name: s["real_tokens_per_s"] / scale for name, s in entry["implementations"].items()}
             summary = ", ".join(
@@ -118,8 +135,11 @@ def main() -> None:
                 + (f" (MFU {s['mfu']:.1%})" if s["mfu"] else "")
                 for name, s in entry["implementations"].items()
             )
-            print(f"  {summary}; albert fast / transformers = {entry['speedup_vs_transformers']['albert fast']:.2f}x")
-        del ours, theirs, fast
+            ratios = ", ".join(
+                f"{name} {entry['speedup_vs_transformers'][name]:.2f}x" for name in variants
+            )
+            print(f"  {summary}; vs transformers: {ratios}")
+        del ours, theirs, fast, variants
         if on_gpu:
             torch.cuda.empty_cache()
 

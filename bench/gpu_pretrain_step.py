@@ -82,10 +82,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round (default 10; CPU 2)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per implementation")
     parser.add_argument("--backend", default="auto", help="attention kernel of the fast path")
+    parser.add_argument("--compile", action="store_true", help="also time the fast path with its layer block compiled")
     args = parser.parse_args()
 
     from albert.devices import resolve_dtype
     from albert.fast import accelerate
+    from albert.fast.compile import compile_fast
 
     device = common.resolve_bench_device(args.device)
     common.apply_threads(args.threads)
@@ -115,10 +117,14 @@ def main() -> None:
                 for step in range(steps)
             ]
             models = {}
-            for name in ("transformers", "albert fast"):
+            names = ["transformers", "albert fast"] + (["albert fast+compile"] if args.compile else [])
+            for name in names:
                 ours, theirs = common.load_pair("AlbertForPreTraining", folder, device, torch.float32)
                 # Keep one copy per implementation on the device.
                 model = theirs if name == "transformers" else accelerate(ours, args.backend)
+                if name.endswith("+compile"):
+                    # Every step has the same shape here, so no dynamic shapes.
+                    compile_fast(model, dynamic=False, on_cpu=not on_gpu)
                 del ours, theirs
                 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=on_gpu or None)
                 models[name] = (model, optimizer)
@@ -131,11 +137,11 @@ def main() -> None:
                 with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
                     losses[name] = float(model(**batches[0]).loss)
                 model.train()
-            difference = abs(losses["albert fast"] - losses["transformers"])
+            difference = max(abs(losses[name] - losses["transformers"]) for name in names[1:])
             limit = 1e-4 * max(1.0, abs(losses["transformers"])) if not on_gpu else 2e-2 * abs(losses["transformers"])
             agreement = {"loss": losses, "abs_diff": difference, "limit": limit, "agree": difference <= limit}
-            print(f"{label}: first-step loss transformers {losses['transformers']:.5f}, albert {losses['albert fast']:.5f} "
-                  f"({'ok' if agreement['agree'] else 'MISMATCH'})")
+            shown = ", ".join(f"{name} {loss:.5f}" for name, loss in losses.items())
+            print(f"{label}: first-step loss {shown} ({'ok' if agreement['agree'] else 'MISMATCH'})")
 
             seconds: dict[str, list[float]] = {name: [] for name in models}
             memory: dict[str, float | None] = {}
@@ -158,12 +164,20 @@ def main() -> None:
             entry["speedup_vs_transformers"] = ours_stats["tokens_per_s"] / theirs_stats["tokens_per_s"]
             if ours_stats["peak_memory_gb"] and theirs_stats["peak_memory_gb"]:
                 entry["memory_ratio_vs_transformers"] = ours_stats["peak_memory_gb"] / theirs_stats["peak_memory_gb"]
+            for name in names[1:]:  # every albert variant, against transformers
+                stats = entry["implementations"][name]
+                stats["speedup_vs_transformers"] = stats["tokens_per_s"] / theirs_stats["tokens_per_s"]
+                if stats["peak_memory_gb"] and theirs_stats["peak_memory_gb"]:
+                    stats["memory_ratio_vs_transformers"] = stats["peak_memory_gb"] / theirs_stats["peak_memory_gb"]
             results["settings"].append(entry)
             chart[label] = {name: stats["tokens_per_s"] / 1e3 for name, stats in entry["implementations"].items()}
             memory_note = (f", peak memory {ours_stats['peak_memory_gb']:.2f} vs {theirs_stats['peak_memory_gb']:.2f} GB"
                            if ours_stats["peak_memory_gb"] else "")
             print(f"  tokens/s: transformers {theirs_stats['tokens_per_s']:.4g}, albert fast {ours_stats['tokens_per_s']:.4g} "
                   f"= {entry['speedup_vs_transformers']:.2f}x{memory_note}")
+            for name in names[2:]:
+                stats = entry["implementations"][name]
+                print(f"  {name}: {stats['tokens_per_s']:.4g} tokens/s = {stats['speedup_vs_transformers']:.2f}x")
             del models, batches
             if on_gpu:
                 torch.cuda.empty_cache()

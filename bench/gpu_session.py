@@ -1,5 +1,9 @@
 """One lent-GPU session in one call: pretrain the shipped model, then the GPU benchmarks.
 
+``SESSION_PRETRAIN=0 SESSION_SPEED=1 python3 bench/gpu_session.py`` skips pretraining and
+measures what issue 7 still misses: the GPU tests (``pytest -m gpu``), inference with CUDA graphs
+and compiled layers, and the pretraining step with compiled layers (about 4 minutes).
+
 Device time is scarce (minutes a session, a fresh machine per call), so everything that needs the
 GPU runs from this one driver, each part under its own time limit, and its results are packed
 under ``$OUT`` as soon as they exist, so a part that overruns loses only itself.
@@ -8,7 +12,7 @@ The call, from the device tool::
 
     run(command="python3 bench/gpu_session.py", carry=["gpu_carry"], timeout_s=600)
 
-``gpu_carry/`` (git-ignored; built by ``bench/make_gpu_carry.sh``) holds:
+``gpu_carry/`` (git-ignored; built by ``bash bench/make_gpu_carry.sh [--pretrain]``) holds:
 
 * ``pretrain-inputs.tar.xz``: ``runs/tokenizer-30k`` and ``runs/data-30k`` (train-tokenizer and
   prepare-data outputs, made on the CPU machine);
@@ -56,6 +60,10 @@ INIT_FROM = os.environ.get("SESSION_INIT_FROM")
 FIXED_STEPS = int(os.environ.get("SESSION_STEPS", "0"))
 #: SESSION_BENCH=0 skips the benchmarks (a CPU rehearsal of the pretraining part).
 RUN_BENCHES = os.environ.get("SESSION_BENCH", "1") == "1"
+#: SESSION_PRETRAIN=0 skips pretraining (no pretrain-inputs needed).
+RUN_PRETRAIN = os.environ.get("SESSION_PRETRAIN", "1") == "1"
+#: SESSION_SPEED=1 runs the speed variants (graphs, compile) instead of the standard benchmarks.
+SPEED_ONLY = os.environ.get("SESSION_SPEED", "0") == "1"
 
 START = time.monotonic()
 LOG = None
@@ -174,10 +182,19 @@ def main() -> None:
     )
     (OUT / "env.txt").write_text(environment.stdout + environment.stderr)
     say(environment.stdout.strip().replace("\n", " | "))
-    with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
-        archive.extractall(WORK, filter="data")
-    say("inputs unpacked")
+    if RUN_PRETRAIN:
+        with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
+            archive.extractall(WORK, filter="data")
+        say("inputs unpacked")
+        pretrain(env)
+    run_benches(env)
+    say("done")
+    LOG.close()
+    shutil.rmtree(WORK / "probe-fast", ignore_errors=True)
 
+
+def pretrain(env: dict[str, str]) -> None:
+    """The shipped model's pretraining: a probe for the step time, then a run sized to the budget."""
     # 1. A short probe: does the fast path train on this GPU, and how long does a step take?
     fast, seconds_per_step = True, (PRETRAIN_SECONDS / FIXED_STEPS if FIXED_STEPS else None)
     for fast in (True, False) if not FIXED_STEPS else ():
@@ -203,21 +220,33 @@ def main() -> None:
         run("pretrain", pretrain_command(run_dir, steps, fast, extra), PRETRAIN_SECONDS * 1.3 + 60, env)
         pack_pretraining(run_dir)
 
-    # 3. The benchmarks of issue 7, each under its own limit, packed after each.
-    benches = [
-        ("gpu_inference", ["--batches", "8", "--repeats", "3", "--name", f"gpu_inference-{TAG}"], 120),
-        ("gpu_pretrain_step", ["--steps", "8", "--name", f"gpu_pretrain_step-{TAG}"], 90),
-        ("embed_100k", ["--name", f"embed_100k-{TAG}"], 200),
-    ]
-    for name, arguments, limit in benches if RUN_BENCHES else []:
+
+
+def run_benches(env: dict[str, str]) -> None:
+    """The benchmarks of issue 7, each under its own limit, packed after each."""
+    if not RUN_BENCHES:
+        return
+    if SPEED_ONLY:
+        tests = ["tests/test_fast_graphs.py", "tests/test_fast_exactness.py", "tests/test_fast_compile.py"]
+        run("gpu tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                          "-m", "gpu", *tests], 90, env)
+        benches = [
+            ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs", "--compile",
+                               "--name", f"gpu_inference-{TAG}-graphs-compile"], 200),
+            ("gpu_pretrain_step", ["--steps", "8", "--compile", "--name", f"gpu_pretrain_step-{TAG}-compile"], 150),
+        ]
+    else:
+        benches = [
+            ("gpu_inference", ["--batches", "8", "--repeats", "3", "--name", f"gpu_inference-{TAG}"], 120),
+            ("gpu_pretrain_step", ["--steps", "8", "--name", f"gpu_pretrain_step-{TAG}"], 90),
+            ("embed_100k", ["--name", f"embed_100k-{TAG}"], 200),
+        ]
+    for name, arguments, limit in benches:
         if left() < 25:
             say(f"{name}: skipped, {left():.0f}s left")
             continue
         run(name, [sys.executable, f"bench/{name}.py", *arguments], min(limit, left() - 10), env)
         pack_bench_results()
-    say("done")
-    LOG.close()
-    shutil.rmtree(WORK / "probe-fast", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ What makes it fast (each piece in its own module):
 - :mod:`~albert.fast.models`: :func:`accelerate` switches a model over in place; the pretraining
   head scores the vocabulary at masked positions only.
 - :mod:`~albert.fast.compile`: ``torch.compile`` where it pays.
+- :mod:`~albert.fast.graphs`: CUDA graphs for small batches, where kernel launches dominate.
 
 Length-bucketed batching lives with the pipelines (``albert.pipelines.base.length_sorted_batches``),
 which group inputs of similar length whichever path runs the model.
@@ -26,6 +27,7 @@ Usage::
 """
 
 from .attention import BACKENDS, choose_backend
+from .graphs import drop_cuda_graphs, use_cuda_graphs
 from .models import accelerate, decelerate, from_pretrained, is_accelerated
 from .padding import PackedLayout, pack, packed_layout, unpack
 
@@ -35,9 +37,11 @@ __all__ = [
     "accelerate",
     "choose_backend",
     "decelerate",
+    "drop_cuda_graphs",
     "from_pretrained",
     "is_accelerated",
     "pack",
     "packed_layout",
     "unpack",
+    "use_cuda_graphs",
 ]

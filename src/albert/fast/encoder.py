@@ -28,6 +28,8 @@ OutputBlock = Callable[[AlbertLayer, torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Where :func:`albert.fast.compile.compile_fast` puts the compiled :func:`layer_output` on a model.
 COMPILED_OUTPUT_BLOCK = "_fast_compiled_output_block"
+#: Where :func:`albert.fast.graphs.use_cuda_graphs` puts its :class:`~albert.fast.graphs.GraphedEncoder`.
+GRAPHED_ENCODER = "_fast_graphed_encoder"
 
 
 def fused_qkv(attention: AlbertAttention) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,15 +155,47 @@ def encode_packed(
     # Position ids are looked up in the padded grid, so packing keeps every token's position.
     positions = _full(position_ids, batch_size, seq_len, torch.arange(seq_len, device=device))
     segments = _full(token_type_ids, batch_size, seq_len, torch.zeros(1, dtype=torch.long, device=device))
-    embeddings = model.embeddings(
-        input_ids=None if input_ids is None else pack(input_ids, layout)[None],
-        token_type_ids=pack(segments, layout)[None],
-        position_ids=pack(positions, layout)[None],
-        inputs_embeds=None if inputs_embeds is None else pack(inputs_embeds, layout)[None],
-    )[0]  # (T, E)
+    packed_ids = None if input_ids is None else pack(input_ids, layout)
+    packed_segments, packed_positions = pack(segments, layout), pack(positions, layout)
 
+    graphs = model.__dict__.get(GRAPHED_ENCODER)
+    if graphs is not None and packed_ids is not None and not output_hidden_states:
+        hidden = graphs(model, packed_ids, packed_segments, packed_positions, layout, attention_backend)
+        if hidden is not None:
+            return layout, hidden, None
+
+    embedded = embed_packed(
+        model, packed_ids, packed_segments, packed_positions, None if inputs_embeds is None else pack(inputs_embeds, layout)
+    )
+    hidden, all_hidden = run_layers(model, embedded, layout, attention_backend, output_hidden_states)
+    return layout, hidden, all_hidden
+
+
+def embed_packed(
+    model: AlbertModel,
+    input_ids: torch.Tensor | None,
+    token_type_ids: torch.Tensor,
+    position_ids: torch.Tensor,
+    inputs_embeds: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The embeddings of packed tokens ((T,) ids, or (T, E) vectors), projected to H: (T, H)."""
+    embeddings = model.embeddings(
+        input_ids=None if input_ids is None else input_ids[None],
+        token_type_ids=token_type_ids[None],
+        position_ids=position_ids[None],
+        inputs_embeds=None if inputs_embeds is None else inputs_embeds[None],
+    )[0]  # (T, E)
+    return model.encoder.embedding_hidden_mapping_in(embeddings)
+
+
+def run_layers(
+    model: AlbertModel, hidden: torch.Tensor, layout: PackedLayout, attention_backend: str, output_hidden_states: bool
+) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    """Every layer (shared groups in order) on packed (T, H) states laid out as ``layout``.
+
+    Returns the final states and, when asked, the input and the output of every layer.
+    """
     encoder = model.encoder
-    hidden = encoder.embedding_hidden_mapping_in(embeddings)  # (T, H)
     attention = encoder.albert_layer_groups[0].albert_layers[0].attention
     dropout_p = attention.attention_dropout.p if model.training else 0.0
     plan = AttentionPlan(layout, attention_backend, attention.attention_head_size, hidden.dtype, dropout_p)
@@ -175,7 +209,7 @@ def encode_packed(
             hidden = group_forward(group, hidden, plan, output_block)
         if all_hidden is not None:
             all_hidden.append(hidden)
-    return layout, hidden, all_hidden
+    return hidden, all_hidden
 
 
 def first_token_states(packed: torch.Tensor, layout: PackedLayout) -> torch.Tensor:

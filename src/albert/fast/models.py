@@ -16,9 +16,9 @@ Differences from the reference, by design:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import types
 from typing import Any, TypeVar
 
 import torch
@@ -33,7 +33,13 @@ from ..modeling import (
 )
 from ..outputs import AlbertForPreTrainingOutput, BaseModelOutputWithPooling, MaskedLMOutput
 from .attention import _INTERNAL_BACKENDS, BACKENDS
-from .encoder import encode_packed, first_token_states, reference_reason
+from .encoder import (
+    COMPILED_OUTPUT_BLOCK,
+    GRAPHED_ENCODER,
+    encode_packed,
+    first_token_states,
+    reference_reason,
+)
 from .padding import unpack
 
 logger = logging.getLogger("albert")
@@ -214,12 +220,14 @@ def accelerate(model: ModelT, attention_backend: str = "auto") -> ModelT:
         raise ValueError(f"unknown attention_backend {attention_backend!r}; choose one of: {', '.join(BACKENDS)}")
     base = _base_of(model)
     # Instance attributes shadow the class's forward; nn.Module.__call__ looks them up on the instance.
-    base.forward = types.MethodType(fast_model_forward, base)
+    # A partial (not a bound method) so the model still pickles (torch.save(model)) and
+    # inspect.signature still shows the keyword arguments.
+    base.forward = functools.partial(fast_model_forward, base)
     setattr(base, _FAST_ATTRIBUTE, attention_backend)
     if isinstance(model, AlbertForPreTraining):
-        model.forward = types.MethodType(fast_pretraining_forward, model)
+        model.forward = functools.partial(fast_pretraining_forward, model)
     elif isinstance(model, AlbertForMaskedLM):
-        model.forward = types.MethodType(fast_masked_lm_forward, model)
+        model.forward = functools.partial(fast_masked_lm_forward, model)
     return model
 
 
@@ -228,7 +236,8 @@ def decelerate(model: ModelT) -> ModelT:
     base = _base_of(model)
     for module in (model, base):
         module.__dict__.pop("forward", None)
-    base.__dict__.pop(_FAST_ATTRIBUTE, None)
+    for attribute in (_FAST_ATTRIBUTE, COMPILED_OUTPUT_BLOCK, GRAPHED_ENCODER):
+        base.__dict__.pop(attribute, None)
     return model
 
 

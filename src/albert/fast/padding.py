@@ -103,6 +103,26 @@ def traceable_layout(attention_mask: torch.Tensor) -> PackedLayout:
     return PackedLayout(indices, cu_seqlens, seq_len, batch_size, seq_len, indices, keep, False)
 
 
+def sequences_layout(cu_seqlens: torch.Tensor, max_seqlen: int, num_tokens: int) -> PackedLayout:
+    """The layout of ``num_tokens`` packed tokens cut into sequences at ``cu_seqlens``, built
+    without reading a value on the host (so it can be recorded in a CUDA graph).
+
+    There is no padded batch behind it: ``indices`` is every token in order and the padded grid
+    is taken to be (B, ``max_seqlen``); ``max_seqlen`` must be at least the longest sequence.
+    """
+    device = cu_seqlens.device
+    batch_size = cu_seqlens.shape[0] - 1
+    seq_lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+    everything = torch.arange(num_tokens, device=device)
+    row_of_token = torch.repeat_interleave(
+        torch.arange(batch_size, device=device), seq_lengths.long(), output_size=num_tokens
+    )
+    slots = row_of_token * max_seqlen + everything - cu_seqlens[row_of_token].long()
+    grid = torch.arange(max_seqlen, device=device)[None, :]
+    key_mask = (grid < seq_lengths[:, None]) | (grid == 0)
+    return PackedLayout(everything, cu_seqlens, max_seqlen, batch_size, max_seqlen, slots, key_mask, False)
+
+
 def _dense_layout(batch_size: int, seq_len: int, device: torch.device) -> PackedLayout:
     everything = torch.arange(batch_size * seq_len, device=device)
     cu_seqlens = torch.arange(0, batch_size * seq_len + 1, seq_len, dtype=torch.int32, device=device)
