@@ -154,6 +154,9 @@ def test_long_text_is_embedded_in_windows_and_stitched_never_truncated(folder, r
 
     words = embed(text, level="word", split_sentences=False, stride=stride)
     assert [w["text"] for w in words] == text.split()
+    # Sentence and document levels skip the character spans; the stitched vectors are the same.
+    document = embed(text, level="document", split_sentences=False, stride=stride)[0]["embedding"]
+    np.testing.assert_allclose(document, np.stack([r["embedding"] for r in records]).mean(axis=0), atol=ATOL)
 
 
 def test_dataframe_has_one_row_per_unit_of_all_texts(embed):

@@ -152,13 +152,16 @@ class EmbeddingsPipeline(Pipeline):
         flat_spans = [
             (index, start, end) for index, spans in enumerate(spans_per_text) for start, end in spans
         ]
-        pieces = encode_pieces(self.tokenizer, [texts[index][start:end] for index, start, end in flat_spans])
+        with_spans = settings["level"] in ("word", "piece")  # sentence and document vectors need no spans
+        pieces = encode_pieces(
+            self.tokenizer, [texts[index][start:end] for index, start, end in flat_spans], with_spans=with_spans
+        )
 
         documents: list[list[_Sentence]] = [[] for _ in texts]
         for (index, start, end), sentence_pieces in zip(flat_spans, pieces):
             if not len(sentence_pieces):
                 continue  # nothing the vocabulary can read (e.g. only control characters)
-            first_word = 1 + max((max(s.word_ids) for s in documents[index]), default=-1)
+            first_word = 1 + max((max(s.word_ids, default=-1) for s in documents[index]), default=-1)
             documents[index].append(_Sentence(
                 start=start,
                 end=end,
@@ -188,12 +191,15 @@ class EmbeddingsPipeline(Pipeline):
         for owner, output in zip(owners, outputs):
             per_sentence[owner].append(output["states"])
         for sentence, window_states in zip(sentences, per_sentence):
-            ranges = window_ranges(len(sentence.piece_ids), window, stride)
+            length = len(sentence.piece_ids)
             # Row 0 of a window is [CLS]; its pieces start at row 1.
-            sentence.vectors = np.stack([
-                window_states[which][position + 1]
-                for which, position in most_central_window(ranges, len(sentence.piece_ids))
-            ])  # fmt: skip
+            if len(window_states) == 1:
+                sentence.vectors = window_states[0][1 : length + 1]
+            else:
+                sentence.vectors = np.stack([
+                    window_states[which][position + 1]
+                    for which, position in most_central_window(window_ranges(length, window, stride), length)
+                ])  # fmt: skip
             sentence.cls_vectors = np.stack([states[0] for states in window_states])
         return documents
 
