@@ -72,7 +72,7 @@ class FillMaskPipeline(Pipeline):
             top_k = min(top_k, len(target_ids))
 
         features = []
-        for index, pieces in enumerate(encode_pieces(self.tokenizer, texts)):
+        for index, pieces in enumerate(encode_pieces(self.tokenizer, texts, with_spans=False)):
             if self.tokenizer.mask_token_id not in pieces.ids:
                 raise ValueError(
                     f"input {index} has no {self.tokenizer.mask_token} token: {_preview(texts[index])!r}; "

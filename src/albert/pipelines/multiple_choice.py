@@ -58,9 +58,9 @@ class MultipleChoicePipeline(Pipeline):
                 )
             check_texts(options)
 
-        prompt_pieces = encode_pieces(self.tokenizer, prompts)
+        prompt_pieces = encode_pieces(self.tokenizer, prompts, with_spans=False)
         flat_choices = [choice for options in choice_lists for choice in options]
-        choice_pieces = iter(encode_pieces(self.tokenizer, flat_choices))
+        choice_pieces = iter(encode_pieces(self.tokenizer, flat_choices, with_spans=False))
         features, owners = [], []
         for index, options in enumerate(choice_lists):
             for _ in options:

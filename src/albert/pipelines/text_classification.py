@@ -83,10 +83,10 @@ class TextClassificationPipeline(Pipeline):
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1 (or None for every label), got {top_k}")
 
-        first_pieces = encode_pieces(self.tokenizer, firsts)
+        first_pieces = encode_pieces(self.tokenizer, firsts, with_spans=False)
         pair_indices = [index for index, second in enumerate(seconds) if second is not None]
         second_pieces = dict(
-            zip(pair_indices, encode_pieces(self.tokenizer, [seconds[i] for i in pair_indices]))
+            zip(pair_indices, encode_pieces(self.tokenizer, [seconds[i] for i in pair_indices], with_spans=False))
         )
         features = []
         for index, pieces in enumerate(first_pieces):
