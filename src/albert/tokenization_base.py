@@ -1046,6 +1046,34 @@ def _longest_first(first_length: int, second_length: int, budget: int) -> tuple[
     return first_length - shared // 2, second_length - difference - (shared - shared // 2)
 
 
+def window_ranges(length: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Cut ``length`` tokens into windows of at most ``size`` that overlap by ``stride`` tokens.
+
+    Returns ``(start, end)`` token ranges covering every token; one window when it all fits.
+
+    Raises:
+        ValueError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
+    """
+    if size < 1:
+        raise ValueError(f"a window must hold at least one token, got {size}")
+    if not 0 <= stride < size:
+        raise ValueError(
+            f"stride ({stride}) must be at least 0 and smaller than the window ({size} tokens), "
+            "or the windows would not advance; pass a smaller stride"
+        )
+    if length <= size:
+        return [(0, length)]
+    step = size - stride
+    ranges = []
+    start = 0
+    while True:
+        end = min(start + size, length)
+        ranges.append((start, end))
+        if end == length:
+            return ranges
+        start += step
+
+
 def _windows(
     length: int, keep: int, stride: int, overflow: bool, which: str, limit: int
 ) -> list[tuple[int, int]]:
@@ -1054,21 +1082,13 @@ def _windows(
         return [(0, length)]
     if not overflow:
         return [(0, keep)]
-    step = keep - stride
-    if step <= 0:
+    if keep - stride <= 0:
         raise ValueError(
             f"stride={stride} is too large: with max_length={limit} each window holds {keep} tokens of the "
             f"{which} sequence, and consecutive windows must advance. Use a stride smaller than {keep} "
             "or a larger max_length."
         )
-    windows = []
-    start = 0
-    while True:
-        stop = min(start + keep, length)
-        windows.append((start, stop))
-        if stop == length:
-            return windows
-        start += step
+    return window_ranges(length, keep, stride)
 
 
 def _combine_windows(

@@ -22,6 +22,7 @@ import torch
 from ..devices import resolve_device, resolve_dtype
 from ..hub import ModelNotFoundError, shipped_models
 from ..text_normalization import trim_span
+from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
 
 #: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
 Feature = Mapping[str, Sequence[int]]
@@ -104,34 +105,6 @@ def span_of(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
     if not visible:
         return spans[0] if spans else (0, 0)
     return visible[0][0], max(end for _, end in visible)
-
-
-def window_ranges(length: int, size: int, stride: int) -> list[tuple[int, int]]:
-    """Cut ``length`` tokens into windows of at most ``size`` that overlap by ``stride`` tokens.
-
-    Returns ``(start, end)`` token ranges covering every token; one window when it all fits.
-
-    Raises:
-        ValueError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
-    """
-    if size < 1:
-        raise ValueError(f"a window must hold at least one token, got {size}")
-    if not 0 <= stride < size:
-        raise ValueError(
-            f"stride ({stride}) must be at least 0 and smaller than the window ({size} tokens), "
-            "or the windows would not advance; pass a smaller stride"
-        )
-    if length <= size:
-        return [(0, length)]
-    step = size - stride
-    ranges = []
-    start = 0
-    while True:
-        end = min(start + size, length)
-        ranges.append((start, end))
-        if end == length:
-            return ranges
-        start += step
 
 
 def most_central_window(ranges: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
