@@ -317,12 +317,13 @@ def reset_peak_memory(device: torch.device) -> None:
 
 # -- results ----------------------------------------------------------------------------------------
 
-def write_results(name: str, payload: dict[str, Any]) -> Path:
+def write_results(name: str, payload: dict[str, Any], quiet: bool = False) -> Path:
     """``bench/results/<name>.json``, pretty-printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    print(f"wrote {path.relative_to(REPO)}")
+    if not quiet:
+        print(f"wrote {path.relative_to(REPO)}")
     return path
 
 

@@ -46,6 +46,7 @@ def main() -> None:
     device = common.resolve_bench_device(args.device)
     common.apply_threads(args.threads)
     on_gpu = device.type == "cuda"
+    results_name = args.name or f"gpu_inference-{common.device_tag(device)}" + ("" if on_gpu else "-check")
     dtype = resolve_dtype(args.dtype) if on_gpu else torch.float32
     shapes = (args.shapes or ("base,large,xxlarge" if on_gpu else "check")).split(",")
     batch_sizes = [int(b) for b in (args.batch_sizes or ("64,512" if on_gpu else "8,32")).split(",")]
@@ -129,6 +130,7 @@ def main() -> None:
                 if runner is not None:  # how many graphs the batches needed (captured in the warm-up round)
                     entry["implementations"][name].update(graphs=runner.num_graphs, captures=runner.captures)
             results["settings"].append(entry)
+            common.write_results(results_name, results, quiet=True)  # so a run stopped early keeps what it measured
             chart[label] = {name: s["real_tokens_per_s"] / scale for name, s in entry["implementations"].items()}
             summary = ", ".join(
                 f"{name} {s['real_tokens_per_s'] / scale:.3g}{unit} tok/s"
@@ -143,10 +145,9 @@ def main() -> None:
         if on_gpu:
             torch.cuda.empty_cache()
 
-    name = args.name or f"gpu_inference-{common.device_tag(device)}" + ("" if on_gpu else "-check")
-    common.write_results(name, results)
+    common.write_results(results_name, results)
     common.bar_chart(
-        name, f"Inference, real tokens/s ({unit}), {results['environment']['device']}, {str(dtype).replace('torch.', '')}",
+        results_name, f"Inference, real tokens/s ({unit}), {results['environment']['device']}, {str(dtype).replace('torch.', '')}",
         chart, f"real tokens / s ({unit})",
         note="random weights; same weights and batches for every implementation"
         + ("" if on_gpu else "; CPU run in fp32: not GPU figures"),

@@ -92,6 +92,7 @@ def main() -> None:
     device = common.resolve_bench_device(args.device)
     common.apply_threads(args.threads)
     on_gpu = device.type == "cuda"
+    results_name = args.name or f"gpu_pretrain_step-{common.device_tag(device)}" + ("" if on_gpu else "-check")
     autocast_dtype = resolve_dtype(args.dtype) if on_gpu else None
     shape = args.shape or ("base" if on_gpu else "check")
     default_settings = "128x128,32x512" if on_gpu else "4x32,2x64"
@@ -170,6 +171,7 @@ def main() -> None:
                 if stats["peak_memory_gb"] and theirs_stats["peak_memory_gb"]:
                     stats["memory_ratio_vs_transformers"] = stats["peak_memory_gb"] / theirs_stats["peak_memory_gb"]
             results["settings"].append(entry)
+            common.write_results(results_name, results, quiet=True)  # so a run stopped early keeps what it measured
             chart[label] = {name: stats["tokens_per_s"] / 1e3 for name, stats in entry["implementations"].items()}
             memory_note = (f", peak memory {ours_stats['peak_memory_gb']:.2f} vs {theirs_stats['peak_memory_gb']:.2f} GB"
                            if ours_stats["peak_memory_gb"] else "")
@@ -182,10 +184,9 @@ def main() -> None:
             if on_gpu:
                 torch.cuda.empty_cache()
 
-    name = args.name or f"gpu_pretrain_step-{common.device_tag(device)}" + ("" if on_gpu else "-check")
-    common.write_results(name, results)
+    common.write_results(results_name, results)
     common.bar_chart(
-        name, f"Pretraining step ({shape}), tokens/s (k), {results['environment']['device']}", chart, "tokens / s (k)",
+        results_name, f"Pretraining step ({shape}), tokens/s (k), {results['environment']['device']}", chart, "tokens / s (k)",
         note=f"{results['precision']}; {results['optimizer']}; random weights"
         + ("" if on_gpu else "; CPU run in fp32: not GPU figures"),
     )
