@@ -16,7 +16,8 @@ reported.
 
 Cost is predictable: before training, one training step of the model is timed at the data's
 typical length and the run's steps are counted, and the estimate is printed (and recorded).
-``--budget-minutes`` caps the training examples of each task so the estimate fits. Results are
+``--budget-minutes`` caps the training examples of each task so the estimate fits, and after each
+task the plan for the rest is corrected by the pace actually measured. Results are
 written after each task, so a run in the background (``nohup python bench/finetune_report.py
 --model M --budget-minutes 90 --log run.log &``) leaves what it finished if stopped; running the
 same command again resumes unfinished fine-tuning runs from their checkpoints.
@@ -262,20 +263,48 @@ def plan(args: argparse.Namespace, device: torch.device, work: Path) -> dict[str
                            train_available=train_count, dev_examples=dev_count, typical_length=length,
                            seconds_per_step=step, limit=args.max_train_examples)
     if args.budget_minutes:
-        share = args.budget_minutes * 60 / len(plans)
+        fit_to_budget(plans, args.budget_minutes * 60, args)
+    else:
         for item in plans.values():
-            # evaluation: about a third of a step's time per batch of dev examples, once per epoch
-            evaluation = args.epochs * math.ceil(item["dev_examples"] / args.batch_size) * item["seconds_per_step"] / 3
-            steps = max(1, int((share - evaluation) / item["seconds_per_step"]))
-            fitting = max(args.batch_size, steps // args.epochs * args.batch_size)
-            item["limit"] = min(fitting, item["limit"] or fitting)
-    for item in plans.values():
-        train = min(item["train_available"], item["limit"] or item["train_available"])
-        steps = args.epochs * math.ceil(train / args.batch_size)
-        evaluation = args.epochs * math.ceil(item["dev_examples"] / args.batch_size) * item["seconds_per_step"] / 3
-        item.update(train_examples=train, steps=steps,
-                    estimated_minutes=(steps * item["seconds_per_step"] + evaluation) / 60)
+            count_steps(item, args)
     return plans
+
+
+def evaluation_seconds(item: dict[str, Any], args: argparse.Namespace) -> float:
+    """About a third of a step's time per batch of dev examples, once per epoch."""
+    return args.epochs * math.ceil(item["dev_examples"] / args.batch_size) * item["seconds_per_step"] / 3
+
+
+def count_steps(item: dict[str, Any], args: argparse.Namespace) -> None:
+    train = min(item["train_available"], item["limit"] or item["train_available"])
+    steps = args.epochs * math.ceil(train / args.batch_size)
+    item.update(train_examples=train, steps=steps,
+                estimated_minutes=(steps * item["seconds_per_step"] + evaluation_seconds(item, args)) / 60)
+
+
+def fit_to_budget(plans: dict[str, dict[str, Any]], seconds: float, args: argparse.Namespace) -> None:
+    """Cap each task's training examples so the tasks share ``seconds`` equally."""
+    share = seconds / max(1, len(plans))
+    for item in plans.values():
+        steps = max(1, int((share - evaluation_seconds(item, args)) / item["seconds_per_step"]))
+        fitting = max(args.batch_size, steps // args.epochs * args.batch_size)
+        item["limit"] = min(fitting, args.max_train_examples or fitting)
+        count_steps(item, args)
+
+
+def replan(plans: dict[str, dict[str, Any]], done: dict[str, dict[str, Any]], seconds_left: float,
+           args: argparse.Namespace) -> None:
+    """After a task: correct the step-time estimate of the tasks still to run by how far off it was
+    for the finished ones (a step timed on a busy machine misleads the whole plan), then share
+    the time that is left among them."""
+    predicted = sum(item["estimated_minutes"] for item in done.values())
+    measured = sum(item["measured_minutes"] for item in done.values())
+    if predicted <= 0 or measured <= 0 or not plans:
+        return
+    scale = measured / predicted
+    for item in plans.values():
+        item["seconds_per_step"] *= scale
+    fit_to_budget(plans, max(seconds_left, 0.0), args)
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -364,7 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["settings"]["work_dir"] = str(work)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    for task, item in plans.items():
+    started_all = time.perf_counter()
+    done: dict[str, dict[str, Any]] = {}
+    for position, (task, item) in enumerate(plans.items()):
+        resuming = (work / task / "checkpoints").is_dir()  # a resumed run keeps the plan it started with
+        if done and args.budget_minutes and not resuming:
+            remaining = dict(list(plans.items())[position:])
+            replan(remaining, done, args.budget_minutes * 60 - (time.perf_counter() - started_all), args)
+            say(f"{task}: re-planned with the measured pace: {item['train_examples']:,} training examples, "
+                f"~{item['estimated_minutes']:.0f} min")
         say(f"{task}: baseline")
         result: dict[str, Any] = {"metric": item["metric"], "plan": _plain(item),
                                   "baseline": baseline(task, item["train_file"], item["dev_file"], item["limit"], args.seed)}
@@ -385,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{task}: albert {item['metric']} {outcome.best_value:.4f} (baseline {result['baseline'][item['metric']]:.4f}) "
             f"in {result['minutes']:.1f} min")
         report["tasks"][task] = result
+        done[task] = dict(item, measured_minutes=result["minutes"])
         _write(args.results_dir, name, report)  # after each task, so a stopped run keeps what it finished
     return 0
 
