@@ -1,9 +1,10 @@
 """One lent-GPU session in one call: pretrain the shipped model, then the GPU benchmarks.
 
 ``SESSION_PRETRAIN=0 SESSION_SPEED=1 python3 bench/gpu_session.py`` skips pretraining and
-measures what issue 7 still misses: the GPU tests (``pytest -m gpu``), inference with CUDA graphs
-and compiled layers, the pretraining step with compiled layers, and the 100k-sentence embedding
-run again (at most about 8.5 minutes; each part is packed as soon as it ends).
+measures what issue 7 still misses: the GPU tests (``pytest -m gpu``), the pretraining command
+with and without ``--compile`` (when the carry holds the pretraining inputs), inference with CUDA
+graphs and compiled layers, the pretraining step with compiled layers, and the 100k-sentence
+embedding run again (each part under its own limit, packed as soon as it ends).
 
 Device time is scarce (minutes a session, a fresh machine per call), so everything that needs the
 GPU runs from this one driver, each part under its own time limit, and its results are packed
@@ -223,6 +224,27 @@ def pretrain(env: dict[str, str]) -> None:
 
 
 
+def compile_probes(env: dict[str, str]) -> None:
+    """The shipped model's pretraining command for 60 steps, with ``--fast`` and with ``--compile``:
+    does compiling the layers pay in the real training loop? Recorded in
+    ``bench/results/pretrain_compile-<tag>.json``."""
+    with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
+        archive.extractall(WORK, filter="data")
+    record: dict = {"command": "albert pretrain (shipped model's shape), 60 steps", "batch_size": BATCH_SIZE,
+                    "seq_len": SEQ_LEN, "variants": {}}
+    for variant, extra in (("fast", []), ("fast+compile", ["--compile"])):
+        probe = WORK / f"probe-{variant}"
+        options = ["--log-every", "20", "--checkpoint-every", "60", "--eval-batches", "0", *extra]
+        if run(f"probe {variant}", pretrain_command(probe, 60, True, options), 150, env) == 0:
+            last = last_training_record(probe)
+            if last:
+                record["variants"][variant] = {key: last.get(key) for key in
+                                               ("seconds_per_step", "tokens_per_second", "peak_memory_mb")}
+                say(f"probe {variant}: {last['seconds_per_step'] * 1000:.1f} ms/step")
+    (REPO / "bench" / "results" / f"pretrain_compile-{TAG}.json").write_text(json.dumps(record, indent=2) + "\n")
+    pack_bench_results()
+
+
 def run_benches(env: dict[str, str]) -> None:
     """The benchmarks of issue 7, each under its own limit, packed after each."""
     if not RUN_BENCHES:
@@ -244,12 +266,15 @@ def run_benches(env: dict[str, str]) -> None:
             ("gpu_pretrain_step", ["--steps", "8", "--name", f"gpu_pretrain_step-{TAG}"], 90),
             ("embed_100k", ["--name", f"embed_100k-{TAG}"], 200),
         ]
-    for name, arguments, limit in benches:
+    for index, (name, arguments, limit) in enumerate(benches):
         if left() < 25:
             say(f"{name}: skipped, {left():.0f}s left")
             continue
         run(name, [sys.executable, f"bench/{name}.py", *arguments], min(limit, left() - 10), env)
         pack_bench_results()
+        # After the inference figures (the first priority): the training loop with --compile.
+        if index == 0 and SPEED_ONLY and (CARRY / "pretrain-inputs.tar.xz").exists() and left() > 120:
+            compile_probes(env)
 
 
 if __name__ == "__main__":

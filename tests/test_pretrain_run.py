@@ -156,3 +156,15 @@ def test_init_from_starts_from_saved_weights_and_refuses_another_shape(
     with pytest.raises(ValueError, match="shapes differ.*--config"):
         pretrain("albert-base-v2", tiny_tokenizer, [tiny_data_dir], tmp_path / "third", config_overrides=wider,
                  settings=_settings(steps=2, init_from=str(first.final_model)))
+
+
+@pytest.mark.slow
+def test_compiled_layers_train_to_the_same_first_losses(tmp_path: Path, tiny_tokenizer, tiny_data_dir) -> None:  # noqa: F811
+    curves = []
+    for compiled in (False, True):
+        run = tmp_path / str(compiled)
+        pretrain("albert-base-v2", tiny_tokenizer, [tiny_data_dir], run, config_overrides=TINY_SHAPE,
+                 settings=_settings(steps=3, log_every=1, checkpoint_every=3, fast=True, compile=compiled))
+        curves.append([r["loss"] for r in read_metrics(run / "metrics.jsonl")])
+        assert json.loads((run / "run.json").read_text())["settings"]["compile"] is compiled
+    assert curves[1] == pytest.approx(curves[0], abs=1e-4)

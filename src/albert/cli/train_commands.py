@@ -141,6 +141,9 @@ def pretrain_command(
     fast: bool = typer.Option(
         False, "--fast", help="Run the encoder on albert.fast's unpadded path (same weights and checkpoints)."
     ),
+    compile_layers: bool = typer.Option(
+        False, "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto."),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on GPU."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads per process (default: cores / processes)."),
@@ -162,8 +165,8 @@ def pretrain_command(
             short_seq_prob=short_seq_prob, max_predictions_per_seq=max_predictions,
             accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
-            activation_checkpointing=activation_checkpointing, fast=fast, device=device, bf16=bf16, num_threads=threads,
-            progress=progress, init_from=str(init_from) if init_from is not None else None,
+            activation_checkpointing=activation_checkpointing, fast=fast or compile_layers, compile=compile_layers,
+            device=device, bf16=bf16, num_threads=threads, progress=progress, init_from=str(init_from) if init_from is not None else None,
         )
         try:
             result = pretrain(

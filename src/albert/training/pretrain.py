@@ -102,6 +102,8 @@ class PretrainSettings:
     eval_batches: int = 16
     activation_checkpointing: bool = False
     fast: bool = False
+    #: torch.compile the dense part of each layer (implies ``fast``); see albert.fast.compile.
+    compile: bool = False
     device: str = "auto"
     bf16: bool = True
     num_threads: int | None = None
@@ -700,7 +702,12 @@ class _Trainer:
         model = model.to(device)
         if settings.activation_checkpointing:
             model.gradient_checkpointing_enable()
-        if settings.fast:
+        if settings.compile:
+            from ..fast.compile import compile_fast
+
+            # Asked for by name, so also on a CPU (where compiling costs a C++ build at the start).
+            compile_fast(model, on_cpu=True)  # same weights and checkpoints; compiles on the first step
+        elif settings.fast:
             from ..fast import accelerate
 
             accelerate(model)  # the unpadded encoder of albert.fast; same weights, same checkpoints
