@@ -250,7 +250,7 @@ def run_benches(env: dict[str, str]) -> None:
     if not RUN_BENCHES:
         return
     if SPEED_ONLY:
-        tests = ["tests/test_fast_graphs.py", "tests/test_fast_exactness.py", "tests/test_fast_compile.py"]
+        tests = ["tests/test_fast_graphs.py", "tests/test_modeling_parity.py", "tests/test_pipelines_base.py"]
         run("gpu tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                           "-m", "gpu", *tests], 60, env)
         benches = [
