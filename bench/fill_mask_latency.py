@@ -7,6 +7,7 @@ each with one [MASK], and reports the median and the 90th percentile, next to tr
 
     python bench/fill_mask_latency.py                  # all cores
     python bench/fill_mask_latency.py --threads 1
+    python bench/fill_mask_latency.py --onnx           # also albert's pipeline with the encoder in ONNX Runtime
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     common.common_arguments(parser)
     parser.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--onnx", action="store_true", help="also time albert's pipeline with onnx=True (the onnx extra)")
     args = parser.parse_args()
     common.apply_threads(args.threads)
 
@@ -67,6 +69,14 @@ def main() -> None:
         tokenizer=transformers.AlbertTokenizer.from_pretrained(folder), device="cpu",
     )
     implementations = {"albert pipeline": ours, "transformers pipeline": theirs}
+    if args.onnx:  # exported on first use (cached); ONNX Runtime with as many threads as torch
+        implementations["albert pipeline (onnx)"] = albert.pipeline(
+            "fill-mask", model=str(folder), device="cpu", progress=False, onnx=True
+        )
+        if args.threads:
+            from albert.fast.onnx_encoder import use_onnx
+
+            use_onnx(implementations["albert pipeline (onnx)"].model, threads=args.threads)
     timings = {name: [] for name in implementations}
     with torch.inference_mode():
         for _ in range(2):  # alternate, so that load on a shared machine weighs on both
@@ -81,9 +91,13 @@ def main() -> None:
                    "p90_ms": ordered[int(0.9 * (len(ordered) - 1))] * 1000, "calls": len(seconds)}
         results["implementations"][name] = figures
         print(f"{name:>22}: median {figures['median_ms']:.1f} ms, p90 {figures['p90_ms']:.1f} ms")
-    mine, reference = (results["implementations"][n]["median_ms"] for n in implementations)
-    results["speedup_vs_transformers"] = reference / mine
-    print(f"albert / transformers: {reference / mine:.2f}x (median latency)")
+    reference = results["implementations"]["transformers pipeline"]["median_ms"]
+    results["speedup_vs_transformers"] = {
+        name: reference / figures["median_ms"] for name, figures in results["implementations"].items()
+    }
+    for name, ratio in results["speedup_vs_transformers"].items():
+        if name != "transformers pipeline":
+            print(f"{name} / transformers: {ratio:.2f}x (median latency)")
     common.write_results(args.name or f"fill_mask_latency-{common.device_tag(torch.device('cpu'))}", results)
 
 

@@ -44,6 +44,13 @@ Device = Annotated[
 ]
 Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16 or float16.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Model inputs run at once.")]
+UseOnnx = Annotated[
+    bool,
+    typer.Option(
+        "--onnx",
+        help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra).",
+    ),
+]
 InputFile = Annotated[
     Path | None,
     typer.Option(
@@ -69,6 +76,7 @@ def _one_line_errors(command: Function) -> Function:
     """Turn the errors a user can fix into one line on stderr and exit status 1, and warnings
     into one line each (``warning: ...``) instead of Python's two-line source listing."""
     from ..checkpoint import CheckpointError
+    from ..fast.onnx_export import ExportMismatchError
     from ..hub import ModelNotFoundError
 
     def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
@@ -80,7 +88,10 @@ def _one_line_errors(command: Function) -> Function:
             with warnings.catch_warnings():
                 warnings.showwarning = show_warning
                 return command(*args, **kwargs)
-        except (CliInputError, ModelNotFoundError, CheckpointError, ValueError, TypeError, OSError) as error:
+        except (
+            CliInputError, ModelNotFoundError, CheckpointError, ExportMismatchError, ValueError, TypeError, OSError,
+            ImportError,
+        ) as error:
             message = " ".join(str(error).split()) or type(error).__name__
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None
@@ -129,6 +140,7 @@ def fill_mask(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -137,7 +149,7 @@ def fill_mask(
     """Predict the words behind [MASK]: albert fill-mask "The man worked as a [MASK]." """
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    unmasker = _pipeline("fill-mask", model, device, dtype, batch_size)
+    unmasker = _pipeline("fill-mask", model, device, dtype, batch_size, onnx=onnx)
     results = unmasker(inputs, top_k=top_k, targets=target or None)
     records = []
     for number, (text, per_text) in enumerate(zip(inputs, results)):
@@ -173,6 +185,7 @@ def embed(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -183,7 +196,7 @@ def embed(
     """Vectors for pieces, words, sentences or documents (.npy: one row per unit)."""
     inputs = read_texts(texts, input_file, column)
     check_output(output)
-    embedder = _pipeline("embeddings", model, device, dtype, batch_size)
+    embedder = _pipeline("embeddings", model, device, dtype, batch_size, onnx=onnx)
     records = embedder(
         inputs, level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
         mean_last=mean_last, split_sentences=split_sentences, stride=stride, output="records",
@@ -219,6 +232,7 @@ def classify(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -237,7 +251,7 @@ def classify(
         inputs = read_texts(texts, input_file, column)
         shown = inputs
     check_output(output, (".jsonl", ".parquet"))
-    classifier = _pipeline("text-classification", model, device, dtype, batch_size)
+    classifier = _pipeline("text-classification", model, device, dtype, batch_size, onnx=onnx)
     results = classifier(inputs, top_k=top_k, function_to_apply=function)
     records = [
         {"input": number, "text": text, "rank": rank, **label}
@@ -259,6 +273,7 @@ def tag(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -267,7 +282,7 @@ def tag(
     """Label words (named entities), with their character spans."""
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    tagger = _pipeline("token-classification", model, device, dtype, batch_size)
+    tagger = _pipeline("token-classification", model, device, dtype, batch_size, onnx=onnx)
     results = tagger(inputs, aggregation_strategy=aggregation, ignore_labels=[] if keep_all else None)
     records = [
         {"input": number, "entity": entity.get("entity_group", entity.get("entity")),
@@ -302,6 +317,7 @@ def answer(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -330,7 +346,7 @@ def answer(
             )
         records_in = [{"question": question, "context": context}]
     check_output(output, (".jsonl", ".parquet"))
-    reader = _pipeline("question-answering", model, device, dtype, batch_size)
+    reader = _pipeline("question-answering", model, device, dtype, batch_size, onnx=onnx)
     results = reader(
         records_in,
         top_k=top_k,
@@ -358,6 +374,7 @@ def choose(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
+    onnx: UseOnnx = False,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -380,7 +397,7 @@ def choose(
             raise CliInputError("give a prompt and at least two --choice options, or --input FILE")
         items = [{"prompt": prompt, "choices": list(choice)}]
     check_output(output, (".jsonl", ".parquet"))
-    chooser = _pipeline("multiple-choice", model, device, dtype, batch_size)
+    chooser = _pipeline("multiple-choice", model, device, dtype, batch_size, onnx=onnx)
     results = chooser(items)
     records = []
     for number, (item, scored) in enumerate(zip(items, results)):

@@ -89,6 +89,8 @@ def output_names_of(model: nn.Module) -> tuple[str, ...]:
     """
     for cls, names in OUTPUT_NAMES.items():
         if type(model) is cls:
+            if isinstance(model, AlbertModel) and model.pooler is None:  # the encoder of an MLM head
+                return ("last_hidden_state",)
             return names
     exportable = ", ".join(cls.__name__ for cls in OUTPUT_NAMES)
     raise TypeError(f"cannot export {type(model).__name__} to ONNX; exportable classes: {exportable}")

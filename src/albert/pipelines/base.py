@@ -212,10 +212,15 @@ class Pipeline:
         batch_size: how many model inputs run at once.
         progress: True/False to force a progress bar on or off; None shows one on a terminal
             when there are many batches.
+        fast: run models loaded by name on the unpadded fast path (:mod:`albert.fast`).
+        onnx: run the encoder in ONNX Runtime on the CPU (:func:`albert.fast.onnx_encoder.use_onnx`):
+            True exports it once (cached by its weights), a path uses that graph. Needs the
+            ``onnx`` extra.
 
     Raises:
         ModelNotFoundError: the model cannot be found (or none was given and none ships).
         TypeError: a loaded model of the wrong kind was passed.
+        ValueError: ``onnx`` on a pipeline that is not on the CPU.
     """
 
     #: The head this task loads from a name (e.g. AlbertForMaskedLM).
@@ -233,12 +238,19 @@ class Pipeline:
         batch_size: int = 32,
         progress: bool | None = None,
         fast: bool = True,
+        onnx: bool | str | os.PathLike = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
         self.fast = fast
         self.model = self._load_model(model, resolve_dtype(dtype))
+        if onnx is not False:
+            if self.device.type != "cpu":
+                raise ValueError(f"onnx runs the encoder in ONNX Runtime on the CPU; this pipeline is on {self.device}")
+            from ..fast.onnx_encoder import use_onnx
+
+            use_onnx(self.model, None if onnx is True else onnx)
         self.tokenizer = self._load_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.progress = progress

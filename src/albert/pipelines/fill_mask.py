@@ -104,14 +104,16 @@ class FillMaskPipeline(Pipeline):
         per_mask = []
         for row, logits in zip(rows, mask_logits):
             probabilities = torch.softmax(torch.from_numpy(logits), dim=-1)
-            candidates = (
-                torch.arange(probabilities.shape[0]) if target_ids is None else torch.tensor(target_ids)
-            )
-            scores, order = probabilities[candidates].topk(top_k)
+            if target_ids is None:
+                scores, tokens = probabilities.topk(top_k)
+            else:
+                candidates = torch.tensor(target_ids)
+                scores, order = probabilities[candidates].topk(top_k)
+                tokens = candidates[order]
             per_mask.append(
                 [
-                    self._prediction(input_ids, row, int(candidates[choice]), float(score))
-                    for score, choice in zip(scores, order)
+                    self._prediction(input_ids, row, int(token), float(score))
+                    for score, token in zip(scores, tokens)
                 ]
             )
         return per_mask[0] if len(per_mask) == 1 else per_mask
