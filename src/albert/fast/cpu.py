@@ -34,8 +34,8 @@ class OnnxModel:
         path: the ``.onnx`` file written by :func:`albert.fast.onnx_export.export_onnx`.
         threads: intra-op threads (default: ONNX Runtime's choice, one per core).
         spinning: let idle threads spin between runs (ONNX Runtime's default): quicker back-to-back
-            runs, but the spinning threads slow whatever Python work runs between them (on a
-            2-core CPU a fill-mask pipeline call took 13.4 ms with it, 9.4 ms without).
+            runs, but the spinning threads take the cores from whatever Python work runs between
+            them (a fill-mask pipeline call on 2 cores: about 9 ms with spinning, 8.5 without).
 
     Raises:
         FileNotFoundError: no file at ``path``.
