@@ -17,6 +17,7 @@ time 100k sentences would take at the measured rate, labelled as an extrapolatio
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--shape", default=None, help="base (default on GPU) or small (default on CPU), ...")
     parser.add_argument("--batch-size", type=int, default=None, help="default 256 on GPU, 32 on CPU")
     parser.add_argument("--dtype", default="bf16", help="bf16 on GPU; CPU runs fp32")
+    parser.add_argument("--onnx", action="store_true", help="CPU: also albert's pipeline with onnx=True")
     args = parser.parse_args()
 
     import transformers
@@ -98,9 +100,23 @@ def main() -> None:
         print(f"  agreement on {len(same)} sentences tokenized alike: max abs diff {agreement['max_abs_diff']:.3g}, "
               f"min cosine {agreement['min_cosine']:.6f}")
 
+        contenders = [("albert pipeline (fast)", lambda: embed(sentences))]
+        if args.onnx and not on_gpu:
+            embed_onnx = pipeline(  # on its own copy: use_onnx changes the model it is given
+                "embeddings", model=copy.deepcopy(ours), tokenizer=str(folder), device=device, batch_size=batch_size, onnx=True,
+                level="document", split_sentences=False, sentence_pooling="mean", output="numpy", progress=False,
+            )
+            if args.threads:  # ONNX Runtime gets as many threads as torch
+                from albert.fast.onnx_encoder import use_onnx
+
+                use_onnx(embed_onnx.model, threads=args.threads)
+            onnx_vectors = embed_onnx(sample)
+            agreement["onnx_max_abs_diff_vs_fast"] = float(np.abs(onnx_vectors - our_vectors).max())
+            print(f"  onnx vs fast: max abs diff {agreement['onnx_max_abs_diff_vs_fast']:.3g}")
+            contenders.append(("albert pipeline (onnx)", lambda: embed_onnx(sentences)))
         timings = {}
         for name, run in (
-            ("albert pipeline (fast)", lambda: embed(sentences)),
+            *contenders,
             ("transformers feature-extraction", lambda: pooled_transformers_vectors(
                 extract(sentences), [theirs_tokenizer(s, truncation=True)["input_ids"] for s in sentences])),
         ):
