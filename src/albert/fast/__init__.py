@@ -17,7 +17,8 @@ What makes it fast (each piece in its own module):
 Length-bucketed batching lives with the pipelines (``albert.pipelines.base.length_sorted_batches``),
 which group inputs of similar length whichever path runs the model.
 - :mod:`~albert.fast.onnx_export` / :mod:`~albert.fast.cpu`: the CPU deployment path (ONNX
-  Runtime, optional int8), verified against torch.
+  Runtime, optional int8), verified against torch; :mod:`~albert.fast.onnx_encoder` puts any
+  model's encoder there behind the usual API (``use_onnx``, ``pipeline(..., onnx=True)``).
 
 Usage::
 
@@ -29,6 +30,7 @@ Usage::
 from .attention import BACKENDS, choose_backend
 from .graphs import drop_cuda_graphs, use_cuda_graphs
 from .models import accelerate, decelerate, from_pretrained, is_accelerated
+from .onnx_encoder import use_onnx, uses_onnx
 from .padding import PackedLayout, pack, packed_layout, unpack
 
 __all__ = [
@@ -44,4 +46,6 @@ __all__ = [
     "packed_layout",
     "unpack",
     "use_cuda_graphs",
+    "use_onnx",
+    "uses_onnx",
 ]
