@@ -253,10 +253,14 @@ def run_benches(env: dict[str, str]) -> None:
         tests = ["tests/test_fast_graphs.py", "tests/test_modeling_parity.py", "tests/test_pipelines_base.py"]
         run("gpu tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                           "-m", "gpu", *tests], 60, env)
+        # Graphs alone first (the batch-64 target; a separate process, so a failure there costs
+        # nothing else), then the compiled variants, then the end-to-end embedding run.
         benches = [
+            ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs",
+                               "--name", f"gpu_inference-{TAG}-graphs"], 150),
+            ("gpu_pretrain_step", ["--steps", "8", "--compile", "--name", f"gpu_pretrain_step-{TAG}-compile"], 120),
             ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs", "--compile",
                                "--name", f"gpu_inference-{TAG}-graphs-compile"], 180),
-            ("gpu_pretrain_step", ["--steps", "8", "--compile", "--name", f"gpu_pretrain_step-{TAG}-compile"], 120),
             # the embeddings pipeline without character alignment (2026-12): re-measure end to end
             ("embed_100k", ["--name", f"embed_100k-{TAG}-2"], 150),
         ]
