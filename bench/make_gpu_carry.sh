@@ -22,6 +22,12 @@ site=$(python3 -c 'import blingfire, os; print(os.path.dirname(blingfire.__file_
 mkdir -p "$carry/site/blingfire"
 find "$site" -maxdepth 1 -type f \( -name '*.py' -o -name '*.so' \) -exec cp {} "$carry/site/blingfire/" \;
 if [[ "${1:-}" == "--pretrain" ]]; then
+  if [[ ! -d runs/tokenizer-30k || ! -d runs/data-30k ]]; then
+    echo "--pretrain needs runs/tokenizer-30k and runs/data-30k; make them (about 4 minutes) with:" >&2
+    echo "  albert train-tokenizer ../shared/data/corpus --out runs/tokenizer-30k --vocab-size 30000" >&2
+    echo "  albert prepare-data ../shared/data/corpus --tokenizer runs/tokenizer-30k --out runs/data-30k" >&2
+    exit 1
+  fi
   tar -cJf "$carry/pretrain-inputs.tar.xz" -C runs tokenizer-30k data-30k
 fi
 du -sh "$carry"
