@@ -116,7 +116,9 @@ def cached_export(base: AlbertModel, cache_dir: str | os.PathLike | None = None,
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"albert-{_fingerprint(base)}.onnx"
     if not path.is_file():
-        logger.info("albert.fast: exporting the encoder to ONNX (once for these weights): %s", path)
+        # A warning, so the command line shows why this first call takes seconds.
+        logger.warning("exporting the encoder to ONNX once for these weights (about 10 s for the shipped model); "
+                       "later runs reuse %s", path)
         partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
         with _quiet_exporter():
             export_onnx(base, partial)
