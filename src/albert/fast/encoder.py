@@ -30,6 +30,8 @@ OutputBlock = Callable[[AlbertLayer, torch.Tensor, torch.Tensor], torch.Tensor]
 COMPILED_OUTPUT_BLOCK = "_fast_compiled_output_block"
 #: Where :func:`albert.fast.graphs.use_cuda_graphs` puts its :class:`~albert.fast.graphs.GraphedEncoder`.
 GRAPHED_ENCODER = "_fast_graphed_encoder"
+#: Where :func:`albert.fast.onnx_encoder.use_onnx` records the ONNX graph the model's encoder runs.
+ONNX_GRAPH = "_onnx_graph_path"
 
 
 def fused_qkv(attention: AlbertAttention) -> tuple[torch.Tensor, torch.Tensor]:

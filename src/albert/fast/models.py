@@ -36,6 +36,7 @@ from .attention import _INTERNAL_BACKENDS, BACKENDS
 from .encoder import (
     COMPILED_OUTPUT_BLOCK,
     GRAPHED_ENCODER,
+    ONNX_GRAPH,
     encode_packed,
     first_token_states,
     reference_reason,
@@ -232,11 +233,12 @@ def accelerate(model: ModelT, attention_backend: str = "auto") -> ModelT:
 
 
 def decelerate(model: ModelT) -> ModelT:
-    """Undo :func:`accelerate`: the model runs its reference forward again."""
+    """Undo :func:`accelerate` (and compiled layers, CUDA graphs, an ONNX encoder): the model
+    runs its reference forward again."""
     base = _base_of(model)
     for module in (model, base):
         module.__dict__.pop("forward", None)
-    for attribute in (_FAST_ATTRIBUTE, COMPILED_OUTPUT_BLOCK, GRAPHED_ENCODER):
+    for attribute in (_FAST_ATTRIBUTE, COMPILED_OUTPUT_BLOCK, GRAPHED_ENCODER, ONNX_GRAPH):
         base.__dict__.pop(attribute, None)
     return model
 

@@ -30,14 +30,12 @@ import torch
 
 from ..modeling import AlbertModel, AlbertPreTrainedModel
 from ..outputs import BaseModelOutputWithPooling
+from .encoder import ONNX_GRAPH
 from .models import _base_of, decelerate
 
 logger = logging.getLogger("albert")
 
 ModelT = TypeVar("ModelT", bound=AlbertPreTrainedModel)
-
-#: Where :func:`use_onnx` records the graph a model runs (a plain attribute of its AlbertModel).
-ONNX_GRAPH = "_onnx_graph_path"
 
 
 def default_cache_dir() -> Path:
@@ -86,9 +84,8 @@ def use_onnx(
     device = next(base.parameters()).device
     if device.type != "cpu":
         raise ValueError(f"the ONNX Runtime path runs on the CPU; the model is on {device} (model.to('cpu') first)")
-    decelerate(model)  # torch forwards for the export (and for the heads, which call model.albert)
-    base.__dict__.pop("forward", None)  # an earlier use_onnx
-    base.__dict__.pop(ONNX_GRAPH, None)
+    # Torch forwards for the export (an earlier use_onnx included), and for the heads, which call model.albert.
+    decelerate(model)
     path = Path(onnx_path) if onnx_path is not None else cached_export(base, cache_dir, int8)
     session = OnnxModel(path, threads=threads, spinning=False)  # pipelines run Python between calls
     base.forward = functools.partial(onnx_model_forward, base, session)

@@ -78,13 +78,23 @@ def packed_layout(
     cu_seqlens = torch.zeros(batch_size + 1, dtype=torch.int32, device=device)
     cu_seqlens[1:] = torch.cumsum(seq_lengths, dim=0)
     row_of_token = torch.div(indices, seq_len, rounding_mode="floor")
+    slots, key_mask = _slot_grid(row_of_token, cu_seqlens, seq_lengths, max_seqlen, num_tokens)
+    return PackedLayout(indices, cu_seqlens, max_seqlen, batch_size, seq_len, slots, key_mask, False)
+
+
+def _slot_grid(
+    row_of_token: torch.Tensor, cu_seqlens: torch.Tensor, seq_lengths: torch.Tensor, max_seqlen: int, num_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each packed token's slot in a (B, L) grid with every row left-aligned, and the grid's key
+    mask; no value is read on the host."""
+    device = cu_seqlens.device
     rank_in_row = torch.arange(num_tokens, device=device) - cu_seqlens[row_of_token].long()
     slots = row_of_token * max_seqlen + rank_in_row
     grid = torch.arange(max_seqlen, device=device)[None, :]
     # Slot 0 stays a visible key even in an empty row, so no softmax row is all -inf (no NaNs
     # leak into gradients); nothing is ever read back from an empty row.
     key_mask = (grid < seq_lengths[:, None]) | (grid == 0)
-    return PackedLayout(indices, cu_seqlens, max_seqlen, batch_size, seq_len, slots, key_mask, False)
+    return slots, key_mask
 
 
 def traceable_layout(attention_mask: torch.Tensor) -> PackedLayout:
@@ -113,13 +123,11 @@ def sequences_layout(cu_seqlens: torch.Tensor, max_seqlen: int, num_tokens: int)
     device = cu_seqlens.device
     batch_size = cu_seqlens.shape[0] - 1
     seq_lengths = cu_seqlens[1:] - cu_seqlens[:-1]
-    everything = torch.arange(num_tokens, device=device)
     row_of_token = torch.repeat_interleave(
         torch.arange(batch_size, device=device), seq_lengths.long(), output_size=num_tokens
     )
-    slots = row_of_token * max_seqlen + everything - cu_seqlens[row_of_token].long()
-    grid = torch.arange(max_seqlen, device=device)[None, :]
-    key_mask = (grid < seq_lengths[:, None]) | (grid == 0)
+    slots, key_mask = _slot_grid(row_of_token, cu_seqlens, seq_lengths, max_seqlen, num_tokens)
+    everything = torch.arange(num_tokens, device=device)
     return PackedLayout(everything, cu_seqlens, max_seqlen, batch_size, max_seqlen, slots, key_mask, False)
 
 
