@@ -291,6 +291,61 @@ def time_interleaved(
     return seconds
 
 
+def profile_call(run: Callable[[], Any], device: torch.device, top: int = 12) -> dict[str, Any]:
+    """Where one call's time goes, from ``torch.profiler``: wall time, the device's busy time
+    (the sum of its kernels; on a CPU, of the top-level operators), the number of kernel launches,
+    and the ``top`` kernels or operators by their own time.
+
+    A busy fraction well under 1 says the host is the bottleneck (kernel launches, Python); near
+    1, the kernels themselves are. The profiler adds a little host time per operator, so on a
+    launch-bound run it understates the busy fraction somewhat. Run ``run`` once before this
+    (warm-up) so compilation and the allocator are not what is measured."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    on_gpu = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    synchronize(device)
+    with profile(activities=activities) as profiler:
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        wall = time.perf_counter() - start
+    totals: dict[str, list[float]] = {}  # name -> [calls, microseconds]
+    if on_gpu:
+        for event in profiler.key_averages():
+            if event.device_type == DeviceType.CUDA:
+                totals[event.key] = [event.count, getattr(event, "self_device_time_total", 0.0) or 0.0]
+    else:  # operators called from Python or the autograd engine, not those nested in others
+        for event in profiler.events():
+            if event.cpu_parent is None:
+                calls_and_time = totals.setdefault(event.name, [0, 0.0])
+                calls_and_time[0] += 1
+                calls_and_time[1] += event.cpu_time_total
+    launches = int(sum(calls for calls, _ in totals.values()))
+    busy_us = sum(microseconds for _, microseconds in totals.values())
+    ranked = sorted(totals.items(), key=lambda item: item[1][1], reverse=True)[:top]
+    return {
+        "wall_ms": wall * 1e3,
+        "busy_ms": busy_us / 1e3,
+        "busy_fraction": busy_us / 1e6 / wall if wall > 0 else None,
+        "what": "GPU kernels" if on_gpu else "top-level CPU operators",
+        "launches": launches,
+        "top": [
+            {"name": name[:120], "calls": int(calls), "ms": microseconds / 1e3,
+             "share_of_busy": microseconds / busy_us if busy_us else None}
+            for name, (calls, microseconds) in ranked
+        ],
+    }
+
+
+def print_profile(label: str, profile: dict[str, Any], rows: int = 6) -> None:
+    print(f"  profile {label}: wall {profile['wall_ms']:.1f} ms, {profile['what']} busy {profile['busy_ms']:.1f} ms "
+          f"({profile['busy_fraction']:.0%}), {profile['launches']} launches")
+    for row in profile["top"][:rows]:
+        print(f"    {row['ms']:8.2f} ms {row['calls']:6d}x  {row['name'][:90]}")
+
+
 def summary(seconds: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(seconds), "min_s": min(seconds), "runs": len(seconds)}
 

@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="attention kernel of the fast path")
     parser.add_argument("--compile", action="store_true", help="also time the fast path with its layer block compiled")
     parser.add_argument("--graphs", action="store_true", help="also time the fast path replayed from CUDA graphs")
+    parser.add_argument("--profile", action="store_true", help="also profile two batches of each (kernel time, launches, top kernels)")
     args = parser.parse_args()
 
     from albert.devices import resolve_dtype
@@ -129,6 +130,13 @@ def main() -> None:
                 runner = graphed_encoder(model)
                 if runner is not None:  # how many graphs the batches needed (captured in the warm-up round)
                     entry["implementations"][name].update(graphs=runner.num_graphs, captures=runner.captures)
+            if args.profile:  # after the timing, so the profiler's overhead touches no figure above
+                profiled = {"transformers": theirs, **variants}
+                for name, model in profiled.items():
+                    with torch.inference_mode():
+                        profile = common.profile_call(common.over_batches(model, batches[:2]), device)
+                    entry["implementations"][name]["profile_2_batches"] = profile
+                    common.print_profile(f"{label} {name} (2 batches)", profile)
             results["settings"].append(entry)
             common.write_results(results_name, results, quiet=True)  # so a run stopped early keeps what it measured
             chart[label] = {name: s["real_tokens_per_s"] / scale for name, s in entry["implementations"].items()}

@@ -14,6 +14,7 @@ per second, peak GPU memory, and both ratios.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per implementation")
     parser.add_argument("--backend", default="auto", help="attention kernel of the fast path")
     parser.add_argument("--compile", action="store_true", help="also time the fast path with its layer block compiled")
+    parser.add_argument("--profile", action="store_true", help="also profile two steps of each (kernel time, launches, top kernels)")
     args = parser.parse_args()
 
     from albert.devices import resolve_dtype
@@ -170,6 +172,12 @@ def main() -> None:
                 stats["speedup_vs_transformers"] = stats["tokens_per_s"] / theirs_stats["tokens_per_s"]
                 if stats["peak_memory_gb"] and theirs_stats["peak_memory_gb"]:
                     stats["memory_ratio_vs_transformers"] = stats["peak_memory_gb"] / theirs_stats["peak_memory_gb"]
+            if args.profile:  # after the timing, so the profiler's overhead touches no figure above
+                for name, (model, optimizer) in models.items():
+                    two_steps = functools.partial(train_steps, model, optimizer, batches[:2], device, autocast_dtype)
+                    profile = common.profile_call(two_steps, device)
+                    entry["implementations"][name]["profile_2_steps"] = profile
+                    common.print_profile(f"{label} {name} (2 steps)", profile)
             results["settings"].append(entry)
             common.write_results(results_name, results, quiet=True)  # so a run stopped early keeps what it measured
             chart[label] = {name: stats["tokens_per_s"] / 1e3 for name, stats in entry["implementations"].items()}

@@ -256,9 +256,11 @@ def run_benches(env: dict[str, str]) -> None:
         # Graphs alone first (the batch-64 target; a separate process, so a failure there costs
         # nothing else), then the compiled variants, then the end-to-end embedding run.
         benches = [
-            ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs",
-                               "--name", f"gpu_inference-{TAG}-graphs"], 150),
-            ("gpu_pretrain_step", ["--steps", "8", "--compile", "--name", f"gpu_pretrain_step-{TAG}-compile"], 120),
+            # --profile: where the time goes (GPU busy fraction, launches, top kernels), after the timing
+            ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs", "--profile",
+                               "--name", f"gpu_inference-{TAG}-graphs"], 170),
+            ("gpu_pretrain_step", ["--steps", "8", "--compile", "--profile",
+                                   "--name", f"gpu_pretrain_step-{TAG}-compile"], 130),
             ("gpu_inference", ["--batches", "8", "--repeats", "3", "--graphs", "--compile",
                                "--name", f"gpu_inference-{TAG}-graphs-compile"], 180),
             # the embeddings pipeline without character alignment (2026-12): re-measure end to end
