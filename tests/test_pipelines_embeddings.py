@@ -157,6 +157,12 @@ def test_long_text_is_embedded_in_windows_and_stitched_never_truncated(folder, r
     # Sentence and document levels skip the character spans; the stitched vectors are the same.
     document = embed(text, level="document", split_sentences=False, stride=stride)[0]["embedding"]
     np.testing.assert_allclose(document, np.stack([r["embedding"] for r in records]).mean(axis=0), atol=ATOL)
+    # (they are pooled on the device, window by window, from the pieces each window gives)
+    largest = embed(text, level="sentence", split_sentences=False, stride=stride, sentence_pooling="max")[0]
+    np.testing.assert_allclose(largest["embedding"], np.stack([r["embedding"] for r in records]).max(axis=0), atol=ATOL)
+    cls = embed(text, level="document", split_sentences=False, stride=stride, sentence_pooling="cls")[0]["embedding"]
+    windows = [reference_outputs(reference, {"input_ids": ids}).last_hidden_state[0, 0].numpy() for ids in overflow["input_ids"]]
+    np.testing.assert_allclose(cls, np.mean(windows, axis=0), atol=ATOL)
 
 
 def test_dataframe_has_one_row_per_unit_of_all_texts(embed):

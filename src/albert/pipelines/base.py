@@ -324,6 +324,7 @@ class Pipeline:
             features: model inputs, each with ``input_ids`` (and ``token_type_ids``).
             read_outputs: ``(model output, padded batch) -> tensors wanted``, each batch-first;
                 picking here, on the device, keeps large outputs (vocabulary scores) off the CPU.
+                The batch also holds ``feature_index``, each row's index into ``features``.
             options: passed to the model's forward, e.g. ``output_hidden_states=True``.
 
         Returns:
@@ -343,10 +344,9 @@ class Pipeline:
             for indices in self._progress(batches, self.task):
                 batch = pad_features([features[index] for index in indices], pad_id)
                 batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
-                picked = {
-                    name: tensor.float().cpu().numpy()
-                    for name, tensor in read_outputs(self.forward(batch, **options), batch).items()
-                }
+                output = self.forward(batch, **options)
+                batch["feature_index"] = torch.tensor(indices, device=self.device)
+                picked = {name: tensor.float().cpu().numpy() for name, tensor in read_outputs(output, batch).items()}
                 for row, index in enumerate(indices):
                     results[index] = {name: values[row] for name, values in picked.items()}
         return results  # type: ignore[return-value]

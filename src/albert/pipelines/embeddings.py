@@ -54,8 +54,11 @@ class _Sentence:
     piece_ids: list[int]
     piece_spans: list[tuple[int, int]]  # in the document
     word_ids: list[int]  # numbered within the document
-    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (pieces, H)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (pieces, H); word, piece levels
     cls_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (windows, H)
+    # Sentence and document levels: the pieces' vectors pooled on the device, not the vectors.
+    piece_sum: np.ndarray | None = None  # (H,) sum over the pieces ("mean" pooling)
+    piece_max: np.ndarray | None = None  # (H,) maximum over the pieces ("max" pooling)
 
 
 class EmbeddingsPipeline(Pipeline):
@@ -158,17 +161,16 @@ class EmbeddingsPipeline(Pipeline):
         )
 
         documents: list[list[_Sentence]] = [[] for _ in texts]
+        next_word = [0] * len(texts)  # words are numbered through each document
         for (index, start, end), sentence_pieces in zip(flat_spans, pieces):
             if not len(sentence_pieces):
                 continue  # nothing the vocabulary can read (e.g. only control characters)
-            first_word = 1 + max((max(s.word_ids, default=-1) for s in documents[index]), default=-1)
-            documents[index].append(_Sentence(
-                start=start,
-                end=end,
-                piece_ids=sentence_pieces.ids,
-                piece_spans=[(start + a, start + b) for a, b in sentence_pieces.spans],
-                word_ids=[first_word + word for word in _dense_words(sentence_pieces.word_ids)],
-            ))  # fmt: skip
+            sentence = _Sentence(start=start, end=end, piece_ids=sentence_pieces.ids, piece_spans=[], word_ids=[])
+            if with_spans:
+                sentence.piece_spans = [(start + a, start + b) for a, b in sentence_pieces.spans]
+                sentence.word_ids = _dense_words(sentence_pieces.word_ids, first=next_word[index])
+                next_word[index] = 1 + max(sentence.word_ids, default=next_word[index] - 1)
+            documents[index].append(sentence)
         for index, sentences in enumerate(documents):
             if not sentences:
                 raise ValueError(f"input {index} has no pieces the tokenizer can read: {texts[index][:60]!r}")
@@ -176,32 +178,89 @@ class EmbeddingsPipeline(Pipeline):
         window = self.max_length - 2  # room for [CLS] and [SEP]
         stride = settings["stride"] if settings["stride"] is not None else window // 2
         sentences = [sentence for sentences in documents for sentence in sentences]
-        features, owners = [], []
+        features, owners, owned = [], [], []
         for number, sentence in enumerate(sentences):
-            for start, end in window_ranges(len(sentence.piece_ids), window, stride):
+            ranges = window_ranges(len(sentence.piece_ids), window, stride)
+            for (start, end), rows in zip(ranges, _owned_rows(ranges, len(sentence.piece_ids))):
                 features.append(build_inputs(self.tokenizer, sentence.piece_ids[start:end]))
                 owners.append(number)
-        want_all_layers = settings["layer"] != "last" or settings["mean_last"] is not None
+                owned.append(rows)
+        if settings["level"] in ("sentence", "document"):
+            self._pool_on_device(sentences, features, owners, owned, settings)
+        else:
+            self._piece_vectors(sentences, features, owners, owned, settings)
+        return documents
+
+    def _piece_vectors(
+        self, sentences: list[_Sentence], features: list[dict], owners: list[int], owned: list[tuple[int, int]],
+        settings: dict[str, Any],
+    ) -> None:
+        """Every piece's vector, each from the window that gives it the most context."""
         outputs = self.run(
             features,
             lambda output, batch: {"states": _select_layers(output, settings)},
-            output_hidden_states=want_all_layers,
+            output_hidden_states=_wants_all_layers(settings),
         )
         per_sentence: list[list[np.ndarray]] = [[] for _ in sentences]
+        for owner, output, (first, last) in zip(owners, outputs, owned):
+            per_sentence[owner].append(output["states"][first:last])
+        for sentence, parts in zip(sentences, per_sentence):
+            sentence.vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _pool_on_device(
+        self, sentences: list[_Sentence], features: list[dict], owners: list[int], owned: list[tuple[int, int]],
+        settings: dict[str, Any],
+    ) -> None:
+        """Sentence and document vectors: each window's pieces are summed (or maxed) on the device,
+        so only one vector per window crosses to the host instead of one per token (the copy and
+        the per-token work on the host were what an end-to-end GPU run spent its time on)."""
+        pooling = settings["sentence_pooling"]
+        bounds = torch.tensor(owned, dtype=torch.long, device=self.device)  # (windows, 2)
+
+        def read_pooled(output: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            states = _select_layers(output, settings)
+            if pooling == "cls":
+                return {"cls": states[:, 0]}
+            rows = bounds[batch["feature_index"]]
+            positions = torch.arange(states.shape[1], device=states.device)
+            keep = ((positions >= rows[:, :1]) & (positions < rows[:, 1:]))[..., None]  # (B, S, 1)
+            states = states.float()
+            if pooling == "max":
+                return {"max": states.masked_fill(~keep, float("-inf")).amax(dim=1)}
+            return {"sum": torch.where(keep, states, 0.0).sum(dim=1)}
+
+        outputs = self.run(features, read_pooled, output_hidden_states=_wants_all_layers(settings))
+        per_sentence: list[list[np.ndarray]] = [[] for _ in sentences]
         for owner, output in zip(owners, outputs):
-            per_sentence[owner].append(output["states"])
-        for sentence, window_states in zip(sentences, per_sentence):
-            length = len(sentence.piece_ids)
-            # Row 0 of a window is [CLS]; its pieces start at row 1.
-            if len(window_states) == 1:
-                sentence.vectors = window_states[0][1 : length + 1]
+            per_sentence[owner].append(next(iter(output.values())))
+        for sentence, parts in zip(sentences, per_sentence):
+            if pooling == "cls":
+                sentence.cls_vectors = np.stack(parts)
+            elif pooling == "max":
+                sentence.piece_max = parts[0] if len(parts) == 1 else np.max(parts, axis=0)
             else:
-                sentence.vectors = np.stack([
-                    window_states[which][position + 1]
-                    for which, position in most_central_window(window_ranges(length, window, stride), length)
-                ])  # fmt: skip
-            sentence.cls_vectors = np.stack([states[0] for states in window_states])
-        return documents
+                sentence.piece_sum = parts[0] if len(parts) == 1 else np.sum(parts, axis=0, dtype=np.float32)
+
+
+def _wants_all_layers(settings: dict[str, Any]) -> bool:
+    return settings["layer"] != "last" or settings["mean_last"] is not None
+
+
+def _owned_rows(ranges: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
+    """For each window, the rows ``(first, past last)`` of the pieces it gives vectors for: every
+    piece is taken from the window where it sits most centrally (row 0 of a window is [CLS]).
+    Those rows are contiguous, as windows are sorted and of equal size."""
+    if len(ranges) == 1:
+        return [(1, length + 1)]
+    owned: list[list[int]] = [[] for _ in ranges]
+    for which, position in most_central_window(ranges, length):
+        owned[which].append(position + 1)
+    rows = []
+    for positions in owned:
+        if positions and positions[-1] - positions[0] + 1 != len(positions):  # pragma: no cover - a broken invariant
+            raise AssertionError(f"a window's own pieces are not contiguous: {positions}")
+        rows.append((positions[0], positions[-1] + 1) if positions else (1, 1))
+    return rows
 
 
 def _select_layers(output: Any, settings: dict[str, Any]) -> torch.Tensor:
@@ -213,10 +272,10 @@ def _select_layers(output: Any, settings: dict[str, Any]) -> torch.Tensor:
     return output.hidden_states[settings["layer"]]
 
 
-def _dense_words(word_ids: list[int]) -> list[int]:
-    """Renumber a sentence's word ids 0, 1, 2, ... in order of appearance."""
+def _dense_words(word_ids: list[int], first: int = 0) -> list[int]:
+    """Renumber a sentence's word ids ``first``, ``first + 1``, ... in order of appearance."""
     numbering: dict[int, int] = {}
-    return [numbering.setdefault(word, len(numbering)) for word in word_ids]
+    return [first + numbering.setdefault(word, len(numbering)) for word in word_ids]
 
 
 def _strip_span(text: str) -> tuple[int, int]:
@@ -229,13 +288,22 @@ def _strip_span(text: str) -> tuple[int, int]:
 
 
 def _pool(vectors: np.ndarray, how: str) -> np.ndarray:
+    """A word's vector from its pieces' vectors."""
     if how == "first":
         return vectors[0]
     if how == "last":
         return vectors[-1]
-    if how == "max":
-        return vectors.max(axis=0)
     return vectors.mean(axis=0)
+
+
+def _pooled(sentences: list[_Sentence], how: str) -> np.ndarray:
+    """One vector for these sentences' pieces (a sentence, or a whole document)."""
+    if how == "cls":
+        return np.concatenate([s.cls_vectors for s in sentences]).mean(axis=0)
+    if how == "max":
+        return sentences[0].piece_max if len(sentences) == 1 else np.max([s.piece_max for s in sentences], axis=0)
+    total = sentences[0].piece_sum if len(sentences) == 1 else np.sum([s.piece_sum for s in sentences], axis=0)
+    return (total / sum(len(s.piece_ids) for s in sentences)).astype(np.float32, copy=False)
 
 
 def _units(
@@ -245,20 +313,14 @@ def _units(
     level = settings["level"]
     records: list[dict[str, Any]] = []
     if level == "document":
-        if settings["sentence_pooling"] == "cls":
-            vector = np.concatenate([s.cls_vectors for s in sentences]).mean(axis=0)
-        else:
-            vector = _pool(np.concatenate([s.vectors for s in sentences]), settings["sentence_pooling"])
+        vector = _pooled(sentences, settings["sentence_pooling"])
         return [{"document": document, "text": text, "start": 0, "end": len(text), "embedding": vector}]
     for number, sentence in enumerate(sentences):
         if level == "sentence":
-            if settings["sentence_pooling"] == "cls":
-                vector = sentence.cls_vectors.mean(axis=0)
-            else:
-                vector = _pool(sentence.vectors, settings["sentence_pooling"])
             records.append({
                 "document": document, "sentence": number, "text": text[sentence.start:sentence.end],
-                "start": sentence.start, "end": sentence.end, "embedding": vector,
+                "start": sentence.start, "end": sentence.end,
+                "embedding": _pooled([sentence], settings["sentence_pooling"]),
             })  # fmt: skip
         elif level == "piece":
             for position, (start, end) in enumerate(sentence.piece_spans):
