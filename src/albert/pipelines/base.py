@@ -340,15 +340,27 @@ class Pipeline:
         batches = length_sorted_batches(lengths, self.batch_size)
         results: list[dict[str, np.ndarray] | None] = [None] * len(features)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+        def collect(indices: list[int], picked: dict[str, torch.Tensor]) -> None:
+            arrays = {name: tensor.float().cpu().numpy() for name, tensor in picked.items()}
+            for row, index in enumerate(indices):
+                results[index] = {name: values[row] for name, values in arrays.items()}
+
+        # One batch in flight: a batch's results are copied to the host only after the next batch
+        # is queued, so a GPU computes while the host pads the next batch and reads the last one.
+        pending: tuple[list[int], dict[str, torch.Tensor]] | None = None
         with torch.inference_mode():
             for indices in self._progress(batches, self.task):
                 batch = pad_features([features[index] for index in indices], pad_id)
                 batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
                 output = self.forward(batch, **options)
                 batch["feature_index"] = torch.tensor(indices, device=self.device)
-                picked = {name: tensor.float().cpu().numpy() for name, tensor in read_outputs(output, batch).items()}
-                for row, index in enumerate(indices):
-                    results[index] = {name: values[row] for name, values in picked.items()}
+                picked = read_outputs(output, batch)
+                if pending is not None:
+                    collect(*pending)
+                pending = (indices, picked)
+            if pending is not None:
+                collect(*pending)
         return results  # type: ignore[return-value]
 
     def _progress(self, batches: list[list[int]], description: str) -> Iterator[list[int]]:
