@@ -215,3 +215,17 @@ def test_bad_options_are_named(embed):
         embed(["fine", "   "])
     with pytest.raises(TypeError, match="unknown option"):
         embed(TEXT, pooling="mean")
+
+
+def test_each_piece_is_taken_once_from_one_window_in_order():
+    """The rows each window speaks for (pooled on the device) cover every piece exactly once."""
+    from albert.pipelines.embeddings import _owned_rows
+    from albert.tokenization_base import window_ranges
+
+    for size in range(1, 20):
+        for stride in range(size):
+            for length in range(1, 70):
+                ranges = window_ranges(length, size, stride)
+                rows = _owned_rows(ranges, length)
+                covered = [start + row - 1 for (start, _), (first, last) in zip(ranges, rows) for row in range(first, last)]
+                assert covered == list(range(length)), (size, stride, length)
