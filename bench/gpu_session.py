@@ -234,6 +234,7 @@ def compile_probes(env: dict[str, str]) -> None:
                     "seq_len": SEQ_LEN, "variants": {}}
     for variant, extra in (("fast", []), ("fast+compile", ["--compile"])):
         probe = WORK / f"probe-{variant}"
+        shutil.rmtree(probe, ignore_errors=True)  # a folder left by an earlier run would need --resume
         options = ["--log-every", "20", "--checkpoint-every", "60", "--eval-batches", "0", *extra]
         if run(f"probe {variant}", pretrain_command(probe, 60, True, options), 150, env) == 0:
             last = last_training_record(probe)
