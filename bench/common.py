@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results"
+#: Where results go; ALBERT_BENCH_RESULTS points elsewhere (the smoke tests write to a temporary folder).
+RESULTS = Path(os.environ.get("ALBERT_BENCH_RESULTS", BENCH / "results"))
 REPO = BENCH.parent
 #: The offline data beside the checkout; ALBERT_SHARED_DATA points elsewhere (a GPU machine gets a copy).
 SHARED_DATA = Path(os.environ.get("ALBERT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -372,13 +373,18 @@ def reset_peak_memory(device: torch.device) -> None:
 
 # -- results ----------------------------------------------------------------------------------------
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the checkout when it is inside it."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def write_results(name: str, payload: dict[str, Any], quiet: bool = False) -> Path:
     """``bench/results/<name>.json``, pretty-printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     if not quiet:
-        print(f"wrote {path.relative_to(REPO)}")
+        print(f"wrote {shown_path(path)}")
     return path
 
 
@@ -410,5 +416,5 @@ def bar_chart(name: str, title: str, groups: dict[str, dict[str, float]], ylabel
     path = RESULTS / f"{name}.png"
     figure.savefig(path, dpi=120)
     plt.close(figure)
-    print(f"wrote {path.relative_to(REPO)}")
+    print(f"wrote {shown_path(path)}")
     return path

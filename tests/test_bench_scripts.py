@@ -1,0 +1,54 @@
+"""The GPU benchmark scripts, run on a CPU in their check mode: they load the same weights into
+albert and transformers, check agreement and write their results. Nothing here asserts a speed
+(benchmarks are scripts, not timed tests); this keeps the harness from rotting between GPU runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("ALBERT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+pytestmark = pytest.mark.skipif(
+    not (SHARED_DATA / "albert-vocab" / "spiece.model").exists(),
+    reason=f"the benchmarks read real sentences and ALBERT's vocabulary from {SHARED_DATA}",
+)
+
+
+def run_bench(script: str, results: Path, *arguments: str) -> dict:
+    environment = {**os.environ, "ALBERT_BENCH_RESULTS": str(results), "OMP_NUM_THREADS": "1"}
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--device", "cpu", "--threads", "1", "--name", "smoke", *arguments],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert (results / "smoke.png").exists()
+    return json.loads((results / "smoke.json").read_text())
+
+
+def test_gpu_inference_script_checks_agreement_and_profiles(tmp_path):
+    results = run_bench("gpu_inference.py", tmp_path, "--batch-sizes", "4", "--batches", "1", "--repeats", "1",
+                        "--graphs", "--profile")
+    (setting,) = results["settings"]
+    assert all(check["agree"] for check in setting["agreement"].values())
+    assert set(setting["implementations"]) >= {"transformers", "albert fast", "albert fast+graphs"}
+    for stats in setting["implementations"].values():
+        assert stats["real_tokens_per_s"] > 0
+    profile = setting["implementations"]["albert fast"]["profile_2_batches"]
+    assert profile["launches"] > 0 and profile["top"] and 0 < profile["busy_ms"]
+
+
+def test_gpu_pretrain_step_script_checks_the_first_loss_and_profiles(tmp_path):
+    results = run_bench("gpu_pretrain_step.py", tmp_path, "--settings", "2x32", "--steps", "1", "--rounds", "1",
+                        "--profile")
+    (setting,) = results["settings"]
+    assert setting["agreement"]["agree"], setting["agreement"]
+    assert setting["speedup_vs_transformers"] > 0
+    profile = setting["implementations"]["albert fast"]["profile_2_steps"]
+    assert profile["launches"] > 0 and any("backward" in row["name"].lower() for row in profile["top"])
