@@ -356,6 +356,7 @@ class Pipeline:
                 output = self.forward(batch, **options)
                 batch["feature_index"] = torch.tensor(indices, device=self.device)
                 picked = read_outputs(output, batch)
+                del output  # (all hidden states, say) not kept alive through the next batch
                 if pending is not None:
                     collect(*pending)
                 pending = (indices, picked)
