@@ -104,7 +104,7 @@ class GraphedEncoder:
         if packed_ids.device.type != "cuda":
             return False
         attention = model.encoder.albert_layer_groups[0].albert_layers[0].attention
-        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else _dtype_of(model)
+        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else model.dtype
         chosen = backend if backend != "auto" else choose_backend(packed_ids.device, dtype, attention.attention_head_size, 0.0)
         return chosen == "varlen"
 
@@ -207,10 +207,6 @@ def _bucketed_forward(model: AlbertModel, recording: _Recording, longest: int, b
     hidden = embed_packed(model, inputs[0], inputs[1], inputs[2])
     hidden, _ = run_layers(model, hidden, layout, backend, False)
     return hidden
-
-
-def _dtype_of(model: AlbertModel) -> torch.dtype:
-    return next(model.parameters()).dtype
 
 
 def _parameter_stamp(model: AlbertModel) -> tuple:

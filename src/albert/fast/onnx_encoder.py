@@ -81,9 +81,8 @@ def use_onnx(
         ) from error
 
     base = _base_of(model)
-    device = next(base.parameters()).device
-    if device.type != "cpu":
-        raise ValueError(f"the ONNX Runtime path runs on the CPU; the model is on {device} (model.to('cpu') first)")
+    if base.device.type != "cpu":
+        raise ValueError(f"the ONNX Runtime path runs on the CPU; the model is on {base.device} (model.to('cpu') first)")
     # Torch forwards for the export (an earlier use_onnx included), and for the heads, which call model.albert.
     decelerate(model)
     path = Path(onnx_path) if onnx_path is not None else cached_export(base, cache_dir, int8)
@@ -155,7 +154,7 @@ def onnx_model_forward(
     if token_type_ids is not None and token_type_ids.shape != input_ids.shape:
         token_type_ids = token_type_ids.expand_as(input_ids)
     outputs = session(input_ids, attention_mask, token_type_ids)
-    dtype = next(self.parameters()).dtype
+    dtype = self.dtype
     pooled = outputs["pooler_output"].to(dtype) if "pooler_output" in outputs else None
     output = BaseModelOutputWithPooling(
         last_hidden_state=outputs["last_hidden_state"].to(dtype), pooler_output=pooled,
