@@ -172,7 +172,9 @@ def pack_bench_results() -> None:
 def main() -> None:
     global LOG
     OUT.mkdir(parents=True, exist_ok=True)
-    WORK.mkdir(parents=True, exist_ok=True)
+    # Run folders left by an earlier call (a warm machine keeps /tmp) would need --resume.
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
     LOG = open(OUT / "session.log", "a", encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1", ALBERT_SHARED_DATA=str(CARRY / "shared-data"),
                PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(CARRY / "site"), os.environ.get("PYTHONPATH", "")]))
@@ -185,14 +187,21 @@ def main() -> None:
     (OUT / "env.txt").write_text(environment.stdout + environment.stderr)
     say(environment.stdout.strip().replace("\n", " | "))
     if RUN_PRETRAIN:
-        with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
-            archive.extractall(WORK, filter="data")
-        say("inputs unpacked")
+        unpack_pretrain_inputs()
         pretrain(env)
     run_benches(env)
     say("done")
     LOG.close()
     shutil.rmtree(WORK / "probe-fast", ignore_errors=True)
+
+
+def unpack_pretrain_inputs() -> None:
+    """The tokenizer and the prepared data from the carry, into WORK (once per session)."""
+    if (WORK / "data-30k").exists():
+        return
+    with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
+        archive.extractall(WORK, filter="data")
+    say("inputs unpacked")
 
 
 def pretrain(env: dict[str, str]) -> None:
@@ -228,13 +237,11 @@ def compile_probes(env: dict[str, str]) -> None:
     """The shipped model's pretraining command for 60 steps, with ``--fast`` and with ``--compile``:
     does compiling the layers pay in the real training loop? Recorded in
     ``bench/results/pretrain_compile-<tag>.json``."""
-    with tarfile.open(CARRY / "pretrain-inputs.tar.xz") as archive:
-        archive.extractall(WORK, filter="data")
+    unpack_pretrain_inputs()
     record: dict = {"command": "albert pretrain (shipped model's shape), 60 steps", "batch_size": BATCH_SIZE,
                     "seq_len": SEQ_LEN, "variants": {}}
     for variant, extra in (("fast", []), ("fast+compile", ["--compile"])):
-        probe = WORK / f"probe-{variant}"
-        shutil.rmtree(probe, ignore_errors=True)  # a folder left by an earlier run would need --resume
+        probe = WORK / f"compile-probe-{variant}"  # apart from pretrain()'s probes
         options = ["--log-every", "20", "--checkpoint-every", "60", "--eval-batches", "0", *extra]
         if run(f"probe {variant}", pretrain_command(probe, 60, True, options), 150, env) == 0:
             last = last_training_record(probe)
