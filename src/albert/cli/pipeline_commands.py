@@ -60,7 +60,8 @@ InputFile = Annotated[
     ),
 ]
 Column = Annotated[
-    str | None, typer.Option("--column", help="The field holding the text in --input (default: text).")
+    str | None,
+    typer.Option("--column", "--text-column", help="The field holding the text in --input (default: text)."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")]
 Output = Annotated[
@@ -192,8 +193,30 @@ def embed(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write a .jsonl, .parquet or .npy file.")
     ] = None,
+    spark: Annotated[
+        str | None,
+        typer.Option(
+            "--spark",
+            help="Run on Spark (local[*], local[2], spark://host:7077): reads --input, writes a Parquet "
+            "folder to --output with Spark's writer. Needs the spark extra and Java 17.",
+        ),
+    ] = None,
 ) -> None:
     """Vectors for pieces, words, sentences or documents (.npy: one row per unit)."""
+    if spark is not None:
+        refused = {"texts as arguments": bool(texts), "--mean-last": mean_last is not None,
+                   "--stride": stride is not None, "--onnx": onnx, "--json": as_json}  # fmt: skip
+        for name, given in refused.items():
+            if given:
+                raise CliInputError(f"{name} does not go with --spark (Spark reads --input and writes --output)")
+        if input_file is None or output is None or output.suffix.lower() != ".parquet":
+            raise CliInputError("--spark reads --input FILE and writes --output NAME.parquet (a Parquet folder)")
+        _embed_on_spark(
+            spark, str(input_file), str(output), column or "text", level=level, wordPooling=word_pooling,
+            sentencePooling=sentence_pooling, layer=layer, splitSentences=split_sentences, batchSize=batch_size,
+            **{name: value for name, value in (("model", model), ("device", device), ("dtype", dtype)) if value},
+        )  # fmt: skip
+        return
     inputs = read_texts(texts, input_file, column)
     check_output(output)
     embedder = _pipeline("embeddings", model, device, dtype, batch_size, onnx=onnx)
@@ -213,6 +236,34 @@ def embed(
         print_table(rows_shown, [*columns, "dim", "norm", "first values"])
         return
     _emit(rows, [], as_json, output, array=lambda: np.stack([row["embedding"] for row in rows]))
+
+
+def _embed_on_spark(master: str, input_path: str, output_path: str, text_column: str, **params: Any) -> None:
+    try:
+        from ..spark import spark_session
+        from ..spark.jobs import embed_to_parquet
+    except ImportError as error:
+        raise CliInputError(f"{error}") from None
+    echo = functools.partial(typer.echo, err=True)
+    session = spark_session(master, app_name="albert embed")
+    try:
+        if session.sparkContext.uiWebUrl:
+            echo(f"Spark {session.version} on {master}; UI at {session.sparkContext.uiWebUrl}")
+        rows = embed_to_parquet(session, input_path, output_path, text_column, echo=echo, **params)
+    except Exception as error:  # Spark's own errors (AnalysisException, a failed job) as one line
+        if isinstance(error, (CliInputError, ValueError, TypeError)):
+            raise
+        raise CliInputError(f"the Spark job failed: {_spark_error(error)}") from None
+    finally:
+        session.stop()
+    echo(f"wrote {rows} rows to {output_path}")
+
+
+def _spark_error(error: BaseException) -> str:
+    """The useful line of a Spark error (a Python worker's last traceback line, else the first)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    python_errors = [line for line in lines if line.split(":")[0].endswith(("Error", "Exception"))]
+    return (python_errors[-1] if python_errors else lines[0] if lines else type(error).__name__)[:500]
 
 
 @app.command("classify")

@@ -45,6 +45,18 @@ SENTENCE_POOLINGS = ("mean", "cls", "max")
 OUTPUTS = ("records", "dataframe", "numpy")
 
 
+class UnreadableTextError(ValueError):
+    """A text holds no piece the tokenizer can read (only control characters, say).
+
+    ``index`` is its position among the texts of the call, so a caller embedding many texts
+    (a Spark partition) can leave it out and go on.
+    """
+
+    def __init__(self, index: int, text: str) -> None:
+        super().__init__(f"input {index} has no pieces the tokenizer can read: {text[:60]!r}")
+        self.index = index
+
+
 @dataclass
 class _Sentence:
     """One sentence of a document, after the model: its pieces' vectors and [CLS] vectors."""
@@ -77,6 +89,8 @@ class EmbeddingsPipeline(Pipeline):
         split_sentences: embed each sentence on its own (default), as Spark NLP does; False
             embeds each text as one sequence (in windows when long).
         stride: tokens shared by consecutive windows of a long sentence (default: half a window).
+        max_length: the window, [CLS] and [SEP] included (default: the longest input the model
+            takes); a longer sentence is embedded in several windows and stitched, never cut.
         Other arguments: see :class:`~albert.pipelines.base.Pipeline`.
     """
 
@@ -95,15 +109,17 @@ class EmbeddingsPipeline(Pipeline):
         output: str = "records",
         split_sentences: bool = True,
         stride: int | None = None,
+        max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         # The base model is all this task needs; any head's checkpoint carries it.
         self.model = getattr(self.model, "albert", self.model)
-        self.options = _check_options(
+        self.options = check_options(
             dict(level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
-                 mean_last=mean_last, output=output, split_sentences=split_sentences, stride=stride),
-            self.config.num_hidden_layers,
+                 mean_last=mean_last, output=output, split_sentences=split_sentences, stride=stride,
+                 max_length=max_length),
+            self.config.num_hidden_layers, self.max_length,
         )  # fmt: skip
 
     def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
@@ -123,7 +139,7 @@ class EmbeddingsPipeline(Pipeline):
         Args:
             inputs: the text(s).
             **options: any of the constructor's ``level``, ``word_pooling``, ``sentence_pooling``,
-                ``layer``, ``mean_last``, ``output``, ``split_sentences``, ``stride`` for this call.
+                ``layer``, ``mean_last``, ``output``, ``split_sentences``, ``stride``, ``max_length`` for this call.
 
         Returns:
             ``output="records"``: for each text a list of dicts, one per unit, with ``document``,
@@ -139,7 +155,7 @@ class EmbeddingsPipeline(Pipeline):
         unknown = set(options) - set(self.options)
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.options)}")
-        settings = _check_options({**self.options, **options}, self.config.num_hidden_layers)
+        settings = check_options({**self.options, **options}, self.config.num_hidden_layers, self.max_length)
         texts, single = as_list(inputs)
         check_texts(texts)
         if not texts:
@@ -173,9 +189,9 @@ class EmbeddingsPipeline(Pipeline):
             documents[index].append(sentence)
         for index, sentences in enumerate(documents):
             if not sentences:
-                raise ValueError(f"input {index} has no pieces the tokenizer can read: {texts[index][:60]!r}")
+                raise UnreadableTextError(index, texts[index])
 
-        window = self.max_length - 2  # room for [CLS] and [SEP]
+        window = (settings["max_length"] or self.max_length) - 2  # room for [CLS] and [SEP]
         stride = settings["stride"] if settings["stride"] is not None else window // 2
         sentences = [sentence for sentences in documents for sentence in sentences]
         features, owners, owned = [], [], []
@@ -372,7 +388,7 @@ def _nothing(settings: dict[str, Any], hidden_size: int) -> Any:
     return []
 
 
-def _check_options(settings: dict[str, Any], num_layers: int) -> dict[str, Any]:
+def check_options(settings: dict[str, Any], num_layers: int, model_max_length: int) -> dict[str, Any]:
     """Validate and normalise the options, naming any wrong value and the allowed ones."""
     settings = dict(settings)
     level = LEVEL_ALIASES.get(settings["level"], settings["level"])
@@ -407,4 +423,10 @@ def _check_options(settings: dict[str, Any], num_layers: int) -> dict[str, Any]:
         )
     if settings["stride"] is not None and int(settings["stride"]) < 0:
         raise ValueError(f"stride must be 0 or more tokens, got {settings['stride']}")
+    max_length = settings["max_length"]
+    if max_length is not None and not 3 <= int(max_length) <= model_max_length:
+        raise ValueError(
+            f"max_length must be between 3 ([CLS], one piece, [SEP]) and the model's window of "
+            f"{model_max_length}, got {max_length}"
+        )
     return settings

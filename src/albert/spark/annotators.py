@@ -1,0 +1,322 @@
+"""``AlbertEmbeddings``, ``AlbertClassifier``, ``AlbertTokenClassifier``: pipelines as Spark ML stages.
+
+Each is a ``pyspark.ml.Transformer`` with Params and setters in Spark NLP's style that appends an
+annotations column (:mod:`albert.spark.annotations`) to a DataFrame with a text column. The work
+is one ``mapInArrow`` over the DataFrame (:mod:`albert.spark.worker`): Arrow batches go to the
+Python workers and come back with the new column, the other columns untouched. Options are
+checked on the driver, against the model's config and tokenizer, before any job starts.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from .annotations import ANNOTATIONS
+from .worker import WorkerSpec, annotate_batches, load_tokenizer
+
+#: Spark NLP's model names, so code written for ``AlbertEmbeddings.pretrained(...)`` runs as it is:
+#: the same released ALBERT v2 weights, from the Hugging Face Hub.
+SPARK_NLP_NAMES = {
+    "albert_base_uncased": "albert/albert-base-v2",
+    "albert_large_uncased": "albert/albert-large-v2",
+    "albert_xlarge_uncased": "albert/albert-xlarge-v2",
+    "albert_xxlarge_uncased": "albert/albert-xxlarge-v2",
+}
+DEFAULT_MODEL = "albert-small-en"
+
+
+def _param(name: str, doc: str, converter: Any = TypeConverters.toString) -> Param:
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+def _setter(name: str) -> Any:
+    def set_value(self: Params, value: Any) -> Any:
+        return self._set(**{name: value})
+
+    set_value.__name__ = f"set{name[0].upper()}{name[1:]}"
+    set_value.__doc__ = f"Sets the value of :py:attr:`{name}`."
+    return set_value
+
+
+def _getter(name: str) -> Any:
+    def get_value(self: Params) -> Any:
+        return self.getOrDefault(name) if self.isDefined(name) else None
+
+    get_value.__name__ = f"get{name[0].upper()}{name[1:]}"
+    get_value.__doc__ = f"Gets the value of :py:attr:`{name}` (None when unset)."
+    return get_value
+
+
+def check_text_column(schema: T.StructType, name: str, param: str = "inputCol") -> None:
+    """Refuse a column that is missing or does not hold strings, naming it and what there is.
+
+    Raises:
+        ValueError: no such column; TypeError: the column is not a string column.
+    """
+    if name not in schema.names:
+        raise ValueError(f"{param} {name!r} is not a column of this DataFrame; its columns are {schema.names}")
+    data_type = schema[name].dataType
+    if not isinstance(data_type, T.StringType):
+        raise TypeError(
+            f"{param} {name!r} is a {data_type.simpleString()} column, not a string column: albert.spark "
+            "annotators read raw text (they split sentences and words themselves); point "
+            f"{param} at the text, or cast it with F.col({name!r}).cast('string')"
+        )
+
+
+class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
+    """What the three annotators share: the model, where it runs, batching, the columns."""
+
+    task: ClassVar[str]
+
+    model = _param("model", "model folder, shipped model name or Hub id (e.g. albert/albert-base-v2)")
+    device = _param(
+        "device", "'auto' (the GPU Spark assigned the task, else a GPU when there is one), 'cpu', 'cuda', 'cuda:1'"
+    )
+    dtype = _param("dtype", "float32, bfloat16 or float16")
+    batchSize = _param("batchSize", "model inputs run at once on each worker", TypeConverters.toInt)
+
+    setModel = _setter("model")
+    setDevice = _setter("device")
+    setDtype = _setter("dtype")
+    setBatchSize = _setter("batchSize")
+    setInputCol = _setter("inputCol")
+    setOutputCol = _setter("outputCol")
+    getModel = _getter("model")
+    getDevice = _getter("device")
+    getDtype = _getter("dtype")
+    getBatchSize = _getter("batchSize")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(inputCol="text", model=DEFAULT_MODEL, device="auto", dtype="float32", batchSize=32)
+
+    @classmethod
+    def pretrained(cls, name: str = DEFAULT_MODEL, lang: str = "en", remote_loc: str | None = None) -> Any:
+        """The stage for a model by name, as Spark NLP's ``pretrained(name, lang)``: a shipped
+        model, a Hub id, a folder, or one of Spark NLP's ALBERT names (``albert_base_uncased``...).
+        ``lang`` and ``remote_loc`` are accepted for Spark NLP's signature; the name says it all."""
+        return cls().setModel(SPARK_NLP_NAMES.get(name, name))
+
+    def _spec(self, **fields: Any) -> WorkerSpec:
+        model = self.getModel()
+        folder = Path(model).expanduser()
+        if folder.is_dir():  # executors may run elsewhere: a local folder by its absolute path
+            model = str(folder.resolve())
+        if self.getBatchSize() < 1:
+            raise ValueError(f"batchSize must be at least 1, got {self.getBatchSize()}")
+        return WorkerSpec(
+            task=self.task, model=model, device=self.getDevice(), dtype=self.getDtype(),
+            batch_size=self.getBatchSize(), input_col=self.getInputCol(), output_col=self.getOutputCol(), **fields,
+        )  # fmt: skip
+
+    def _config(self, model: str) -> Any:
+        from ..config import AlbertConfig
+
+        return AlbertConfig.from_pretrained(model)
+
+    def worker_spec(self) -> WorkerSpec:
+        """The checked settings the executors receive (subclasses add their task's options)."""
+        return self._spec()
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        spec = self.worker_spec()
+        check_text_column(dataset.schema, spec.input_col)
+        if spec.pair_col is not None:
+            check_text_column(dataset.schema, spec.pair_col, "pairCol")
+        if spec.output_col in dataset.columns:
+            raise ValueError(
+                f"outputCol {spec.output_col!r} is already a column of this DataFrame: choose another name"
+            )
+        schema = T.StructType([*dataset.schema.fields, T.StructField(spec.output_col, ANNOTATIONS)])
+        return dataset.mapInArrow(functools.partial(annotate_batches, spec=spec), schema)
+
+
+class AlbertEmbeddings(_AlbertAnnotator):
+    """Vectors for the words (tokens), pieces, sentences or documents of a text column.
+
+    Spark NLP's ``AlbertEmbeddings`` without its limits: every word of every sentence has a vector
+    (a sentence longer than ``maxSentenceLength`` is embedded in overlapping windows and
+    stitched, never cut), a word's vector pools all its pieces (``wordPooling``), and padding
+    never changes a vector (the same text gives the same vectors in any batch or partition).
+    The output column holds annotations: ``word_embeddings`` (levels token/word and piece; the
+    metadata has sentence, token, pieceId, isWordStart and word) or ``sentence_embeddings``.
+
+    >>> embeddings = AlbertEmbeddings(inputCol="text", outputCol="embeddings", level="sentence")
+    >>> embeddings.transform(df).select("embeddings.embeddings")
+    """
+
+    task = "embeddings"
+
+    level = _param("level", "token (or word), piece, sentence or document")
+    wordPooling = _param("wordPooling", "a word's vector from its pieces: first, mean or last")
+    sentencePooling = _param("sentencePooling", "a sentence's (document's) vector: mean, max or cls")
+    layer = _param("layer", "'last', or a hidden-state index (0 = the embedding output, -1 = the last layer)")
+    maxSentenceLength = _param(
+        "maxSentenceLength", "the window, [CLS] and [SEP] included (default: the model's); longer "
+        "sentences are windowed and stitched", TypeConverters.toInt,
+    )  # fmt: skip
+    caseSensitive = _param(
+        "caseSensitive", "keep capitals (only for a cased vocabulary); default: the tokenizer's own "
+        "setting (lowercase for every released ALBERT)", TypeConverters.toBoolean,
+    )  # fmt: skip
+    splitSentences = _param(
+        "splitSentences", "embed each sentence on its own (default), as Spark NLP's SentenceDetector does",
+        TypeConverters.toBoolean,
+    )  # fmt: skip
+
+    setLevel = _setter("level")
+    setWordPooling = _setter("wordPooling")
+    setSentencePooling = _setter("sentencePooling")
+    setLayer = _setter("layer")
+    setMaxSentenceLength = _setter("maxSentenceLength")
+    setCaseSensitive = _setter("caseSensitive")
+    setSplitSentences = _setter("splitSentences")
+    getLevel = _getter("level")
+    getWordPooling = _getter("wordPooling")
+    getSentencePooling = _getter("sentencePooling")
+    getLayer = _getter("layer")
+    getMaxSentenceLength = _getter("maxSentenceLength")
+    getCaseSensitive = _getter("caseSensitive")
+    getSplitSentences = _getter("splitSentences")
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = "text",
+        outputCol: str = "embeddings",
+        level: str = "token",
+        wordPooling: str = "mean",
+        sentencePooling: str = "mean",
+        layer: str = "last",
+        maxSentenceLength: int | None = None,
+        caseSensitive: bool | None = None,
+        splitSentences: bool = True,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        dtype: str = "float32",
+        batchSize: int = 32,
+    ) -> None:
+        super().__init__()
+        self._setDefault(
+            outputCol="embeddings", level="token", wordPooling="mean", sentencePooling="mean", layer="last",
+            splitSentences=True,
+        )  # fmt: skip
+        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+
+    def worker_spec(self) -> WorkerSpec:
+        from ..pipelines.embeddings import check_options
+
+        spec = self._spec(case_sensitive=self.getCaseSensitive())
+        config = self._config(spec.model)
+        options = check_options(
+            dict(level=self.getLevel(), word_pooling=self.getWordPooling(),
+                 sentence_pooling=self.getSentencePooling(), layer=self.getLayer(),
+                 mean_last=None, output="records", split_sentences=self.getSplitSentences(), stride=None,
+                 max_length=self.getMaxSentenceLength()),
+            config.num_hidden_layers, config.max_position_embeddings,
+        )  # fmt: skip
+        if spec.case_sensitive:
+            load_tokenizer(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
+        del options["output"], options["mean_last"], options["stride"]
+        return replace(spec, options=tuple(sorted(options.items())))
+
+
+class AlbertClassifier(_AlbertAnnotator):
+    """Label scores for each row's text (or text pair, with ``pairCol``) from a fine-tuned
+    ``AlbertForSequenceClassification`` folder: one ``category`` annotation per row, the best label
+    as ``result`` and every label's score in its metadata, as Spark NLP's classifiers write them."""
+
+    task = "text-classification"
+
+    pairCol = _param("pairCol", "a second text column, for models fine-tuned on pairs (default: none)")
+    functionToApply = _param("functionToApply", "softmax, sigmoid or none (default: from the model's problem_type)")
+
+    setPairCol = _setter("pairCol")
+    setFunctionToApply = _setter("functionToApply")
+    getPairCol = _getter("pairCol")
+    getFunctionToApply = _getter("functionToApply")
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = "text",
+        outputCol: str = "class",
+        pairCol: str | None = None,
+        functionToApply: str | None = None,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        dtype: str = "float32",
+        batchSize: int = 32,
+    ) -> None:
+        super().__init__()
+        self._setDefault(outputCol="class")
+        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+
+    def worker_spec(self) -> WorkerSpec:
+        from ..pipelines.text_classification import FUNCTIONS
+
+        function = self.getFunctionToApply()
+        if function is not None and function not in FUNCTIONS:
+            raise ValueError(f"functionToApply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
+        spec = self._spec(pair_col=self.getPairCol())
+        self._config(spec.model)  # the model exists, before a job starts
+        options = {"function_to_apply": function} if function is not None else {}
+        return replace(spec, options=tuple(options.items()))
+
+
+class AlbertTokenClassifier(_AlbertAnnotator):
+    """Entities with their spans from a fine-tuned ``AlbertForTokenClassification`` folder: Spark
+    NLP's ``chunk`` annotations (result the entity's text; metadata entity, confidence, chunk), or
+    with ``aggregationStrategy="none"`` each piece's ``named_entity`` tag."""
+
+    task = "token-classification"
+
+    aggregationStrategy = _param("aggregationStrategy", "none, simple (default), first, average or max")
+    ignoreLabels = _param("ignoreLabels", "labels left out (default: ['O'])", TypeConverters.toListString)
+
+    setAggregationStrategy = _setter("aggregationStrategy")
+    setIgnoreLabels = _setter("ignoreLabels")
+    getAggregationStrategy = _getter("aggregationStrategy")
+    getIgnoreLabels = _getter("ignoreLabels")
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = "text",
+        outputCol: str = "entities",
+        aggregationStrategy: str = "simple",
+        ignoreLabels: list[str] | None = None,
+        model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        dtype: str = "float32",
+        batchSize: int = 32,
+    ) -> None:
+        super().__init__()
+        self._setDefault(outputCol="entities", aggregationStrategy="simple", ignoreLabels=["O"])
+        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+
+    def worker_spec(self) -> WorkerSpec:
+        from ..pipelines.token_classification import STRATEGIES
+
+        strategy = self.getAggregationStrategy().lower()
+        if strategy not in STRATEGIES:
+            raise ValueError(f"aggregationStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        spec = self._spec()
+        self._config(spec.model)
+        options = {"aggregation_strategy": strategy, "ignore_labels": tuple(self.getIgnoreLabels())}
+        return replace(spec, options=tuple(options.items()))

@@ -1,0 +1,259 @@
+"""What runs on the executors: one pipeline per Python worker, Arrow batches in and out.
+
+Spark reuses its Python workers across tasks (``spark.python.worker.reuse``, on by default), so a
+pipeline kept in this module outlives the task that loaded it: the model loads once per worker
+and serves every later batch, task and job that asks for the same model. Each task runs torch on
+the cores Spark gave it (``spark.task.cpus``), so N concurrent tasks never fight over threads,
+and on the GPU Spark assigned it when there is one.
+
+Within a task, each Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows) is one
+call of the pipeline, which groups its inputs into length-sorted batches of ``batchSize``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from .annotations import Annotation, AnnotationColumn
+
+#: Pipelines kept per worker; a third model evicts the oldest (a worker holds at most two models).
+MAX_CACHED_PIPELINES = 2
+_PIPELINES: OrderedDict[tuple, Any] = OrderedDict()
+#: How many times this process loaded each model (read by the tests through a Spark job).
+loads: Counter[str] = Counter()
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything an executor needs to annotate a column: plain values, pickled with the task.
+
+    ``options`` are the task's call options as ``(name, value)`` pairs (hashable).
+    """
+
+    task: str
+    model: str
+    device: str = "auto"
+    dtype: str = "float32"
+    batch_size: int = 32
+    case_sensitive: bool | None = None
+    input_col: str = "text"
+    output_col: str = "annotations"
+    pair_col: str | None = None
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def call_options(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+# -- loading, once per worker -------------------------------------------------------------------
+
+
+def task_device(requested: str) -> str:
+    """``requested``, or for "auto" the GPU Spark assigned this task (``resources()["gpu"]``);
+    without one, "auto" keeps its usual meaning (a GPU when torch sees one, else the CPU)."""
+    if requested != "auto":
+        return requested
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    gpus = context.resources().get("gpu") if context is not None else None
+    if gpus is not None and gpus.addresses:
+        return f"cuda:{gpus.addresses[0]}"
+    return "auto"
+
+
+def _use_task_cores() -> None:
+    """torch threads = the cores Spark gave this task, unless the user fixed them by environment."""
+    import torch
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    if context is None or "OMP_NUM_THREADS" in os.environ:
+        return
+    cores = context.cpus()
+    if cores and torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
+
+
+def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
+    """A new pipeline for ``spec`` (on ``device``, default the spec's): the model and tokenizer."""
+    from ..pipelines import pipeline
+
+    tokenizer = None
+    if spec.case_sensitive is not None:
+        tokenizer = load_tokenizer(spec.model, spec.case_sensitive)
+    return pipeline(
+        spec.task, model=spec.model, tokenizer=tokenizer, device=device or spec.device, dtype=spec.dtype,
+        batch_size=spec.batch_size, progress=False,
+    )  # fmt: skip
+
+
+def pipeline_for(spec: WorkerSpec) -> Any:
+    """This worker's pipeline for ``spec``, loaded on first use and kept for later tasks."""
+    _use_task_cores()
+    device = task_device(spec.device)
+    key = (spec.task, spec.model, device, spec.dtype, spec.case_sensitive)
+    if key in _PIPELINES:
+        _PIPELINES.move_to_end(key)
+    else:
+        _PIPELINES[key] = load_pipeline(spec, device)
+        loads[spec.model] += 1
+        while len(_PIPELINES) > MAX_CACHED_PIPELINES:
+            _PIPELINES.popitem(last=False)
+    pipe = _PIPELINES[key]
+    pipe.batch_size = spec.batch_size
+    return pipe
+
+
+def load_tokenizer(model: str, case_sensitive: bool) -> Any:
+    """The model's tokenizer, lowercasing or not as asked.
+
+    Raises:
+        ValueError: case-sensitive input asked of a lowercase vocabulary (every capital letter
+            would become an unknown piece).
+    """
+    from ..tokenizer import AlbertTokenizer
+
+    tokenizer = AlbertTokenizer.from_pretrained(model, do_lower_case=not case_sensitive)
+    if case_sensitive:
+        special = set(getattr(tokenizer, "all_special_tokens", []))
+        if not any(any(c.isupper() for c in piece) for piece in tokenizer.get_vocab() if piece not in special):
+            raise ValueError(
+                f"caseSensitive=True, but the vocabulary of {model} has no capital letters (it was "
+                "trained on lowercased text, as every released ALBERT was): capitals would all become "
+                "unknown pieces; leave caseSensitive unset or False for this model"
+            )
+    return tokenizer
+
+
+# -- Arrow batches in, Arrow batches out ----------------------------------------------------------
+
+
+def annotate_batches(batches: Iterator[pa.RecordBatch], spec: WorkerSpec) -> Iterator[pa.RecordBatch]:
+    """The ``mapInArrow`` function: each batch comes back with its annotations column appended."""
+    pipe = pipeline_for(spec)
+    annotate = ANNOTATORS[spec.task]
+    for batch in batches:
+        texts = _column(batch, spec.input_col)
+        pairs = _column(batch, spec.pair_col) if spec.pair_col else None
+        column = annotate(pipe, texts, pairs, spec).to_arrow()
+        yield pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, spec.output_col])
+
+
+def _column(batch: pa.RecordBatch, name: str) -> list[str | None]:
+    return batch.column(batch.schema.get_field_index(name)).to_pylist()
+
+
+def _readable(texts: Sequence[str | None]) -> list[int]:
+    """Rows with something to read; null rows give null, blank ones an empty array."""
+    return [index for index, text in enumerate(texts) if text is not None and text.strip()]
+
+
+def _by_row(texts: Sequence[str | None], results: dict[int, list[Annotation]]) -> AnnotationColumn:
+    column = AnnotationColumn()
+    for index, text in enumerate(texts):
+        column.append(None if text is None else results.get(index, []))
+    return column
+
+
+def embedding_annotations(
+    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec
+) -> AnnotationColumn:
+    """Spark NLP's ``word_embeddings`` (word, piece levels) or ``sentence_embeddings`` annotations."""
+    from ..pipelines.embeddings import UnreadableTextError
+
+    options = spec.call_options
+    pending = _readable(texts)
+    results: dict[int, list[Annotation]] = {}
+    while pending:
+        try:
+            records = pipe([texts[index] for index in pending], output="records", **options)
+        except UnreadableTextError as error:  # nothing the vocabulary reads: an empty array
+            results[pending.pop(error.index)] = []
+            continue
+        for index, per_text in zip(pending, records):
+            results[index] = _embedding_records(per_text)
+        break
+    return _by_row(texts, results)
+
+
+def _embedding_records(records: list[dict[str, Any]]) -> list[Annotation]:
+    """The pipeline's records of one text as annotations; its keys say the level (``piece`` and
+    ``word`` present, ``word`` only, or neither for sentences and documents)."""
+    annotations = []
+    previous: tuple[int, int] | None = None
+    for record in records:
+        text = record["text"]
+        metadata = {"sentence": str(record.get("sentence", 0)), "token": text, "pieceId": "-1", "isWordStart": "true"}
+        if "word" in record:
+            metadata["word"] = str(record["word"])
+        if "piece" in record:  # a piece starts a word unless the piece before it is of the same word
+            metadata["pieceId"] = str(record["token"])
+            word = (record["sentence"], record["word"])
+            metadata["isWordStart"] = "true" if word != previous else "false"
+            previous = word
+        kind = "word_embeddings" if "word" in record else "sentence_embeddings"
+        annotations.append(
+            Annotation(kind, record["start"], record["end"] - 1, text, metadata, record["embedding"])
+        )
+    return annotations
+
+
+def classification_annotations(
+    pipe: Any, texts: Sequence[str | None], pairs: Sequence[str | None] | None, spec: WorkerSpec
+) -> AnnotationColumn:
+    """One ``category`` annotation per row: the best label as ``result``, every label's score in
+    the metadata (as Spark NLP's sequence classifiers write them)."""
+    rows = _readable(texts)
+    if pairs is not None:  # a pair needs both texts; a row missing its second gives null
+        rows = [index for index in rows if pairs[index] is not None and pairs[index].strip()]
+        inputs: list[Any] = [{"text": texts[index], "text_pair": pairs[index]} for index in rows]
+    else:
+        inputs = [texts[index] for index in rows]
+    results: dict[int, list[Annotation]] = {}
+    for index, labels in zip(rows, pipe(inputs, **spec.call_options) if inputs else []):
+        metadata = {"sentence": "0", **{label["label"]: str(label["score"]) for label in labels}}
+        results[index] = [Annotation("category", 0, len(texts[index]) - 1, labels[0]["label"], metadata)]
+    column = AnnotationColumn()
+    for index, text in enumerate(texts):
+        missing = text is None or (pairs is not None and pairs[index] is None)
+        column.append(None if missing else results.get(index, []))
+    return column
+
+
+def entity_annotations(
+    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec
+) -> AnnotationColumn:
+    """Entities as Spark NLP's ``chunk`` annotations (NerConverter's), or with aggregation "none"
+    each piece's ``named_entity`` tag."""
+    rows = _readable(texts)
+    results: dict[int, list[Annotation]] = {}
+    outputs = pipe([texts[index] for index in rows], **spec.call_options) if rows else []
+    for index, entities in zip(rows, outputs):
+        annotations = []
+        for number, entity in enumerate(entities):
+            if "entity_group" in entity:
+                metadata = {"entity": entity["entity_group"], "sentence": "0", "chunk": str(number),
+                            "confidence": str(entity["score"])}  # fmt: skip
+                annotations.append(Annotation("chunk", entity["start"], entity["end"] - 1, entity["word"], metadata))
+            else:
+                metadata = {"word": entity["word"], "sentence": "0", "confidence": str(entity["score"])}
+                annotations.append(
+                    Annotation("named_entity", entity["start"], entity["end"] - 1, entity["entity"], metadata)
+                )
+        results[index] = annotations
+    return _by_row(texts, results)
+
+
+ANNOTATORS: dict[str, Callable[..., AnnotationColumn]] = {
+    "embeddings": embedding_annotations,
+    "text-classification": classification_annotations,
+    "token-classification": entity_annotations,
+}
