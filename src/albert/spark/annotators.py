@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from .annotations import ANNOTATIONS
-from .worker import WorkerSpec, annotate_batches, load_tokenizer
+from .worker import WorkerSpec, annotate_batches, tokenizer_with_case
 
 #: Spark NLP's model names, so code written for ``AlbertEmbeddings.pretrained(...)`` runs as it is:
 #: the same released ALBERT v2 weights, from the Hugging Face Hub.
@@ -229,7 +229,7 @@ class AlbertEmbeddings(_AlbertAnnotator):
             config.num_hidden_layers, config.max_position_embeddings,
         )  # fmt: skip
         if spec.case_sensitive:
-            load_tokenizer(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
+            tokenizer_with_case(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
         del options["output"], options["mean_last"], options["stride"]
         return replace(spec, options=tuple(sorted(options.items())))
 

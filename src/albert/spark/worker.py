@@ -69,17 +69,19 @@ def task_device(requested: str) -> str:
     return "auto"
 
 
-def _use_task_cores() -> None:
-    """torch threads = the cores Spark gave this task, unless the user fixed them by environment."""
+def _task_cores() -> int | None:
+    """The cores Spark gave this task (``spark.task.cpus``); torch is set to use that many threads
+    unless the user fixed them by environment (``OMP_NUM_THREADS``, which pyspark also sets)."""
     import torch
     from pyspark import TaskContext
 
     context = TaskContext.get()
-    if context is None or "OMP_NUM_THREADS" in os.environ:
-        return
+    if context is None:
+        return None
     cores = context.cpus()
-    if cores and torch.get_num_threads() != cores:
+    if cores and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() != cores:
         torch.set_num_threads(cores)
+    return cores
 
 
 def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
@@ -88,7 +90,7 @@ def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
 
     tokenizer = None
     if spec.case_sensitive is not None:
-        tokenizer = load_tokenizer(spec.model, spec.case_sensitive)
+        tokenizer = tokenizer_with_case(spec.model, spec.case_sensitive)
     return pipeline(
         spec.task, model=spec.model, tokenizer=tokenizer, device=device or spec.device, dtype=spec.dtype,
         batch_size=spec.batch_size, progress=False,
@@ -97,7 +99,7 @@ def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
 
 def pipeline_for(spec: WorkerSpec) -> Any:
     """This worker's pipeline for ``spec``, loaded on first use and kept for later tasks."""
-    _use_task_cores()
+    cores = _task_cores()
     device = task_device(spec.device)
     key = (spec.task, spec.model, device, spec.dtype, spec.case_sensitive)
     if key in _PIPELINES:
@@ -109,10 +111,12 @@ def pipeline_for(spec: WorkerSpec) -> Any:
             _PIPELINES.popitem(last=False)
     pipe = _PIPELINES[key]
     pipe.batch_size = spec.batch_size
+    if cores and hasattr(pipe.tokenizer, "num_threads"):  # SentencePiece too: not every core of the node
+        pipe.tokenizer.num_threads = cores
     return pipe
 
 
-def load_tokenizer(model: str, case_sensitive: bool) -> Any:
+def tokenizer_with_case(model: str, case_sensitive: bool) -> Any:
     """The model's tokenizer, lowercasing or not as asked.
 
     Raises:
