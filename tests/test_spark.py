@@ -97,13 +97,14 @@ def test_word_vectors_equal_the_pipeline_whatever_the_partitioning(spark, tiny_e
         ({"level": "token", "wordPooling": "first", "maxSentenceLength": 16},
          {"level": "word", "word_pooling": "first", "max_length": 16}),
         ({"level": "word", "wordPooling": "last", "layer": "2"}, {"level": "word", "word_pooling": "last", "layer": 2}),
+        ({"level": "sentence", "layer": -2}, {"level": "sentence", "layer": -2}),
         ({"level": "sentence", "sentencePooling": "max"}, {"level": "sentence", "sentence_pooling": "max"}),
         ({"level": "sentence", "sentencePooling": "cls", "maxSentenceLength": 16},
          {"level": "sentence", "sentence_pooling": "cls", "max_length": 16}),
         ({"level": "document"}, {"level": "document"}),
         ({"level": "sentence", "splitSentences": False}, {"level": "sentence", "split_sentences": False}),
     ],
-    ids=["piece", "word-first-window16", "word-last-layer2", "sentence-max", "sentence-cls-window16", "document",
+    ids=["piece", "word-first-window16", "word-last-layer2", "sentence-layer-minus2", "sentence-max", "sentence-cls-window16", "document",
          "unsplit"],
 )  # fmt: skip
 def test_every_level_and_pooling_equals_the_pipeline(spark, tiny_encoder, params, options):
@@ -190,8 +191,14 @@ def test_options_are_checked_on_the_driver_before_any_job(spark, tiny_encoder):
     data = frame(spark, ["a text"])
     with pytest.raises(ValueError, match="level must be one of"):
         AlbertEmbeddings(model=str(tiny_encoder), level="paragraph").transform(data)
-    with pytest.raises(ValueError, match="max_length must be between 3"):
+    with pytest.raises(ValueError, match="maxSentenceLength must be between 3"):
         AlbertEmbeddings(model=str(tiny_encoder), maxSentenceLength=2).transform(data)
+    with pytest.raises(ValueError, match="wordPooling must be one of first, mean, last"):
+        AlbertEmbeddings(model=str(tiny_encoder), wordPooling="sum").transform(data)
+    with pytest.raises(ValueError, match="unknown dtype 'float64'"):
+        AlbertEmbeddings(model=str(tiny_encoder), dtype="float64").transform(data)
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu'"):
+        AlbertEmbeddings(model=str(tiny_encoder), device="gpu0").transform(data)
     with pytest.raises(ValueError, match="layer 9 does not exist"):
         AlbertEmbeddings(model=str(tiny_encoder), layer="9").transform(data)
     with pytest.raises(albert.ModelNotFoundError):
@@ -362,6 +369,11 @@ def test_classifier_scores_equal_the_pipeline(spark, make_tiny_model):
         for score in scores:
             assert abs(float(annotation.metadata[score["label"]]) - score["score"]) <= TOLERANCE
     assert result[len(TEXTS)] is None and result[len(TEXTS) + 1] == []
+
+    with pytest.raises(ValueError, match="holds a AlbertForPreTraining, not a fine-tuned AlbertForSequenceClassification"):
+        AlbertClassifier(model="albert-small-en").transform(frame(spark, TEXTS))  # a random head: refused
+    with pytest.raises(ValueError, match="AlbertClassifier needs a model"):
+        AlbertClassifier().transform(frame(spark, TEXTS))
 
     pairs = spark.createDataFrame([(0, "a question?", "an answer."), (1, "a question?", None)], "id int, a string, b string")
     paired = by_id(AlbertClassifier(model=folder, inputCol="a", pairCol="b").transform(pairs), "class")

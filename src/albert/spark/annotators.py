@@ -40,6 +40,28 @@ def _param(name: str, doc: str, converter: Any = TypeConverters.toString) -> Par
     return Param(Params._dummy(), name, doc, typeConverter=converter)
 
 
+def _text_or_number(value: Any) -> str:
+    """A Param that takes "last" or a layer index, as a string or an int (``layer=-2``)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"expected 'last' or a layer index, got {value!r}")
+    return str(value)
+
+
+#: The pipelines' option names in their messages, as the Params call them.
+_PARAM_NAMES = {
+    "max_length": "maxSentenceLength", "word_pooling": "wordPooling", "sentence_pooling": "sentencePooling",
+    "split_sentences": "splitSentences", "function_to_apply": "functionToApply",
+    "aggregation_strategy": "aggregationStrategy",
+}  # fmt: skip
+
+
+def _with_param_names(error: ValueError) -> ValueError:
+    message = str(error)
+    for option, param in _PARAM_NAMES.items():
+        message = message.replace(option, param)
+    return ValueError(message)
+
+
 def _setter(name: str) -> Any:
     def set_value(self: Params, value: Any) -> Any:
         return self._set(**{name: value})
@@ -100,7 +122,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(inputCol="text", model=DEFAULT_MODEL, device="auto", dtype="float32", batchSize=32)
+        self._setDefault(inputCol="text", device="auto", dtype="float32", batchSize=32)
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL, lang: str = "en", remote_loc: str | None = None) -> Any:
@@ -110,7 +132,21 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         return cls().setModel(SPARK_NLP_NAMES.get(name, name))
 
     def _spec(self, **fields: Any) -> WorkerSpec:
+        from ..devices import resolve_dtype
+
         model = self.getModel()
+        if model is None:
+            raise ValueError(f"{type(self).__name__} needs a model: setModel('path/to/fine-tuned-folder')")
+        resolve_dtype(self.getDtype())  # a wrong name fails here, not in the first task
+        if self.getDevice() != "auto":
+            import torch
+
+            try:
+                torch.device(self.getDevice())
+            except RuntimeError:
+                raise ValueError(
+                    f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.getDevice()!r}"
+                ) from None
         folder = Path(model).expanduser()
         if folder.is_dir():  # executors may run elsewhere: a local folder by its absolute path
             model = str(folder.resolve())
@@ -121,10 +157,23 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
             batch_size=self.getBatchSize(), input_col=self.getInputCol(), output_col=self.getOutputCol(), **fields,
         )  # fmt: skip
 
-    def _config(self, model: str) -> Any:
+    def _config(self, model: str, head: str | None = None) -> Any:
+        """The model's config, read on the driver (the model exists before a job starts).
+
+        Raises:
+            ValueError: ``head`` given and the checkpoint was saved from another class: its task
+                head would be random, and different on every worker.
+        """
         from ..config import AlbertConfig
 
-        return AlbertConfig.from_pretrained(model)
+        config = AlbertConfig.from_pretrained(model)
+        architectures = config.extra.get("architectures") or []
+        if head is not None and architectures and head not in architectures:
+            raise ValueError(
+                f"{model} holds a {architectures[0]}, not a fine-tuned {head}: its {self.task} head would "
+                f"be random (and differ from worker to worker); fine-tune one with `albert finetune` first"
+            )
+        return config
 
     def worker_spec(self) -> WorkerSpec:
         """The checked settings the executors receive (subclasses add their task's options)."""
@@ -162,7 +211,9 @@ class AlbertEmbeddings(_AlbertAnnotator):
     level = _param("level", "token (or word), piece, sentence or document")
     wordPooling = _param("wordPooling", "a word's vector from its pieces: first, mean or last")
     sentencePooling = _param("sentencePooling", "a sentence's (document's) vector: mean, max or cls")
-    layer = _param("layer", "'last', or a hidden-state index (0 = the embedding output, -1 = the last layer)")
+    layer = _param(
+        "layer", "'last', or a hidden-state index (0 = the embedding output, -1 = the last layer)", _text_or_number
+    )
     maxSentenceLength = _param(
         "maxSentenceLength", "the window, [CLS] and [SEP] included (default: the model's); longer "
         "sentences are windowed and stitched", TypeConverters.toInt,
@@ -211,7 +262,7 @@ class AlbertEmbeddings(_AlbertAnnotator):
     ) -> None:
         super().__init__()
         self._setDefault(
-            outputCol="embeddings", level="token", wordPooling="mean", sentencePooling="mean", layer="last",
+            model=DEFAULT_MODEL, outputCol="embeddings", level="token", wordPooling="mean", sentencePooling="mean", layer="last",
             splitSentences=True,
         )  # fmt: skip
         self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
@@ -221,13 +272,15 @@ class AlbertEmbeddings(_AlbertAnnotator):
 
         spec = self._spec(case_sensitive=self.getCaseSensitive())
         config = self._config(spec.model)
-        options = check_options(
-            dict(level=self.getLevel(), word_pooling=self.getWordPooling(),
-                 sentence_pooling=self.getSentencePooling(), layer=self.getLayer(),
-                 mean_last=None, output="records", split_sentences=self.getSplitSentences(), stride=None,
-                 max_length=self.getMaxSentenceLength()),
-            config.num_hidden_layers, config.max_position_embeddings,
+        settings = dict(
+            level=self.getLevel(), word_pooling=self.getWordPooling(), sentence_pooling=self.getSentencePooling(),
+            layer=self.getLayer(), mean_last=None, output="records", split_sentences=self.getSplitSentences(),
+            stride=None, max_length=self.getMaxSentenceLength(),
         )  # fmt: skip
+        try:
+            options = check_options(settings, config.num_hidden_layers, config.max_position_embeddings)
+        except ValueError as error:
+            raise _with_param_names(error) from None
         if spec.case_sensitive:
             tokenizer_with_case(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
         del options["output"], options["mean_last"], options["stride"]
@@ -257,7 +310,7 @@ class AlbertClassifier(_AlbertAnnotator):
         outputCol: str = "class",
         pairCol: str | None = None,
         functionToApply: str | None = None,
-        model: str = DEFAULT_MODEL,
+        model: str | None = None,
         device: str = "auto",
         dtype: str = "float32",
         batchSize: int = 32,
@@ -273,7 +326,7 @@ class AlbertClassifier(_AlbertAnnotator):
         if function is not None and function not in FUNCTIONS:
             raise ValueError(f"functionToApply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
         spec = self._spec(pair_col=self.getPairCol())
-        self._config(spec.model)  # the model exists, before a job starts
+        self._config(spec.model, head="AlbertForSequenceClassification")
         options = {"function_to_apply": function} if function is not None else {}
         return replace(spec, options=tuple(options.items()))
 
@@ -301,7 +354,7 @@ class AlbertTokenClassifier(_AlbertAnnotator):
         outputCol: str = "entities",
         aggregationStrategy: str = "simple",
         ignoreLabels: list[str] | None = None,
-        model: str = DEFAULT_MODEL,
+        model: str | None = None,
         device: str = "auto",
         dtype: str = "float32",
         batchSize: int = 32,
@@ -317,6 +370,6 @@ class AlbertTokenClassifier(_AlbertAnnotator):
         if strategy not in STRATEGIES:
             raise ValueError(f"aggregationStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         spec = self._spec()
-        self._config(spec.model)
+        self._config(spec.model, head="AlbertForTokenClassification")
         options = {"aggregation_strategy": strategy, "ignore_labels": tuple(self.getIgnoreLabels())}
         return replace(spec, options=tuple(options.items()))
