@@ -276,6 +276,20 @@ def test_task_device_uses_the_gpu_spark_assigned(monkeypatch):
     assert task_device("auto") == "auto"
 
 
+def test_a_resource_profile_goes_to_the_stage_s_map_in_arrow(spark, tiny_encoder, monkeypatch):
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    from albert.spark import AlbertEmbeddings
+
+    profile = ResourceProfileBuilder().require(TaskResourceRequests().cpus(1)).build
+    calls = []
+    data = frame(spark, ["a text"])
+    monkeypatch.setattr(type(data), "mapInArrow", lambda self, function, schema, **kwargs: calls.append(kwargs))
+    AlbertEmbeddings(model=str(tiny_encoder)).transform(data)
+    AlbertEmbeddings(model=str(tiny_encoder)).setResourceProfile(profile).transform(data)
+    assert calls == [{}, {"profile": profile}]
+
+
 # -- Spark ML: pipelines, finisher, estimators ----------------------------------------------------
 
 

@@ -131,6 +131,14 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         ``lang`` and ``remote_loc`` are accepted for Spark NLP's signature; the name says it all."""
         return cls().setModel(SPARK_NLP_NAMES.get(name, name))
 
+    def setResourceProfile(self, profile: Any) -> Any:
+        """Run this stage's tasks under a stage-level ``pyspark.resource.ResourceProfile`` (e.g. one
+        GPU and four cores a task, while the rest of the job keeps the application's resources).
+        Needs pyspark >= 4.0 and a cluster manager with stage-level scheduling (standalone, YARN,
+        Kubernetes). Not a Param: a saved pipeline does not keep it."""
+        self._resource_profile = profile
+        return self
+
     def _spec(self, **fields: Any) -> WorkerSpec:
         from ..devices import resolve_dtype
 
@@ -189,7 +197,9 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
                 f"outputCol {spec.output_col!r} is already a column of this DataFrame: choose another name"
             )
         schema = T.StructType([*dataset.schema.fields, T.StructField(spec.output_col, ANNOTATIONS)])
-        return dataset.mapInArrow(functools.partial(annotate_batches, spec=spec), schema)
+        profile = getattr(self, "_resource_profile", None)
+        extra = {"profile": profile} if profile is not None else {}  # pyspark 3.5 has no profile argument
+        return dataset.mapInArrow(functools.partial(annotate_batches, spec=spec), schema, **extra)
 
 
 class AlbertEmbeddings(_AlbertAnnotator):
