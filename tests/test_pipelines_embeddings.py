@@ -120,16 +120,18 @@ def test_mean_of_the_last_k_layers(embed, sentences):
     np.testing.assert_allclose(np.stack([r["embedding"] for r in records]), expected, atol=ATOL)
 
 
-def test_long_text_is_embedded_in_windows_and_stitched_never_truncated(folder, reference, embed):
+@pytest.mark.parametrize("max_length", [None, 14])
+def test_long_text_is_embedded_in_windows_and_stitched_never_truncated(folder, reference, embed, max_length):
     """Each piece of a text longer than the window gets the vector of the window where it is most
-    central; windows are what transformers computes on those pieces."""
+    central; windows are what transformers computes on those pieces. ``max_length`` narrows the
+    window below the model's (Spark NLP's maxSentenceLength)."""
     tokenizer = our_tokenizer(folder)
     text = " ".join(f"the river {word} a letter near the city" for word in ["visit", "read", "moved"] * 5)
     pieces = tokenizer(text, add_special_tokens=False)["input_ids"]
-    window, stride = embed.max_length - 2, 10
+    window, stride = (max_length or embed.max_length) - 2, 10
     assert len(pieces) > 2 * window
 
-    records = embed(text, level="piece", split_sentences=False, stride=stride)
+    records = embed(text, level="piece", split_sentences=False, stride=stride, max_length=max_length)
     assert [r["token"] for r in records] == pieces  # nothing cut off
 
     # The windows are the tokenizer's own overflow windows (stride = pieces shared).
@@ -152,15 +154,15 @@ def test_long_text_is_embedded_in_windows_and_stitched_never_truncated(folder, r
         _, best = max(margins, key=lambda item: (item[0], -item[1]))
         np.testing.assert_allclose(record["embedding"], states[best][position - starts[best]], atol=ATOL)
 
-    words = embed(text, level="word", split_sentences=False, stride=stride)
+    words = embed(text, level="word", split_sentences=False, stride=stride, max_length=max_length)
     assert [w["text"] for w in words] == text.split()
     # Sentence and document levels skip the character spans; the stitched vectors are the same.
-    document = embed(text, level="document", split_sentences=False, stride=stride)[0]["embedding"]
+    document = embed(text, level="document", split_sentences=False, stride=stride, max_length=max_length)[0]["embedding"]
     np.testing.assert_allclose(document, np.stack([r["embedding"] for r in records]).mean(axis=0), atol=ATOL)
     # (they are pooled on the device, window by window, from the pieces each window gives)
-    largest = embed(text, level="sentence", split_sentences=False, stride=stride, sentence_pooling="max")[0]
+    largest = embed(text, level="sentence", split_sentences=False, stride=stride, sentence_pooling="max", max_length=max_length)[0]
     np.testing.assert_allclose(largest["embedding"], np.stack([r["embedding"] for r in records]).max(axis=0), atol=ATOL)
-    cls = embed(text, level="document", split_sentences=False, stride=stride, sentence_pooling="cls")[0]["embedding"]
+    cls = embed(text, level="document", split_sentences=False, stride=stride, sentence_pooling="cls", max_length=max_length)[0]["embedding"]
     windows = [reference_outputs(reference, {"input_ids": ids}).last_hidden_state[0, 0].numpy() for ids in overflow["input_ids"]]
     np.testing.assert_allclose(cls, np.mean(windows, axis=0), atol=ATOL)
 
@@ -211,6 +213,10 @@ def test_bad_options_are_named(embed):
         embed(TEXT, word_pooling="median")
     with pytest.raises(ValueError, match="layer 9"):
         embed(TEXT, layer=9)
+    with pytest.raises(ValueError, match=f"max_length must be between 3 .* window of {embed.max_length}, got 2"):
+        embed(TEXT, max_length=2)
+    with pytest.raises(ValueError, match="max_length must be between 3"):
+        embed(TEXT, max_length=embed.max_length + 1)
     with pytest.raises(ValueError, match="empty"):
         embed(["fine", "   "])
     with pytest.raises(TypeError, match="unknown option"):
