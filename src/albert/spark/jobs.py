@@ -62,7 +62,8 @@ def embed_to_parquet(
         params: AlbertEmbeddings Params (level, wordPooling, model, batchSize, ...).
 
     Returns:
-        The number of rows written: columns ``row_id``, the input's other columns, then
+        The number of rows written: columns ``row_id`` (the input's own, or an id increasing in
+        the input's order), the input's other columns, then
         :func:`~albert.spark.explode_embeddings`' ``sentence``, ``word``, ``text``, ``begin``,
         ``end`` (inclusive) and ``embedding``.
 
@@ -74,10 +75,16 @@ def embed_to_parquet(
     if not _has_scheme(output_path) and Path(output_path).exists():
         raise ValueError(f"cannot write {output_path}: it exists already (Spark writes a new folder there)")
     frame = read_texts_frame(spark, input_path, text_column)
+    if "row_id" not in frame.columns:  # numbered in the input's order, before any repartition
+        frame = frame.withColumn("row_id", F.monotonically_increasing_id())
+    # A file smaller than Spark's split size (128 MB) is one partition: spread it over every core.
+    cores = spark.sparkContext.defaultParallelism
+    if frame.rdd.getNumPartitions() < cores:
+        frame = frame.repartition(cores)
     embeddings = AlbertEmbeddings(inputCol=text_column, outputCol="_albert_embeddings", **params)
     annotated = embeddings.transform(frame)
-    kept: Sequence[str] = [name for name in frame.columns if name != text_column]
-    units = explode_embeddings(annotated, "_albert_embeddings", keepCols=kept)
-    with stage_lines(spark, echo):
+    kept: Sequence[str] = [name for name in frame.columns if name not in (text_column, "row_id")]
+    units = explode_embeddings(annotated, "_albert_embeddings", idCol="row_id", keepCols=kept)
+    with stage_lines(spark, echo, label=f"albert embed {input_path}"):
         units.write.parquet(output_path, mode="errorifexists")
     return spark.read.parquet(output_path).count()

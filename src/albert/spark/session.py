@@ -50,10 +50,13 @@ def spark_session(
 
 
 @contextmanager
-def stage_lines(spark: SparkSession, echo: Callable[[str], Any], interval: float = 0.5) -> Iterator[None]:
+def stage_lines(
+    spark: SparkSession, echo: Callable[[str], Any], label: str | None = None, interval: float = 0.5
+) -> Iterator[None]:
     """While the block runs, ``echo`` a line when each of its stages starts and when it ends, with
     its tasks done out of all. The block's jobs run in a job group of their own, whose stages are
-    read from Spark's status tracker: nothing is added to the jobs themselves."""
+    read from Spark's status tracker: nothing is added to the jobs themselves. ``label`` names
+    the block's stages (in these lines and in the Spark UI) instead of Spark's call sites."""
     context = spark.sparkContext
     tracker = context.statusTracker()
     group = f"albert-{uuid.uuid4().hex[:8]}"
@@ -82,7 +85,9 @@ def stage_lines(spark: SparkSession, echo: Callable[[str], Any], interval: float
         while not stop.wait(interval):
             report()
 
-    context.setJobGroup(group, "albert")
+    context.setJobGroup(group, label or "albert")
+    if label is not None:
+        context.setLocalProperty("callSite.short", label)
     watcher = threading.Thread(target=watch, name="albert-spark-stages", daemon=True)
     watcher.start()
     try:
@@ -92,3 +97,4 @@ def stage_lines(spark: SparkSession, echo: Callable[[str], Any], interval: float
         watcher.join()
         report()
         context.setLocalProperty("spark.jobGroup.id", None)
+        context.setLocalProperty("callSite.short", None)
