@@ -224,6 +224,10 @@ def test_case_sensitivity_where_the_vocabulary_has_capitals(spark, tiny_encoder)
 def test_pretrained_takes_shipped_hub_and_spark_nlp_names():
     from albert.spark import AlbertEmbeddings
 
+    assert AlbertEmbeddings().setInputCols("body").getInputCol() == "body"
+    with pytest.raises(ValueError, match="reads one raw text column"):
+        AlbertEmbeddings.pretrained("albert_base_uncased", "en").setInputCols("sentence", "token")
+
     assert AlbertEmbeddings.pretrained().getModel() == "albert-small-en"
     assert AlbertEmbeddings.pretrained("albert_base_uncased", "en").getModel() == "albert/albert-base-v2"
     assert AlbertEmbeddings.pretrained("albert/albert-large-v2").getModel() == "albert/albert-large-v2"

@@ -131,6 +131,17 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         ``lang`` and ``remote_loc`` are accepted for Spark NLP's signature; the name says it all."""
         return cls().setModel(SPARK_NLP_NAMES.get(name, name))
 
+    def setInputCols(self, *names: str | list[str]) -> Any:
+        """Spark NLP's setter, for code moving over: one column is the text column; Spark NLP's
+        document/sentence/token columns are refused, as albert reads the raw text itself."""
+        flat = [name for item in names for name in ([item] if isinstance(item, str) else item)]
+        if len(flat) != 1:
+            raise ValueError(
+                f"{type(self).__name__} reads one raw text column and finds sentences and tokens itself: "
+                f"setInputCol('text') instead of Spark NLP's annotation columns {flat}"
+            )
+        return self.setInputCol(flat[0])
+
     def setResourceProfile(self, profile: Any) -> Any:
         """Run this stage's tasks under a stage-level ``pyspark.resource.ResourceProfile`` (e.g. one
         GPU and four cores a task, while the rest of the job keeps the application's resources).
