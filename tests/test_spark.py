@@ -164,13 +164,20 @@ def test_output_is_spark_nlp_annotations(spark, tiny_encoder):
 def test_nulls_give_null_and_blanks_give_empty_arrays(spark, tiny_encoder):
     from albert.spark import AlbertEmbeddings
 
-    texts = [None, "", "   \n", "\x00\x01", "a real text", None]
+    from albert.pipelines.embeddings import UnreadableTextError
+
+    texts = [None, "", "   \n", "\x00\x01", "a real text", None, "\u200b", "another text", "\ufeff"]
     result = by_id(AlbertEmbeddings(model=str(tiny_encoder)).transform(frame(spark, texts, 2)), "embeddings")
     assert result[0] is None and result[5] is None
     assert result[1] == [] and result[2] == []
-    assert len(result[4]) == 3
     reference = albert.pipeline("embeddings", model=str(tiny_encoder))
+    assert_vectors_equal(result[4], reference(texts[4]))
+    assert_vectors_equal(result[7], reference(texts[7]))
     assert len(result[3]) == len(reference(texts[3]))  # control characters: what the pipeline gives
+    for unreadable in (6, 8):  # nothing the vocabulary reads: the pipeline refuses, Spark gives []
+        with pytest.raises(UnreadableTextError):
+            reference(texts[unreadable])
+        assert result[unreadable] == []
 
 
 def test_a_missing_or_non_string_column_is_one_clear_error(spark, tiny_encoder):
