@@ -162,9 +162,8 @@ def test_output_is_spark_nlp_annotations(spark, tiny_encoder):
 
 
 def test_nulls_give_null_and_blanks_give_empty_arrays(spark, tiny_encoder):
-    from albert.spark import AlbertEmbeddings
-
     from albert.pipelines.embeddings import UnreadableTextError
+    from albert.spark import AlbertEmbeddings
 
     texts = [None, "", "   \n", "\x00\x01", "a real text", None, "\u200b", "another text", "\ufeff"]
     result = by_id(AlbertEmbeddings(model=str(tiny_encoder)).transform(frame(spark, texts, 2)), "embeddings")
@@ -470,3 +469,34 @@ def test_albert_embed_on_spark_writes_parquet_with_spark(tmp_path, tiny_encoder)
     again = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert again.returncode == 1 and "exists already" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_worker_embeds_a_batch_in_slices_of_bounded_text(tiny_encoder, monkeypatch):
+    """An Arrow batch goes to the pipeline in slices (memory stays bounded for long documents at
+    token level); the rows, their order and every vector are those of one call."""
+    import pyarrow as pa
+
+    from albert.spark import worker
+    from albert.spark.annotators import AlbertEmbeddings
+
+    spec = AlbertEmbeddings(model=str(tiny_encoder), device="cpu").worker_spec()
+    texts = [*TEXTS, None, "", *TEXTS]
+    batch = pa.RecordBatch.from_arrays([pa.array(range(len(texts))), pa.array(texts, pa.string())], ["id", "text"])
+    whole = list(worker.annotate_batches(iter([batch]), spec))
+    monkeypatch.setattr(worker, "MAX_CHARACTERS_PER_CALL", 200)
+    sliced = list(worker.annotate_batches(iter([batch]), spec))
+    assert len(whole) == 1 and len(sliced) > 3
+    assert sum(part.num_rows for part in sliced) == len(texts)
+    joined = pa.Table.from_batches(sliced).to_pylist()
+    assert [row["id"] for row in joined] == list(range(len(texts)))
+    expected = pa.Table.from_batches(whole).to_pylist()
+    for row, reference in zip(joined, expected):
+        assert (row["id"], row["text"]) == (reference["id"], reference["text"])
+        if reference["embeddings"] is None:
+            assert row["embeddings"] is None
+            continue
+        assert len(row["embeddings"]) == len(reference["embeddings"])
+        for unit, unit_reference in zip(row["embeddings"], reference["embeddings"]):
+            vector, vector_reference = unit.pop("embeddings"), unit_reference.pop("embeddings")
+            assert unit == unit_reference
+            assert np.abs(np.subtract(vector, vector_reference)).max() <= TOLERANCE  # other batches

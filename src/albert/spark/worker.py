@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .annotations import Annotation, AnnotationColumn
 
@@ -141,14 +142,37 @@ def tokenizer_with_case(model: str, case_sensitive: bool) -> Any:
 
 
 def annotate_batches(batches: Iterator[pa.RecordBatch], spec: WorkerSpec) -> Iterator[pa.RecordBatch]:
-    """The ``mapInArrow`` function: each batch comes back with its annotations column appended."""
+    """The ``mapInArrow`` function: each batch comes back with its annotations column appended,
+    in slices of at most :data:`MAX_CHARACTERS_PER_CALL` characters of text."""
     pipe = pipeline_for(spec)
     annotate = ANNOTATORS[spec.task]
     for batch in batches:
-        texts = _column(batch, spec.input_col)
-        pairs = _column(batch, spec.pair_col) if spec.pair_col else None
-        column = annotate(pipe, texts, pairs, spec).to_arrow()
-        yield pa.RecordBatch.from_arrays([*batch.columns, column], names=[*batch.schema.names, spec.output_col])
+        for part in _slices(batch, spec.input_col):
+            texts = _column(part, spec.input_col)
+            pairs = _column(part, spec.pair_col) if spec.pair_col else None
+            column = annotate(pipe, texts, pairs, spec).to_arrow()
+            yield pa.RecordBatch.from_arrays([*part.columns, column], names=[*part.schema.names, spec.output_col])
+
+
+#: Text handed to the pipeline at once. An Arrow batch of 10,000 long documents at token level
+#: would hold every token's vector in the worker at once (tens of GB for a base model); a slice
+#: of this much text holds ~60k pieces' vectors, and still gives the pipeline's length sorting
+#: thousands of sentences to group.
+MAX_CHARACTERS_PER_CALL = 262_144
+
+
+def _slices(batch: pa.RecordBatch, text_column: str) -> Iterator[pa.RecordBatch]:
+    """Consecutive zero-copy slices of ``batch`` of at most ``MAX_CHARACTERS_PER_CALL`` characters
+    (a longer single text is a slice of its own)."""
+    lengths = pc.fill_null(pc.utf8_length(batch.column(batch.schema.get_field_index(text_column))), 0)
+    start, size = 0, 0
+    for row, length in enumerate(lengths.to_pylist()):
+        if size and size + length > MAX_CHARACTERS_PER_CALL:
+            yield batch.slice(start, row - start)
+            start, size = row, 0
+        size += length
+    if start < batch.num_rows or batch.num_rows == 0:
+        yield batch.slice(start)
 
 
 def _column(batch: pa.RecordBatch, name: str) -> list[str | None]:
