@@ -360,6 +360,10 @@ def test_explode_gives_one_row_per_unit_with_flat_columns(spark, tiny_encoder):
     texts = ["First sentence here. And a second.", None, "", "one more"]
     embedded = AlbertEmbeddings(model=str(tiny_encoder), level="word").transform(frame(spark, texts, 2))
     flat = explode_embeddings(embedded, idCol="id")
+    with pytest.raises(ValueError, match=r"idCol 'nope' is not a column of this DataFrame; its columns are \['id'"):
+        explode_embeddings(embedded, idCol="nope")
+    with pytest.raises(TypeError, match="inputCol 'text' is a string column, not annotations"):
+        explode_embeddings(embedded, inputCol="text")
     assert flat.columns == ["id", "sentence", "word", "text", "begin", "end", "embedding"]
     rows = flat.orderBy("id", "word").collect()
     reference = albert.pipeline("embeddings", model=str(tiny_encoder), level="word")([texts[0], texts[3]])

@@ -32,6 +32,17 @@ ANNOTATIONS = T.ArrayType(ANNOTATION)
 _FIELD_NAMES = [spark_field.name for spark_field in ANNOTATION.fields]
 
 
+def require_column(schema: T.StructType, name: str, param: str) -> T.DataType:
+    """The type of column ``name``.
+
+    Raises:
+        ValueError: there is no such column; the message names the Param and the columns there are.
+    """
+    if name not in schema.names:
+        raise ValueError(f"{param} {name!r} is not a column of this DataFrame; its columns are {schema.names}")
+    return schema[name].dataType
+
+
 @dataclass
 class Annotation:
     """One unit of a row. ``end`` is inclusive (Spark NLP's convention)."""

@@ -22,7 +22,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from .annotations import ANNOTATIONS
+from .annotations import ANNOTATIONS, require_column
 from .worker import WorkerSpec, annotate_batches, tokenizer_with_case
 
 #: Spark NLP's model names, so code written for ``AlbertEmbeddings.pretrained(...)`` runs as it is:
@@ -86,9 +86,7 @@ def check_text_column(schema: T.StructType, name: str, param: str = "inputCol") 
     Raises:
         ValueError: no such column; TypeError: the column is not a string column.
     """
-    if name not in schema.names:
-        raise ValueError(f"{param} {name!r} is not a column of this DataFrame; its columns are {schema.names}")
-    data_type = schema[name].dataType
+    data_type = require_column(schema, name, param)
     if not isinstance(data_type, T.StringType):
         raise TypeError(
             f"{param} {name!r} is a {data_type.simpleString()} column, not a string column: albert.spark "

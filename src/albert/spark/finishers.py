@@ -16,13 +16,11 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from .annotations import ANNOTATIONS
+from .annotations import ANNOTATIONS, require_column
 
 
 def _check_annotations(dataset: DataFrame, name: str, param: str) -> None:
-    if name not in dataset.columns:
-        raise ValueError(f"{param} {name!r} is not a column of this DataFrame; its columns are {dataset.columns}")
-    data_type = dataset.schema[name].dataType
+    data_type = require_column(dataset.schema, name, param)
     if data_type != ANNOTATIONS and "embeddings" not in data_type.simpleString():
         raise TypeError(
             f"{param} {name!r} is a {data_type.simpleString()} column, not annotations with embeddings "
@@ -126,9 +124,10 @@ def explode_embeddings(
         Null and empty annotation arrays give no rows.
     """
     _check_annotations(dataset, inputCol, "inputCol")
-    for name in [idCol, *keepCols]:
-        if name is not None and name not in dataset.columns:
-            raise ValueError(f"{name!r} is not a column of this DataFrame; its columns are {dataset.columns}")
+    if idCol is not None:
+        require_column(dataset.schema, idCol, "idCol")
+    for name in keepCols:
+        require_column(dataset.schema, name, "keepCols")
     if idCol is None:  # numbered before the explode, so every unit of a row shares its id
         dataset = dataset.withColumn("row_id", F.monotonically_increasing_id())
     units = dataset.select(idCol or "row_id", *keepCols, F.explode(inputCol).alias("unit"))
