@@ -62,6 +62,11 @@ def _with_param_names(error: ValueError) -> ValueError:
     return ValueError(message)
 
 
+def set_given_params(stage: Params) -> None:
+    """Set the Params a ``@keyword_only`` constructor was given; None means "leave the default"."""
+    stage._set(**{key: value for key, value in stage._input_kwargs.items() if value is not None})
+
+
 def _setter(name: str) -> Any:
     def set_value(self: Params, value: Any) -> Any:
         return self._set(**{name: value})
@@ -284,7 +289,7 @@ class AlbertEmbeddings(_AlbertAnnotator):
             model=DEFAULT_MODEL, outputCol="embeddings", level="token", wordPooling="mean", sentencePooling="mean", layer="last",
             splitSentences=True,
         )  # fmt: skip
-        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+        set_given_params(self)
 
     def worker_spec(self) -> WorkerSpec:
         from ..pipelines.embeddings import check_options
@@ -336,7 +341,7 @@ class AlbertClassifier(_AlbertAnnotator):
     ) -> None:
         super().__init__()
         self._setDefault(outputCol="class")
-        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+        set_given_params(self)
 
     def worker_spec(self) -> WorkerSpec:
         from ..pipelines.text_classification import FUNCTIONS
@@ -380,7 +385,7 @@ class AlbertTokenClassifier(_AlbertAnnotator):
     ) -> None:
         super().__init__()
         self._setDefault(outputCol="entities", aggregationStrategy="simple", ignoreLabels=["O"])
-        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+        set_given_params(self)
 
     def worker_spec(self) -> WorkerSpec:
         from ..pipelines.token_classification import STRATEGIES

@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from .annotations import ANNOTATIONS, require_column
+from .annotators import set_given_params
 
 
 def _check_annotations(dataset: DataFrame, name: str, param: str) -> None:
@@ -63,7 +64,7 @@ class EmbeddingsFinisher(Transformer, DefaultParamsReadable, DefaultParamsWritab
     ) -> None:
         super().__init__()
         self._setDefault(inputCols=["embeddings"], outputAsVector=True, cleanAnnotations=False)
-        self._set(**{key: value for key, value in self._input_kwargs.items() if value is not None})
+        set_given_params(self)
 
     def setInputCols(self, *value: str | list[str]) -> EmbeddingsFinisher:
         """Sets the input columns: a list, or the names as arguments (as Spark NLP takes them)."""
