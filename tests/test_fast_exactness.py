@@ -19,7 +19,6 @@ from albert import (
     AlbertModel,
 )
 from albert.fast import accelerate, decelerate, is_accelerated, pack, packed_layout, unpack
-from albert.fast.encoder import fused_qkv
 from albert.fast.padding import from_slots, to_slots
 
 TOL = 1e-4
@@ -88,7 +87,7 @@ def test_mask_of_the_wrong_shape_is_refused_with_its_shape():
 @pytest.mark.parametrize("backend", ["padded", "nested", "flex"])
 def test_base_model_matches_reference_at_every_real_token(lengths, backend):
     reference, fast = pair(AlbertModel)
-    fast.fast_attention_backend = backend
+    fast.set_attn_implementation("packed", backend)
     batch = padded_batch(99, lengths)
     with torch.no_grad():
         want = reference(**batch, output_hidden_states=True)
@@ -233,7 +232,7 @@ def test_fused_qkv_follows_in_place_weight_updates():
         assert_close_at_real(fast(**batch).last_hidden_state, reference(**batch).last_hidden_state, batch["attention_mask"])
     attention = fast.encoder.albert_layer_groups[0].albert_layers[0].attention
     with torch.no_grad():
-        weight, _ = fused_qkv(attention)
+        weight, _ = attention.fused_qkv()
     torch.testing.assert_close(weight[32:64], attention.key.weight)
 
 
@@ -259,7 +258,7 @@ def test_left_padding_under_a_pooler_gives_the_reference_result():
 
 def test_unavailable_kernel_warns_and_falls_back_to_exact_results():
     reference, fast = pair(AlbertModel)
-    fast.fast_attention_backend = "varlen"  # CUDA-only flash kernel
+    fast.set_attn_implementation("packed", "varlen")  # CUDA-only flash kernel
     batch = padded_batch(99, [6, 3])
     with torch.no_grad(), pytest.warns(UserWarning, match="padded"):
         got = fast(**batch)

@@ -67,7 +67,7 @@ def test_calls_the_graph_cannot_answer_run_in_torch(mlm_folder, onnx_mlm):
         torch.testing.assert_close(hidden[-1], want[-1])
         left = mask.flip(1)  # padding on the left
         torch.testing.assert_close(onnx_mlm(ids.flip(1), left).logits, reference(ids.flip(1), left).logits)
-    trained = use_onnx(AlbertForMaskedLM.from_pretrained(mlm_folder).train(), onnx_mlm.albert.__dict__["_onnx_graph_path"])
+    trained = use_onnx(AlbertForMaskedLM.from_pretrained(mlm_folder).train(), onnx_mlm.albert.onnx_encoder.path)
     loss = trained(ids, mask, labels=ids.masked_fill(mask == 0, -100)).loss
     loss.backward()  # gradients: torch computes them
     assert trained.albert.embeddings.word_embeddings.weight.grad is not None
@@ -104,7 +104,7 @@ def test_onnx_models_copy_and_pickle(onnx_mlm):
 
 def test_int8_graph_runs_close_to_float32(mlm_folder, onnx_mlm, cache):
     quantized = use_onnx(AlbertForMaskedLM.from_pretrained(mlm_folder), cache_dir=cache, int8=True)
-    assert quantized.albert.__dict__["_onnx_graph_path"].endswith(".int8.onnx")
+    assert quantized.albert.onnx_encoder.path.endswith(".int8.onnx")
     ids, mask = _batch([9, 3, 14], quantized.config.vocab_size)
     with torch.inference_mode():
         exact, approximate = onnx_mlm.albert(ids, mask), quantized.albert(ids, mask)

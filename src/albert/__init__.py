@@ -15,8 +15,7 @@ from .modeling import (
 )
 from .pipelines import pipeline
 from .tokenizer import AlbertTokenizer
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "AlbertConfig",

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +22,8 @@ from torch import nn
 
 from .checkpoint import PreTrainedMixin
 from .config import AlbertConfig
+from .fast.attention import _INTERNAL_BACKENDS, BACKENDS, AttentionPlan
+from .fast.padding import PackedLayout, pack, packed_layout, traceable_layout, unpack
 from .outputs import (
     AlbertForPreTrainingOutput,
     BaseModelOutputWithPooling,
@@ -31,6 +35,11 @@ from .outputs import (
 )
 
 IGNORE_INDEX = -100
+
+#: ``attn_implementation`` values, as transformers names them; "packed" is ours: every per-token
+#: layer runs on the real tokens only and attention on a variable-length kernel (MosaicBERT's
+#: unpadding; Portes et al., 2023). See ``AlbertModel.forward``.
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "packed")
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
@@ -128,8 +137,26 @@ class AlbertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+@dataclass(frozen=True)
+class PaddedAttention:
+    """How a padded (B, S, H) batch attends: the additive padding ``bias`` (None: no padding)
+    and whether the scores are computed explicitly (``eager``) instead of through SDPA."""
+
+    bias: torch.Tensor | None
+    eager: bool = False
+
+
+#: What a layer is told about attention: a padded batch's bias, or the plan of a packed (T, H) run.
+AttentionInputs = PaddedAttention | AttentionPlan
+
+
 class AlbertAttention(nn.Module):
-    """Multi-head self-attention with its output projection, residual and LayerNorm (post-LN)."""
+    """Multi-head self-attention over a padded batch or over packed tokens.
+
+    ``forward`` returns the context (the heads' outputs concatenated); the output projection and
+    its LayerNorm live here for transformers' weight names and are applied by
+    :meth:`AlbertLayer.output_block`, so that everything after the kernel is one region.
+    """
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
@@ -148,28 +175,33 @@ class AlbertAttention(nn.Module):
             # Shaw et al. (2018) relative positions, as transformers offers them for ALBERT.
             self.max_position_embeddings = config.max_position_embeddings
             self.distance_embedding = nn.Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
+        # (stamp, weight, bias) of the fused QKV projection in inference; see fused_qkv().
+        self._fused_qkv_cache: tuple | None = None
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch_size, seq_length, _ = x.shape
         return x.view(batch_size, seq_length, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
     def forward(
-        self,
-        hidden_states: torch.Tensor,
-        bias: torch.Tensor | None = None,
-        output_attentions: bool = False,
+        self, hidden_states: torch.Tensor, attention: AttentionInputs, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, S, H) with a :class:`PaddedAttention`, or packed (T, H) with an ``AttentionPlan``
+        -> the context of the same shape, and the attention probabilities when computed."""
+        if isinstance(attention, AttentionPlan):
+            weight, bias = self.fused_qkv()
+            qkv = F.linear(hidden_states, weight, bias).view(-1, 3, self.num_attention_heads, self.attention_head_size)
+            return attention(qkv).reshape(hidden_states.shape), None  # (T, 3, N, D) -> (T, H)
+
         query = self._split_heads(self.query(hidden_states))  # (B, N, S, D)
         key = self._split_heads(self.key(hidden_states))
         value = self._split_heads(self.value(hidden_states))
-
         probs = None
-        if output_attentions or self.position_embedding_type != "absolute":
+        if attention.eager or output_attentions or self.position_embedding_type != "absolute":
             scores = query @ key.transpose(-1, -2) / math.sqrt(self.attention_head_size)  # (B, N, S, S)
             if self.position_embedding_type != "absolute":
                 scores = scores + self._relative_scores(query, key)
-            if bias is not None:
-                scores = scores + bias
+            if attention.bias is not None:
+                scores = scores + attention.bias
             probs = scores.softmax(dim=-1)
             context = self.attention_dropout(probs) @ value
         else:
@@ -177,12 +209,28 @@ class AlbertAttention(nn.Module):
                 query,
                 key,
                 value,
-                attn_mask=bias,
+                attn_mask=attention.bias,
                 dropout_p=self.attention_dropout.p if self.training else 0.0,
             )
-        context = context.transpose(1, 2).flatten(2)  # (B, S, H)
-        projected = self.output_dropout(self.dense(context))
-        return self.LayerNorm(hidden_states + projected), probs
+        return context.transpose(1, 2).flatten(2), probs  # (B, S, H)
+
+    def fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (3H, H) weight and (3H,) bias of query, key and value stacked, for one matmul.
+
+        While gradients flow the three are concatenated on every call, so autograd reaches the
+        original parameters. In inference the stack is cached and rebuilt when any of the six
+        tensors is replaced or changed in place (tracked by storage and version counter), so
+        there is no copy to keep in sync by hand.
+        """
+        parts = (self.query, self.key, self.value)
+        tensors = [p.weight for p in parts] + [p.bias for p in parts]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors) or torch.compiler.is_compiling():
+            return torch.cat(tensors[:3]), torch.cat(tensors[3:])
+        stamp = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        if self._fused_qkv_cache is None or self._fused_qkv_cache[0] != stamp:
+            with torch.no_grad():
+                self._fused_qkv_cache = (stamp, torch.cat(tensors[:3]), torch.cat(tensors[3:]))
+        return self._fused_qkv_cache[1], self._fused_qkv_cache[2]
 
     def _relative_scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         seq_length = query.shape[2]
@@ -193,6 +241,10 @@ class AlbertAttention(nn.Module):
         if self.position_embedding_type == "relative_key_query":
             scores = scores + torch.einsum("bhrd,lrd->bhlr", key, table)
         return scores
+
+
+#: Everything after attention in one layer: (layer, states, context) -> states.
+OutputBlock = Callable[["AlbertLayer", torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class AlbertLayer(nn.Module):
@@ -207,12 +259,26 @@ class AlbertLayer(nn.Module):
         self.activation = get_activation(config.hidden_act)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(
-        self, hidden_states: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attended, probs = self.attention(hidden_states, bias, output_attentions)
+    def output_block(self, hidden_states: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Output projection, residual, LayerNorm, the feed-forward block, residual, LayerNorm.
+
+        Kept apart from attention so ``torch.compile`` can fuse it without tracing the kernel
+        choice (:func:`albert.fast.compile.compile_fast`).
+        """
+        attention = self.attention
+        attended = attention.LayerNorm(hidden_states + attention.output_dropout(attention.dense(context)))
         ffn_out = self.dropout(self.ffn_output(self.activation(self.ffn(attended))))
-        return self.full_layer_layer_norm(ffn_out + attended), probs
+        return self.full_layer_layer_norm(ffn_out + attended)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention: AttentionInputs,
+        output_attentions: bool = False,
+        output_block: OutputBlock | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        context, probs = self.attention(hidden_states, attention, output_attentions)
+        return (output_block or AlbertLayer.output_block)(self, hidden_states, context), probs
 
 
 class AlbertLayerGroup(nn.Module):
@@ -223,11 +289,15 @@ class AlbertLayerGroup(nn.Module):
         self.albert_layers = nn.ModuleList([AlbertLayer(config) for _ in range(config.inner_group_num)])
 
     def forward(
-        self, hidden_states: torch.Tensor, bias: torch.Tensor | None = None, output_attentions: bool = False
+        self,
+        hidden_states: torch.Tensor,
+        attention: AttentionInputs,
+        output_attentions: bool = False,
+        output_block: OutputBlock | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         attentions = []
         for layer in self.albert_layers:
-            hidden_states, probs = layer(hidden_states, bias, output_attentions)
+            hidden_states, probs = layer(hidden_states, attention, output_attentions, output_block)
             if output_attentions:
                 attentions.append(probs)
         return hidden_states, attentions
@@ -239,7 +309,8 @@ class AlbertTransformer(nn.Module):
     Cross-layer parameter sharing (paper section 3.1): step ``i`` uses group
     ``i // (num_hidden_layers / num_hidden_groups)``, so consecutive layers share a group, as in
     google-research/albert and transformers. The E -> H mapping always exists (as in
-    transformers), even when E == H, where the original TF code skips it.
+    transformers), even when E == H, where the original TF code skips it. The same code runs a
+    padded (B, S, E) batch and packed (T, E) tokens; only the attention inputs differ.
     """
 
     def __init__(self, config: AlbertConfig) -> None:
@@ -248,6 +319,8 @@ class AlbertTransformer(nn.Module):
         self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
         self.albert_layer_groups = nn.ModuleList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
         self.gradient_checkpointing = False
+        #: Replaces :meth:`AlbertLayer.output_block` in every layer (a compiled version of it).
+        self.output_block: OutputBlock | None = None
 
     def group_of_layer(self, layer_index: int) -> int:
         """Which group's weights compute layer ``layer_index``."""
@@ -256,21 +329,21 @@ class AlbertTransformer(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        bias: torch.Tensor | None = None,
+        attention: AttentionInputs,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
-        hidden_states = self.embedding_hidden_mapping_in(hidden_states)  # (B, S, E) -> (B, S, H)
+        hidden_states = self.embedding_hidden_mapping_in(hidden_states)  # (..., E) -> (..., H)
         all_hidden = [hidden_states] if output_hidden_states else None
         all_attentions: list[torch.Tensor] | None = [] if output_attentions else None
         for layer_index in range(self.config.num_hidden_layers):
             group = self.albert_layer_groups[self.group_of_layer(layer_index)]
             if self.gradient_checkpointing and self.training:
                 hidden_states, attentions = torch.utils.checkpoint.checkpoint(
-                    group, hidden_states, bias, output_attentions, use_reentrant=False
+                    group, hidden_states, attention, output_attentions, self.output_block, use_reentrant=False
                 )
             else:
-                hidden_states, attentions = group(hidden_states, bias, output_attentions)
+                hidden_states, attentions = group(hidden_states, attention, output_attentions, self.output_block)
             if all_hidden is not None:
                 all_hidden.append(hidden_states)
             if all_attentions is not None:
@@ -337,6 +410,49 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
         base.encoder.gradient_checkpointing = False
 
     @property
+    def base_model(self) -> AlbertModel:
+        """The ``AlbertModel`` inside (the model itself for the bare encoder), as in transformers."""
+        return getattr(self, self.base_model_prefix, self)
+
+    @property
+    def attn_implementation(self) -> str:
+        """``"sdpa"`` (default), ``"eager"`` or ``"packed"``; see :meth:`set_attn_implementation`."""
+        return self.base_model._attn_implementation
+
+    @property
+    def packed_kernel(self) -> str:
+        """The attention kernel of the ``"packed"`` implementation (``"auto"`` by default)."""
+        return self.base_model._packed_kernel
+
+    def set_attn_implementation(self, attn_implementation: str, packed_kernel: str = "auto") -> None:
+        """Choose how attention (and, for ``"packed"``, the whole encoder) runs.
+
+        Args:
+            attn_implementation: ``"sdpa"``: ``scaled_dot_product_attention`` on the padded batch;
+                ``"eager"``: the scores computed explicitly (as transformers' "eager");
+                ``"packed"``: embeddings, projections and feed-forward on the real tokens only,
+                attention on a variable-length kernel. Same weights and the same numbers at real
+                tokens; padding positions of ``last_hidden_state``, ``hidden_states`` and MLM
+                logits hold zeros. Calls the packed path cannot answer exactly
+                (``output_attentions``, relative positions, 3-D masks, left padding under a
+                pooler) run as ``"sdpa"``.
+            packed_kernel: the kernel of ``"packed"``: ``"auto"`` (the fastest for the device and
+                dtype), ``"varlen"``, ``"nested"``, ``"flex"`` or ``"padded"``
+                (see :mod:`albert.fast.attention`).
+
+        Raises:
+            ValueError: an unknown implementation or kernel.
+        """
+        if attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"unknown attn_implementation {attn_implementation!r}; choose one of: {', '.join(ATTN_IMPLEMENTATIONS)}"
+            )
+        if packed_kernel not in BACKENDS + _INTERNAL_BACKENDS:
+            raise ValueError(f"unknown packed attention kernel {packed_kernel!r}; choose one of: {', '.join(BACKENDS)}")
+        base = self.base_model
+        base._attn_implementation, base._packed_kernel = attn_implementation, packed_kernel
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -345,9 +461,23 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
         return next(self.parameters()).dtype
 
 
+def _full_ids(ids: torch.Tensor | None, batch_size: int, seq_len: int, fill: torch.Tensor) -> torch.Tensor:
+    """Optional (S,), (1, S) or (B, S) ids broadcast to (B, S); ``fill`` when absent."""
+    if ids is None:
+        ids = fill
+    return ids.expand(batch_size, seq_len) if ids.dim() < 2 or ids.shape[0] == 1 else ids
+
+
 class AlbertModel(AlbertPreTrainedModel):
     """The bare encoder: token states ``last_hidden_state`` and the tanh ``pooler_output`` of
-    the first ([CLS]) token."""
+    the first ([CLS]) token.
+
+    Attributes set by :mod:`albert.fast` (None unless asked for):
+        cuda_graphs: a ``GraphedEncoder`` that replays the packed encoder from CUDA graphs
+            (:func:`albert.fast.graphs.use_cuda_graphs`).
+        onnx_encoder: an ``OnnxEncoder`` that answers in ONNX Runtime the calls its graph can
+            answer (:func:`albert.fast.onnx_encoder.use_onnx`).
+    """
 
     def __init__(self, config: AlbertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
@@ -355,6 +485,9 @@ class AlbertModel(AlbertPreTrainedModel):
         self.encoder = AlbertTransformer(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
         self.pooler_activation = nn.Tanh() if add_pooling_layer else None
+        self._attn_implementation, self._packed_kernel = "sdpa", "auto"
+        self.cuda_graphs: Any = None
+        self.onnx_encoder: Any = None
         self.post_init()
 
     def forward(
@@ -368,31 +501,168 @@ class AlbertModel(AlbertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
+        self.check_inputs(input_ids, inputs_embeds, position_ids)
+        output = None
+        if self.onnx_encoder is not None:
+            output = self.onnx_encoder(
+                self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                output_attentions, output_hidden_states,
+            )
+        if output is None:
+            layout = self.packed_layout(input_ids, attention_mask, inputs_embeds, output_attentions)
+            encode = self._encode_padded if layout is None else self._encode_packed
+            output = encode(
+                layout, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                bool(output_attentions), bool(output_hidden_states),
+            )
+        return output if return_dict is not False else output.to_tuple()
+
+    def check_inputs(
+        self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, position_ids: torch.Tensor | None
+    ) -> None:
+        """Refuse inputs no implementation can run, with what to do instead.
+
+        Raises:
+            ValueError: both or neither of ids and embeddings, wrong ranks, a sequence longer
+                than the position table.
+        """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
+        if inputs_embeds is not None and inputs_embeds.dim() != 3:
+            raise ValueError(
+                f"inputs_embeds must be (batch, sequence, embedding_size), got shape {tuple(inputs_embeds.shape)}"
+            )
         seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         if position_ids is None and seq_length > self.config.max_position_embeddings:
             raise ValueError(
                 f"sequence of {seq_length} tokens is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}); truncate it or embed it in windows"
             )
-        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        bias = attention_bias(attention_mask, embedding_output.dtype)
-        sequence_output, hidden_states, attentions = self.encoder(
-            embedding_output, bias, bool(output_attentions), bool(output_hidden_states)
+
+    def packed_layout(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_attentions: bool | None,
+    ) -> PackedLayout | None:
+        """Where the real tokens of this call sit, or None when it runs on the padded batch:
+        not ``"packed"``, or a call the packed path does not compute exactly (attention
+        probabilities, relative positions, a mask over query-key pairs, no real token, a row
+        starting with padding under the pooler, which reads position 0)."""
+        if self._attn_implementation != "packed" or output_attentions:
+            return None
+        if self.config.position_embedding_type != "absolute":
+            return None
+        reference = input_ids if input_ids is not None else inputs_embeds
+        batch_size, seq_len = reference.shape[:2]
+        if attention_mask is not None and attention_mask.shape != (batch_size, seq_len):
+            return None
+        if self._packed_kernel == "export":
+            # Traced for ONNX: no branch may read the data. The graph assumes what the tokenizer
+            # gives (right padding, a real token first in every row).
+            if attention_mask is None:
+                attention_mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=reference.device)
+            return traceable_layout(attention_mask)
+        if attention_mask is not None:
+            keep = attention_mask.bool()
+            any_real, all_start_real = torch.stack([keep.any(), keep[:, 0].all()]).tolist()  # one host sync
+            if not any_real or self.pooler is not None and not all_start_real:
+                return None
+        return packed_layout(attention_mask, batch_size, seq_len, reference.device)
+
+    def _encode_padded(
+        self,
+        layout: None,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_attentions: bool,
+        output_hidden_states: bool,
+    ) -> BaseModelOutputWithPooling:
+        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, S, E)
+        attention = PaddedAttention(
+            attention_bias(attention_mask, embedding_output.dtype), eager=self._attn_implementation == "eager"
         )
-        pooled_output = None
-        if self.pooler is not None:
-            pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
-        output = BaseModelOutputWithPooling(
+        sequence_output, hidden_states, attentions = self.encoder(
+            embedding_output, attention, output_attentions, output_hidden_states
+        )
+        return BaseModelOutputWithPooling(
             last_hidden_state=sequence_output,
-            pooler_output=pooled_output,
+            pooler_output=self._pool(sequence_output[:, 0]),
             hidden_states=hidden_states,
             attentions=attentions,
         )
-        return output if return_dict is not False else output.to_tuple()
+
+    def _encode_packed(
+        self,
+        layout: PackedLayout,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_attentions: bool,
+        output_hidden_states: bool,
+    ) -> BaseModelOutputWithPooling:
+        batch_size, seq_len, device = layout.batch_size, layout.seq_len, layout.cu_seqlens.device
+        # Position ids are looked up in the padded grid, so packing keeps every token's position.
+        positions = pack(_full_ids(position_ids, batch_size, seq_len, torch.arange(seq_len, device=device)), layout)
+        zeros = torch.zeros(1, dtype=torch.long, device=device)
+        segments = pack(_full_ids(token_type_ids, batch_size, seq_len, zeros), layout)
+        packed_ids = None if input_ids is None else pack(input_ids, layout)  # (T,)
+        hidden, all_hidden = None, None
+        if self.cuda_graphs is not None and packed_ids is not None and not output_hidden_states:
+            hidden = self.cuda_graphs(self, packed_ids, segments, positions, layout, self._packed_kernel)
+        if hidden is None:
+            hidden, all_hidden = self.encode_tokens(
+                packed_ids, segments, positions, layout, self._packed_kernel,
+                None if inputs_embeds is None else pack(inputs_embeds, layout), output_hidden_states,
+            )
+        first_tokens = hidden.index_select(0, layout.cu_seqlens[:-1].long())  # (B, H): [CLS] of each row
+        return BaseModelOutputWithPooling(
+            last_hidden_state=unpack(hidden, layout),
+            pooler_output=self._pool(first_tokens),
+            hidden_states=None if all_hidden is None else tuple(unpack(h, layout) for h in all_hidden),
+            attentions=None,
+        )
+
+    def encode_tokens(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        layout: PackedLayout,
+        kernel: str,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The encoder on packed tokens ((T,) ids or (T, E) vectors, laid out as ``layout``):
+        the final (T, H) states and, when asked, the states after the E -> H projection and
+        after every layer. CUDA graphs record exactly this."""
+        embedded = self.embeddings(
+            input_ids=None if input_ids is None else input_ids[None],
+            token_type_ids=token_type_ids[None],
+            position_ids=position_ids[None],
+            inputs_embeds=None if inputs_embeds is None else inputs_embeds[None],
+        )[0]  # (T, E)
+        first = self.encoder.albert_layer_groups[0].albert_layers[0].attention
+        dropout_p = first.attention_dropout.p if self.training else 0.0
+        device_type = embedded.device.type
+        # The kernel sees the dtype the E -> H projection will produce (autocast's, under autocast).
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else embedded.dtype
+        plan = AttentionPlan(layout, kernel, first.attention_head_size, dtype, dropout_p)
+        hidden, all_hidden, _ = self.encoder(embedded, plan, False, output_hidden_states)
+        return hidden, all_hidden
+
+    def _pool(self, first_token_states: torch.Tensor) -> torch.Tensor | None:
+        if self.pooler is None:
+            return None
+        return self.pooler_activation(self.pooler(first_token_states))
 
 
 class AlbertMLMHead(nn.Module):
@@ -433,6 +703,27 @@ class _TiedMLMMixin:
     def get_output_embeddings(self) -> nn.Linear:
         return self.predictions.decoder
 
+    def masked_logits(self, hidden_states: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
+        """Vocabulary scores at the positions ``selected`` marks: (B, S, H) states and a (B, S)
+        bool mask -> (M, V), row by row in text order.
+
+        The vocabulary projection is most of an MLM's cost (V = 30,000 scores per position), and
+        the head works position by position, so scoring only the positions that are read gives
+        the same numbers. Pretraining's loss, fill-mask and the packed heads all score this way.
+        """
+        return self.predictions(hidden_states[selected])
+
+    def _real_token_logits(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, S, V) scores: on the packed path at real tokens only (zeros at padding), as the
+        packed encoder leaves padding empty; otherwise at every position, as transformers."""
+        if self.attn_implementation != "packed" or attention_mask is None or attention_mask.dim() != 2:
+            return self.predictions(hidden_states)
+        real = attention_mask.bool()
+        scored = self.masked_logits(hidden_states, real)  # (T, V)
+        logits = scored.new_zeros(*real.shape, scored.shape[-1])
+        logits[real] = scored
+        return logits
+
 
 def _mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
@@ -462,15 +753,25 @@ class AlbertForPreTraining(_TiedMLMMixin, AlbertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> AlbertForPreTrainingOutput | tuple:
         outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states,
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
-        prediction_logits = self.predictions(outputs.last_hidden_state)  # (B, S, V)
         sop_logits = self.sop_classifier(outputs.pooler_output)  # (B, 2)
+        if labels is not None and self.attn_implementation == "packed":
+            # Only the masked positions enter the loss: prediction_logits is (M, V), row by row.
+            selected = labels != IGNORE_INDEX
+            if attention_mask is not None and attention_mask.dim() == 2:
+                selected = selected & attention_mask.bool()  # a label on a padding token cannot count
+            prediction_logits = self.masked_logits(outputs.last_hidden_state, selected)
+            mlm_labels = labels[selected]
+        else:
+            prediction_logits = self._real_token_logits(outputs.last_hidden_state, attention_mask)  # (B, S, V)
+            mlm_labels = labels
         loss = None
         if labels is not None and sentence_order_label is not None:
             sop_loss = F.cross_entropy(sop_logits.float().view(-1, sop_logits.shape[-1]), sentence_order_label.view(-1))
-            loss = _mlm_loss(prediction_logits, labels) + sop_loss
+            loss = _mlm_loss(prediction_logits, mlm_labels) + sop_loss
         output = AlbertForPreTrainingOutput(
             loss=loss,
             prediction_logits=prediction_logits,
@@ -503,10 +804,11 @@ class AlbertForMaskedLM(_TiedMLMMixin, AlbertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> MaskedLMOutput | tuple:
         outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states,
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
-        logits = self.predictions(outputs.last_hidden_state)
+        logits = self._real_token_logits(outputs.last_hidden_state, attention_mask)  # (B, S, V)
         loss = _mlm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
@@ -563,8 +865,9 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> SequenceClassifierOutput | tuple:
         outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states,
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = sequence_classification_loss(self.config, logits, labels) if labels is not None else None
@@ -599,8 +902,9 @@ class AlbertForTokenClassification(AlbertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> TokenClassifierOutput | tuple:
         outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states,
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (B, S, num_labels)
         loss = None
@@ -640,8 +944,9 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
         return_dict: bool | None = None,
     ) -> QuestionAnsweringModelOutput | tuple:
         outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states,
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         logits = self.qa_outputs(outputs.last_hidden_state)  # (B, S, 2)
         start_logits, end_logits = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))
@@ -696,8 +1001,9 @@ class AlbertForMultipleChoice(AlbertPreTrainedModel):
             return None if tensor is None else tensor.reshape(-1, *tensor.shape[-trailing:])
 
         outputs = self.albert(
-            flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-            flat(inputs_embeds, 2), output_attentions, output_hidden_states,
+            input_ids=flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
+            position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds, 2),
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output)).view(-1, num_choices)  # (B, C)
         loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None

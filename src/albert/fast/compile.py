@@ -1,8 +1,8 @@
 """``torch.compile`` where it pays: the dense part of each layer, on a GPU.
 
-What is compiled is :func:`~albert.fast.encoder.layer_output` (output projection, residuals,
-LayerNorms, the feed-forward block and its activation): inductor fuses the element-wise work
-between the matrix multiplies, which is where an unpadded encoder at a small batch spends its
+What is compiled is :meth:`albert.modeling.AlbertLayer.output_block` (output projection,
+residuals, LayerNorms, the feed-forward block and its activation): inductor fuses the element-wise
+work between the matrix multiplies, which is where an unpadded encoder at a small batch spends its
 kernel launches. Attention stays outside the compiled region, so the kernel choice (and its
 fallback) is not traced. Token counts vary from batch to batch, so the region is compiled with
 dynamic shapes: one compilation, not one per batch.
@@ -17,14 +17,13 @@ import logging
 
 import torch
 
-from .encoder import COMPILED_OUTPUT_BLOCK, layer_output
-from .models import ModelT, _base_of, accelerate, is_accelerated
+from .models import ModelT, accelerate, base_of, is_accelerated
 
 logger = logging.getLogger("albert")
 
 
 def compile_fast(model: ModelT, *, mode: str | None = None, dynamic: bool = True, on_cpu: bool = False) -> ModelT:
-    """Put ``model`` on the fast path (if it is not already) and compile its per-layer block.
+    """Put ``model`` on the packed implementation (if it is not already) and compile its per-layer block.
 
     Args:
         model: an albert model (``AlbertModel`` or an ``AlbertFor*`` head).
@@ -37,15 +36,15 @@ def compile_fast(model: ModelT, *, mode: str | None = None, dynamic: bool = True
     """
     if not is_accelerated(model):
         accelerate(model)
-    base = _base_of(model)
-    device = next(base.parameters()).device
-    if device.type == "cpu" and not on_cpu:
+    base = base_of(model)
+    if base.device.type == "cpu" and not on_cpu:
         logger.info("albert.fast: not compiling on CPU (pass on_cpu=True to compile anyway)")
         return model
-    base.__dict__[COMPILED_OUTPUT_BLOCK] = torch.compile(layer_output, dynamic=dynamic, mode=mode)
+    layer_class = type(base.encoder.albert_layer_groups[0].albert_layers[0])
+    base.encoder.output_block = torch.compile(layer_class.output_block, dynamic=dynamic, mode=mode)
     return model
 
 
 def is_compiled(model: torch.nn.Module) -> bool:
     """Whether :func:`compile_fast` compiled this model's layer block."""
-    return is_accelerated(model) and COMPILED_OUTPUT_BLOCK in _base_of(model).__dict__
+    return is_accelerated(model) and base_of(model).encoder.output_block is not None

@@ -27,16 +27,17 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..modeling import AlbertModel
 from . import attention as attention_module
 from .attention import choose_backend
-from .encoder import GRAPHED_ENCODER, embed_packed, run_layers
-from .models import ModelT, _base_of, accelerate, is_accelerated
+from .models import ModelT, accelerate, base_of, is_accelerated
 from .padding import PackedLayout, sequences_layout
+
+if TYPE_CHECKING:  # the model calls this module; this module only reads the model
+    from ..modeling import AlbertModel
 
 
 def bucket_sizes(num_tokens: int, max_seqlen: int, token_step: int) -> tuple[int, int]:
@@ -204,8 +205,7 @@ def _bucketed_forward(model: AlbertModel, recording: _Recording, longest: int, b
     """The encoder on a bucket's static inputs; nothing here reads a value on the host."""
     inputs = recording.inputs
     layout = sequences_layout(recording.cu_seqlens, longest, inputs.shape[1])
-    hidden = embed_packed(model, inputs[0], inputs[1], inputs[2])
-    hidden, _ = run_layers(model, hidden, layout, backend, False)
+    hidden, _ = model.encode_tokens(inputs[0], inputs[1], inputs[2], layout, backend)
     return hidden
 
 
@@ -232,16 +232,16 @@ def use_cuda_graphs(
     """
     if not is_accelerated(model):
         accelerate(model)
-    _base_of(model).__dict__[GRAPHED_ENCODER] = GraphedEncoder(token_step, max_graphs, max_tokens, capture)
+    base_of(model).cuda_graphs = GraphedEncoder(token_step, max_graphs, max_tokens, capture)
     return model
 
 
 def graphed_encoder(model: torch.nn.Module) -> GraphedEncoder | None:
     """The model's :class:`GraphedEncoder`, or None when :func:`use_cuda_graphs` was not called."""
-    return _base_of(model).__dict__.get(GRAPHED_ENCODER) if is_accelerated(model) else None
+    return base_of(model).cuda_graphs if is_accelerated(model) else None
 
 
 def drop_cuda_graphs(model: ModelT) -> ModelT:
     """Undo :func:`use_cuda_graphs` (the model stays on the eager fast path)."""
-    _base_of(model).__dict__.pop(GRAPHED_ENCODER, None)
+    base_of(model).cuda_graphs = None
     return model

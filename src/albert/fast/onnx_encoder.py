@@ -19,23 +19,23 @@ Needs the ``onnx`` extra (``pip install "albert-lm[onnx]"``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..modeling import AlbertModel, AlbertPreTrainedModel
+from ..atomic_files import atomic_path
 from ..outputs import BaseModelOutputWithPooling
-from .encoder import ONNX_GRAPH
-from .models import _base_of, decelerate
+from ..version import __version__
+from .models import ModelT, base_of, decelerate
+
+if TYPE_CHECKING:  # the model calls this module; this module only reads the model
+    from ..modeling import AlbertModel
 
 logger = logging.getLogger("albert")
-
-ModelT = TypeVar("ModelT", bound=AlbertPreTrainedModel)
 
 
 def default_cache_dir() -> Path:
@@ -80,22 +80,20 @@ def use_onnx(
             'pip install "albert-lm[onnx]"'
         ) from error
 
-    base = _base_of(model)
+    base = base_of(model)
     if base.device.type != "cpu":
         raise ValueError(f"the ONNX Runtime path runs on the CPU; the model is on {base.device} (model.to('cpu') first)")
     # Torch forwards for the export (an earlier use_onnx included), and for the heads, which call model.albert.
     decelerate(model)
     path = Path(onnx_path) if onnx_path is not None else cached_export(base, cache_dir, int8)
-    session = OnnxModel(path, threads=threads, spinning=False)  # pipelines run Python between calls
-    base.forward = functools.partial(onnx_model_forward, base, session)
-    base.__dict__[ONNX_GRAPH] = str(path)
+    base.onnx_encoder = OnnxEncoder(OnnxModel(path, threads=threads, spinning=False))  # pipelines run Python between calls
     return model
 
 
 def uses_onnx(model: torch.nn.Module) -> bool:
     """Whether :func:`use_onnx` put this model's encoder in ONNX Runtime."""
     try:
-        return ONNX_GRAPH in _base_of(model).__dict__
+        return base_of(model).onnx_encoder is not None
     except TypeError:
         return False
 
@@ -115,52 +113,54 @@ def cached_export(base: AlbertModel, cache_dir: str | os.PathLike | None = None,
         # A warning, so the command line shows why this first call takes seconds.
         logger.warning("exporting the encoder to ONNX once for these weights (about 10 s for the shipped model); "
                        "later runs reuse %s", path)
-        partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
-        with _quiet_exporter():
+        with _quiet_exporter(), atomic_path(path) as partial:
             export_onnx(base, partial)
-        os.replace(partial, path)
     if not int8:
         return path
     quantized = path.with_suffix(".int8.onnx")
     if not quantized.is_file():
-        partial = quantized.with_name(f".partial-{os.getpid()}-{quantized.name}")
-        quantize_int8(path, partial)
-        os.replace(partial, quantized)
+        with atomic_path(quantized) as partial:
+            quantize_int8(path, partial)
     return quantized
 
 
-def onnx_model_forward(
-    self: AlbertModel,
-    session: Any,
-    input_ids: torch.Tensor | None = None,
-    attention_mask: torch.Tensor | None = None,
-    token_type_ids: torch.Tensor | None = None,
-    position_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-    output_attentions: bool | None = None,
-    output_hidden_states: bool | None = None,
-    return_dict: bool | None = None,
-) -> BaseModelOutputWithPooling | tuple:
-    """:meth:`AlbertModel.forward` from the ONNX graph, or from torch when the graph cannot answer."""
-    reason = _torch_reason(self, input_ids, attention_mask, position_ids, inputs_embeds,
-                           output_attentions, output_hidden_states)
-    if reason is not None:
-        logger.debug("albert.fast: torch forward instead of ONNX (%s)", reason)
-        return type(self).forward(
-            self, input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=return_dict,
+class OnnxEncoder:
+    """What ``AlbertModel.forward`` asks first when :func:`use_onnx` was called: the output from
+    the graph, or None for the calls only torch can answer (see the module notes)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    @property
+    def path(self) -> str:
+        """The ``.onnx`` file this encoder runs."""
+        return str(self.session.path)
+
+    def __call__(
+        self,
+        model: AlbertModel,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_attentions: bool | None,
+        output_hidden_states: bool | None,
+    ) -> BaseModelOutputWithPooling | None:
+        reason = _torch_reason(model, input_ids, attention_mask, position_ids, inputs_embeds,
+                               output_attentions, output_hidden_states)
+        if reason is not None:
+            logger.debug("albert.fast: torch forward instead of ONNX (%s)", reason)
+            return None
+        if token_type_ids is not None and token_type_ids.shape != input_ids.shape:
+            token_type_ids = token_type_ids.expand_as(input_ids)
+        outputs = self.session(input_ids, attention_mask, token_type_ids)
+        dtype = model.dtype
+        pooled = outputs["pooler_output"].to(dtype) if "pooler_output" in outputs else None
+        return BaseModelOutputWithPooling(
+            last_hidden_state=outputs["last_hidden_state"].to(dtype), pooler_output=pooled,
+            hidden_states=None, attentions=None,
         )
-    if token_type_ids is not None and token_type_ids.shape != input_ids.shape:
-        token_type_ids = token_type_ids.expand_as(input_ids)
-    outputs = session(input_ids, attention_mask, token_type_ids)
-    dtype = self.dtype
-    pooled = outputs["pooler_output"].to(dtype) if "pooler_output" in outputs else None
-    output = BaseModelOutputWithPooling(
-        last_hidden_state=outputs["last_hidden_state"].to(dtype), pooler_output=pooled,
-        hidden_states=None, attentions=None,
-    )
-    return output if return_dict is not False else output.to_tuple()
 
 
 def _torch_reason(
@@ -172,15 +172,14 @@ def _torch_reason(
     output_attentions: bool | None,
     output_hidden_states: bool | None,
 ) -> str | None:
-    """Why this call must run in torch, or None when the graph answers it exactly."""
+    """Why this call must run in torch, or None when the graph answers it exactly. (The inputs
+    were checked by ``AlbertModel.check_inputs`` already.)"""
     if torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters()):
         return "gradients are needed"
     if output_attentions or output_hidden_states:
         return "the graph returns the last layer only"
     if inputs_embeds is not None or position_ids is not None or input_ids is None:
         return "the graph takes input_ids with default positions"
-    if input_ids.dim() != 2 or input_ids.shape[1] > model.config.max_position_embeddings:
-        return "invalid inputs (the reference forward explains)"
     if attention_mask is not None:
         if attention_mask.shape != input_ids.shape:
             return "a mask over query-key pairs"
@@ -191,11 +190,9 @@ def _torch_reason(
 
 def _fingerprint(base: AlbertModel) -> str:
     """A hash of what the graph depends on: weights, config, and the exporting code's versions."""
-    import albert
-
     digest = hashlib.sha256()
     digest.update(base.config.to_json_string().encode())
-    digest.update(f"{albert.__version__} {torch.__version__} pooler={base.pooler is not None}".encode())
+    digest.update(f"{__version__} {torch.__version__} pooler={base.pooler is not None}".encode())
     for name, tensor in base.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())

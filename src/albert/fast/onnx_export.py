@@ -22,15 +22,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..modeling import (
-    AlbertForMaskedLM,
-    AlbertForPreTraining,
-    AlbertForQuestionAnswering,
-    AlbertForSequenceClassification,
-    AlbertForTokenClassification,
-    AlbertModel,
-    AlbertPreTrainedModel,
-)
 from .models import accelerate, decelerate
 
 logger = logging.getLogger("albert")
@@ -38,13 +29,13 @@ logger = logging.getLogger("albert")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 #: The outputs each exportable class writes into the graph, by their transformers names.
-OUTPUT_NAMES: dict[type[AlbertPreTrainedModel], tuple[str, ...]] = {
-    AlbertModel: ("last_hidden_state", "pooler_output"),
-    AlbertForMaskedLM: ("logits",),
-    AlbertForPreTraining: ("prediction_logits", "sop_logits"),
-    AlbertForSequenceClassification: ("logits",),
-    AlbertForTokenClassification: ("logits",),
-    AlbertForQuestionAnswering: ("start_logits", "end_logits"),
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "AlbertModel": ("last_hidden_state", "pooler_output"),
+    "AlbertForMaskedLM": ("logits",),
+    "AlbertForPreTraining": ("prediction_logits", "sop_logits"),
+    "AlbertForSequenceClassification": ("logits",),
+    "AlbertForTokenClassification": ("logits",),
+    "AlbertForQuestionAnswering": ("start_logits", "end_logits"),
 }
 
 #: Outputs with one value per token: compared at real tokens only (padding holds no meaning).
@@ -69,7 +60,7 @@ class ExportReport:
 class _GraphModule(nn.Module):
     """The model with positional inputs and a tuple of named outputs, as a graph wants them."""
 
-    def __init__(self, model: AlbertPreTrainedModel, output_names: tuple[str, ...]) -> None:
+    def __init__(self, model: nn.Module, output_names: tuple[str, ...]) -> None:
         super().__init__()
         self.model = model
         self.output_names = output_names
@@ -87,13 +78,12 @@ def output_names_of(model: nn.Module) -> tuple[str, ...]:
     Raises:
         TypeError: the class cannot be exported (multiple choice takes 3-D inputs; not an albert model).
     """
-    for cls, names in OUTPUT_NAMES.items():
-        if type(model) is cls:
-            if isinstance(model, AlbertModel) and model.pooler is None:  # the encoder of an MLM head
-                return ("last_hidden_state",)
-            return names
-    exportable = ", ".join(cls.__name__ for cls in OUTPUT_NAMES)
-    raise TypeError(f"cannot export {type(model).__name__} to ONNX; exportable classes: {exportable}")
+    names = OUTPUT_NAMES.get(type(model).__name__)
+    if names is None or not type(model).__module__.startswith("albert."):
+        raise TypeError(f"cannot export {type(model).__name__} to ONNX; exportable classes: {', '.join(OUTPUT_NAMES)}")
+    if type(model).__name__ == "AlbertModel" and model.pooler is None:  # the encoder of an MLM head
+        return ("last_hidden_state",)
+    return names
 
 
 def sample_batch(
@@ -110,7 +100,7 @@ def sample_batch(
 
 
 def export_onnx(
-    model: AlbertPreTrainedModel,
+    model: nn.Module,
     path: str | os.PathLike,
     *,
     opset: int = 18,
@@ -165,7 +155,7 @@ def export_onnx(
     return report
 
 
-def verify_onnx(reference: AlbertPreTrainedModel, path: str | os.PathLike, report: ExportReport, atol: float) -> None:
+def verify_onnx(reference: nn.Module, path: str | os.PathLike, report: ExportReport, atol: float) -> None:
     """Compare the graph at ``path`` with ``reference`` on padded batches of several shapes,
     recording the worst differences in ``report``.
 

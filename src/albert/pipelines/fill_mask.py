@@ -171,11 +171,9 @@ class FillMaskPipeline(Pipeline):
         position, so the scores are the same."""
         hidden = self.model.albert(**batch, **options).last_hidden_state  # (B, S, H)
         is_mask = batch["input_ids"] == self.tokenizer.mask_token_id
-        most = int(is_mask.sum(dim=1).max())
-        # Stable sort puts each row's masked positions first, in text order.
-        positions = torch.sort(is_mask.to(torch.int32), dim=1, descending=True, stable=True).indices[:, :most]
-        states = torch.gather(hidden, 1, positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
-        return self.model.predictions(states)
+        logits = self.model.masked_logits(hidden, is_mask)  # (M, V), row by row
+        per_row = logits.split(is_mask.sum(dim=1).tolist())
+        return torch.nn.utils.rnn.pad_sequence(per_row, batch_first=True)  # (B, most masks in a row, V)
 
     @staticmethod
     def _mask_logits(output: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
