@@ -225,6 +225,8 @@ def test_config_overrides_and_unknown_arguments(saved_mlm):
     assert model.classifier.out_features == 7 and model.config.classifier_dropout_prob == 0.0
     with pytest.raises(TypeError, match="unexpected argument 'hiden_size'"):
         albert.AlbertModel.from_pretrained(folder, hiden_size=3)
+    with pytest.raises(TypeError, match="unexpected argument 'save_pretrained' \\(a method or property"):
+        albert.AlbertModel.from_pretrained(folder, save_pretrained=3)
 
 
 def test_num_parameters_counts_shared_weights_once():

@@ -137,3 +137,16 @@ def test_bad_configs_are_explained(tmp_path):
         AlbertConfig(position_embedding_type="rotary")
     with pytest.raises(ValueError, match="num_labels must be at least 1"):
         AlbertConfig(num_labels=0)
+
+
+def test_overrides_accept_fields_only_never_methods(tmp_path):
+    AlbertConfig(hidden_size=64, num_attention_heads=4).save_pretrained(tmp_path)
+    config = AlbertConfig.from_pretrained(tmp_path, num_labels=3, hidden_dropout_prob=0.2, custom_flag=1)
+    assert config.num_labels == 3 and config.hidden_dropout_prob == 0.2
+    assert config.extra["custom_flag"] == 1  # unknown keys are kept, as in a config.json
+    for name in ("to_dict", "save_pretrained", "head_dim", "validate"):
+        with pytest.raises(TypeError, match=f"unexpected argument '{name}' \\(a method or property"):
+            AlbertConfig.from_pretrained(tmp_path, **{name: 3})
+        with pytest.raises(TypeError, match=f"unexpected argument '{name}'"):
+            AlbertConfig.from_pretrained("albert-base-v2", local_files_only=True, **{name: 3})
+    assert callable(AlbertConfig.from_pretrained(tmp_path).to_dict)

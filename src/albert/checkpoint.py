@@ -14,15 +14,14 @@ import json
 import logging
 import os
 import pickle
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 
+from .atomic_files import write_atomic, write_bytes_atomic, write_text_atomic
 from .config import CONFIG_NAME, AlbertConfig
 from .devices import resolve_dtype
 from .hub import ModelNotFoundError, local_folder, resolve_file
@@ -141,17 +140,27 @@ def _is_head_weight(name: str) -> bool:
 
 # -- the mixin ---------------------------------------------------------------------------------
 
-class PreTrainedMixin:
+class PreTrainedMixin(torch.nn.Module):
     """``from_pretrained`` / ``save_pretrained`` for a torch module with a ``config``."""
 
     config_class = AlbertConfig
     base_model_prefix = "albert"
     config: AlbertConfig
+    name_or_path: str  # set by from_pretrained
+    loading_info: LoadingInfo
+
+    if TYPE_CHECKING:  # defined by the model classes (albert.modeling)
+
+        @property
+        def dtype(self) -> torch.dtype: ...
+        def tie_weights(self) -> None: ...
+        def init_parameter(self, module: torch.nn.Module, name: str, parameter: torch.nn.Parameter) -> None: ...
+        def set_attn_implementation(self, attn_implementation: str, packed_kernel: str = "auto") -> None: ...
 
     # Tied parameters: the alias name -> the name that is saved (the MLM decoder shares the word
     # embeddings and the MLM bias). Empty for models without an MLM head.
     def tied_weight_names(self) -> dict[str, str]:
-        names = dict(self.named_parameters(remove_duplicate=False))  # type: ignore[attr-defined]
+        names = dict(self.named_parameters(remove_duplicate=False))
         ties = {}
         for alias, source in (
             ("predictions.decoder.weight", f"{self.base_model_prefix}.embeddings.word_embeddings.weight"),
@@ -177,6 +186,7 @@ class PreTrainedMixin:
         ignore_mismatched_sizes: bool = False,
         output_loading_info: bool = False,
         fast: bool = False,
+        attn_implementation: str | None = None,
         **config_overrides: Any,
     ) -> ModelT:
         """Load weights from a folder, a model shipped with the package, or a Hub id.
@@ -191,9 +201,11 @@ class PreTrainedMixin:
             ignore_mismatched_sizes: re-initialise weights whose shape differs (e.g. a classifier
                 with another number of labels) instead of raising.
             output_loading_info: also return a :class:`LoadingInfo`.
-            fast: switch the model onto the fast path (:func:`albert.fast.accelerate`): attention
-                and feed-forward run on the real tokens only, with one fused QKV projection;
-                same weights, same outputs (zeros at padding positions).
+            attn_implementation: ``"sdpa"`` (default), ``"eager"`` or ``"packed"`` (attention
+                and feed-forward on the real tokens only, with one fused QKV projection; same
+                weights, same outputs, zeros at padding positions); see
+                ``AlbertPreTrainedModel.set_attn_implementation``.
+            fast: ``attn_implementation="packed"``.
             **config_overrides: config fields to change, e.g. ``num_labels=3``.
 
         Returns:
@@ -210,45 +222,38 @@ class PreTrainedMixin:
             config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))
         else:
             config = config.copy()
-        for key, value in config_overrides.items():
-            if key == "num_labels":
-                config.num_labels = value
-            elif hasattr(config, key):
-                setattr(config, key, value)
-            else:
-                raise TypeError(f"{cls.__name__}.from_pretrained() got an unexpected argument {key!r}")
-        config.validate()
+        config.apply_overrides(config_overrides, keep_unknown=False, caller=f"{cls.__name__}.from_pretrained()")
 
         state: dict[str, torch.Tensor] = {}
         for path in _weights_files(name_or_path, hub_kwargs):
             state.update(load_weights_file(path))
 
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
-        if target_dtype == "auto":
+        if isinstance(target_dtype, str):  # "auto", resolve_dtype's one string
             floats = [t.dtype for t in state.values() if t.is_floating_point()]
             target_dtype = floats[0] if floats else torch.float32
         target_device = torch.device(device) if device is not None else torch.device("cpu")
 
         with torch.device("meta"), _skipped_init():
-            model = cls(config)  # type: ignore[call-arg]
-        model.to_empty(device=target_device)  # type: ignore[attr-defined]
-        model.tie_weights()  # type: ignore[attr-defined]
+            model = cls(config)
+        model.to_empty(device=target_device)
+        model.tie_weights()
         info = model._load_state(state, ignore_mismatched_sizes)
-        model.tie_weights()  # type: ignore[attr-defined]
-        model.to(dtype=target_dtype or torch.float32)  # type: ignore[attr-defined]
-        model.eval()  # type: ignore[attr-defined]
+        model.tie_weights()
+        model.to(dtype=target_dtype or torch.float32)
+        model.eval()
         model.name_or_path = str(name_or_path)
         model.loading_info = info
-        if fast:
-            from .fast import accelerate
-
-            model = accelerate(model)
-        return (model, info) if output_loading_info else model  # type: ignore[return-value]
+        if fast and attn_implementation not in (None, "packed"):
+            raise ValueError(f"fast=True is attn_implementation='packed'; it contradicts {attn_implementation!r}")
+        if fast or attn_implementation is not None:
+            model.set_attn_implementation(attn_implementation or "packed")  # type: ignore[attr-defined]
+        return cast(ModelT, (model, info)) if output_loading_info else model  # typed for the common call
 
     def _load_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:
         """Copy checkpoint tensors into the (empty) parameters; initialise the rest."""
-        params = dict(self.named_parameters())  # type: ignore[attr-defined]
-        modules = dict(self.named_modules())  # type: ignore[attr-defined]
+        params = dict(self.named_parameters())
+        modules = dict(self.named_modules())
         ties = self.tied_weight_names()
         state = {k: v for k, v in state.items() if not k.endswith(_IGNORED_SUFFIXES)}
         state = _align_prefix(state, set(params) | set(ties), self.base_model_prefix)
@@ -288,7 +293,7 @@ class PreTrainedMixin:
             if name in loaded:
                 continue
             module_name, _, attribute = name.rpartition(".")
-            self.init_parameter(modules[module_name], attribute, parameter)  # type: ignore[attr-defined]
+            self.init_parameter(modules[module_name], attribute, parameter)
             if name not in {key for key, *_ in info.mismatched_keys}:
                 info.missing_keys.append(name)
         self._report(info)
@@ -338,13 +343,13 @@ class PreTrainedMixin:
         folder.mkdir(parents=True, exist_ok=True)
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__]
-        config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")  # type: ignore[attr-defined]
+        config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")
         config.save_pretrained(folder)
 
         ties = self.tied_weight_names()
         state = {
             name: tensor.detach().contiguous().cpu()
-            for name, tensor in self.state_dict().items()  # type: ignore[attr-defined]
+            for name, tensor in self.state_dict().items()
             if name not in ties
         }
         for stale in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
@@ -372,12 +377,12 @@ class PreTrainedMixin:
             except ModelNotFoundError:
                 path = None
             if path is not None and path.is_file() and path.resolve() != (folder / filename).resolve():
-                shutil.copyfile(path, folder / filename)
+                write_bytes_atomic(folder / filename, path.read_bytes())
 
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Distinct parameters (shared ones counted once, as the paper counts them)."""
         total = 0
-        for name, parameter in self.named_parameters():  # type: ignore[attr-defined]
+        for name, parameter in self.named_parameters():
             if only_trainable and not parameter.requires_grad:
                 continue
             if exclude_embeddings and "embeddings." in name:
@@ -414,21 +419,9 @@ def _parse_size(size: int | str | None) -> int | None:
     return int(text)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max_shard_size: int | None) -> None:
     if not safe:
-        _atomic_write(folder / PT_WEIGHTS_NAME, lambda tmp: torch.save(state, tmp))
+        write_atomic(folder / PT_WEIGHTS_NAME, lambda tmp: torch.save(state, tmp))
         return
     from safetensors.torch import save_file
 
@@ -443,19 +436,16 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
         shards[-1][name] = tensor
         size += nbytes
     if len(shards) == 1:
-        _atomic_write(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=metadata))
+        write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=metadata))
         return
     weight_map = {}
     for number, shard in enumerate(shards, start=1):
         shard_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
-        _atomic_write(folder / shard_name, lambda tmp, shard=shard: save_file(shard, tmp, metadata=metadata))
+        write_atomic(folder / shard_name, lambda tmp, shard=shard: save_file(shard, tmp, metadata=metadata))
         weight_map.update({name: shard_name for name in shard})
     index = {
         "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
         "weight_map": dict(sorted(weight_map.items())),
     }
-    _atomic_write(
-        folder / SAFE_WEIGHTS_INDEX_NAME,
-        lambda tmp: Path(tmp).write_text(json.dumps(index, indent=2) + "\n"),
-    )
+    write_text_atomic(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from .atomic_files import write_text_atomic
 
 CONFIG_NAME = "config.json"
 
@@ -66,10 +69,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     for version in ("v1", "v2")
     for size in _SIZES
 }
-
-# Fields transformers writes for every model but that carry no architecture; we accept and keep them.
-_DERIVED_KEYS = {"num_labels"}
-
 
 @dataclass
 class AlbertConfig:
@@ -244,11 +243,7 @@ class AlbertConfig:
         """Write ``config.json`` into ``save_directory`` (created if needed); returns its path."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / CONFIG_NAME
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.to_json_string(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> AlbertConfig:
@@ -267,18 +262,40 @@ class AlbertConfig:
         try:
             config = cls.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))
         except ModelNotFoundError:
-            if str(name_or_path).split("/")[-1] in PRESETS:
-                return cls.preset(str(name_or_path), **kwargs)
-            raise
-        for key, value in kwargs.items():
-            if key == "num_labels":
-                config.num_labels = value
-            elif hasattr(config, key):
-                setattr(config, key, value)
-            else:
-                config.extra[key] = value
-        config.validate()
+            if str(name_or_path).split("/")[-1] not in PRESETS:
+                raise
+            config = cls.preset(str(name_or_path))
+        config.apply_overrides(kwargs, keep_unknown=True, caller="AlbertConfig.from_pretrained()")
         return config
+
+    def apply_overrides(self, overrides: Mapping[str, Any], *, keep_unknown: bool, caller: str) -> None:
+        """Set fields (and ``num_labels``) from the keyword arguments of ``caller``, then validate.
+
+        Args:
+            keep_unknown: keep keys this class knows nothing of in ``extra``, as the keys of a
+                config.json are kept; otherwise they are an error.
+            caller: the call named in errors, e.g. ``"AlbertModel.from_pretrained()"``.
+
+        Raises:
+            TypeError: a key that names a method or property (``to_dict``, ``head_dim``) rather than
+                a field, or an unknown key without ``keep_unknown``.
+            ValueError: the changed config cannot be built (see :meth:`validate`).
+        """
+        names = {spec.name for spec in fields(self)}
+        for key, value in overrides.items():
+            if key == "num_labels":
+                self.num_labels = value
+            elif key in names:
+                setattr(self, key, value)
+            elif keep_unknown and not hasattr(type(self), key):
+                self.extra[key] = value
+            else:
+                kind = "a method or property of AlbertConfig" if hasattr(type(self), key) else "not a config field"
+                raise TypeError(
+                    f"{caller} got an unexpected argument {key!r} ({kind}); config fields are num_labels, "
+                    f"{', '.join(sorted(names - {'extra'}))}"
+                )
+        self.validate()
 
     def copy(self) -> AlbertConfig:
         return copy.deepcopy(self)

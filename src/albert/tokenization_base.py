@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from albert.atomic_files import write_text_atomic
 from albert.hub import resolve_file
 from albert.text_normalization import Span
 
@@ -250,6 +251,75 @@ def _as_array(key: str, value: Any) -> np.ndarray:
             f"cannot make a tensor of {key!r}: its rows have different lengths (or are not numbers). "
             "Pad them first, e.g. with padding=True."
         ) from None
+
+
+# -- padding rows into arrays: the one routine behind the tokenizer's tensors, the pipelines'
+# batches and the training collators ------------------------------------------------------------
+
+
+def pad_rows(rows: Sequence[Sequence[Any]], fill: int | tuple[int, int], width: int | None = None) -> np.ndarray:
+    """Right-pad rows of ids into one int64 array ``(len(rows), width)``.
+
+    Args:
+        rows: lists or 1-d arrays of ints; or of ``(start, end)`` pairs (offsets) when ``fill``
+            is a pair, giving ``(len(rows), width, 2)``.
+        fill: the value at padding positions (the pad id, 0, -100 for ignored labels, ...).
+        width: the padded length; by default the longest row's.
+
+    Raises:
+        ValueError: a row is longer than ``width``.
+    """
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    width = int(lengths.max(initial=0)) if width is None else width
+    if lengths.size and lengths.max() > width:
+        raise ValueError(f"cannot pad a row of {int(lengths.max())} tokens to {width}: it is longer")
+    pair = isinstance(fill, tuple)
+    if rows and isinstance(rows[0], np.ndarray):
+        values = np.concatenate(rows)  # arrays (pretraining's rows) are joined without a Python loop
+    else:
+        flat = itertools.chain.from_iterable(rows)
+        values = np.fromiter(
+            itertools.chain.from_iterable(flat) if pair else flat, dtype=np.int64,
+            count=int(lengths.sum()) * (2 if pair else 1),
+        )  # fmt: skip
+    array = np.empty((len(rows), width, 2) if pair else (len(rows), width), dtype=np.int64)
+    array[...] = fill
+    array[np.arange(width) < lengths[:, None]] = values.reshape(-1, 2) if pair else values
+    return array
+
+
+def pad_batch(
+    input_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    token_type_ids: Sequence[Sequence[int]] | None = None,
+    *,
+    pad_to_multiple_of: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Right-pad rows of token ids (and their segment ids) into a batch of model inputs.
+
+    Args:
+        input_ids: one list (or 1-d array) of ids per row.
+        pad_token_id: the id at padding positions.
+        token_type_ids: the rows' segment ids, each as long as its row (or empty: all 0); None
+            for all 0.
+        pad_to_multiple_of: round the width (the longest row) up to a multiple of this.
+
+    Returns:
+        ``(B, S)`` int64 arrays: ``input_ids``, ``attention_mask`` (1 on real tokens, 0 on
+        padding) and ``token_type_ids`` (0 on padding).
+    """
+    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
+    width = int(lengths.max(initial=0))
+    if pad_to_multiple_of:
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    return {
+        "input_ids": pad_rows(input_ids, pad_token_id, width),
+        "attention_mask": (np.arange(width) < lengths[:, None]).astype(np.int64),
+        "token_type_ids": (
+            pad_rows(token_type_ids, 0, width) if token_type_ids is not None
+            else np.zeros((len(input_ids), width), dtype=np.int64)
+        ),
+    }
 
 
 @contextmanager
@@ -930,22 +1000,10 @@ class BaseTokenizer:
                 "so that every row has the same length."
             )
         fills = self._pad_fills()
-        arrays: dict[str, np.ndarray] = {}
-        filled = np.arange(width) < lengths[:, None]  # True where a row has a real token
-        for key, column in data.items():
-            if key not in fills:
-                arrays[key] = np.asarray(column, dtype=np.int64)
-                continue
-            pair = key == "offset_mapping"
-            flat = itertools.chain.from_iterable(column)
-            values = np.fromiter(
-                itertools.chain.from_iterable(flat) if pair else flat, dtype=np.int64,
-                count=int(lengths.sum()) * (2 if pair else 1),
-            )  # fmt: skip
-            array = np.empty((len(column), width, 2) if pair else (len(column), width), dtype=np.int64)
-            array[...] = fills[key]
-            array[filled] = values.reshape(-1, 2) if pair else values
-            arrays[key] = array
+        arrays = {
+            key: pad_rows(column, fills[key], width) if key in fills else np.asarray(column, dtype=np.int64)
+            for key, column in data.items()
+        }
         if rows is not None:
             for row, length in zip(rows, lengths.tolist(), strict=True):
                 row.pad = width - length
@@ -1197,8 +1255,9 @@ def prepare_folder(save_directory: str | os.PathLike) -> Path:
 
 
 def write_configs(folder: Path, config: dict[str, Any], special_tokens: dict[str, str]) -> tuple[str, str]:
-    config_path = folder / CONFIG_FILE
-    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    special_path = folder / SPECIAL_TOKENS_FILE
-    special_path.write_text(json.dumps(special_tokens, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write tokenizer_config.json and special_tokens_map.json into ``folder``, each whole or not at all."""
+    config_path = write_text_atomic(folder / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    special_path = write_text_atomic(
+        folder / SPECIAL_TOKENS_FILE, json.dumps(special_tokens, indent=2, ensure_ascii=False) + "\n"
+    )
     return str(config_path), str(special_path)

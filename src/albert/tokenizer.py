@@ -26,6 +26,7 @@ from typing import Any
 import sentencepiece as spm
 
 from albert import text_normalization
+from albert.atomic_files import write_bytes_atomic
 from albert.hub import ModelNotFoundError, local_folder, resolve_file
 from albert.text_normalization import Span
 from albert.tokenization_base import (
@@ -539,8 +540,7 @@ class AlbertTokenizer(BaseTokenizer):
         ``AlbertTokenizer`` / ``AutoTokenizer``.
         """
         folder = prepare_folder(save_directory)
-        vocab_path = folder / VOCAB_FILE
-        vocab_path.write_bytes(self._model_bytes)
+        vocab_path = write_bytes_atomic(folder / VOCAB_FILE, self._model_bytes)
         return (str(vocab_path), *write_configs(folder, self._config(), self._special_tokens))
 
     @classmethod
@@ -650,7 +650,16 @@ def load_tokenizer(
     token: str | bool | None = None,
     **overrides: Any,
 ) -> BaseTokenizer:
-    """The tokenizer of a model: SentencePiece (``spiece.model``) or, failing that, WordPiece (``vocab.txt``)."""
+    """The tokenizer of a model folder, a shipped model name or a Hub id: the one loader albert uses.
+
+    Reads ``spiece.model`` (an :class:`AlbertTokenizer`) or, failing that, a WordPiece
+    ``vocab.txt`` (an :class:`albert.wordpiece.AlbertWordPieceTokenizer`), with the settings of
+    ``tokenizer_config.json`` / ``special_tokens_map.json``; ``overrides`` replace those settings.
+
+    Raises:
+        ModelNotFoundError: neither vocabulary is there; the message lists what the folder holds.
+        TypeError: an override that is not a tokenizer option.
+    """
     hub = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
     vocab = resolve_file(name_or_path, VOCAB_FILE, required=False, **hub)
     if vocab is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
+from albert.atomic_files import write_text_atomic
 from albert.tokenization_base import (
     DEFAULT_MODEL_MAX_LENGTH,
     BaseTokenizer,
@@ -185,8 +186,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
         """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (BertTokenizer-compatible)."""
         folder = prepare_folder(save_directory)
-        vocab_path = folder / WORDPIECE_VOCAB_FILE
-        vocab_path.write_text("".join(token + "\n" for token in self._tokens), encoding="utf-8")
+        vocab_path = write_text_atomic(folder / WORDPIECE_VOCAB_FILE, "".join(token + "\n" for token in self._tokens))
         config = {
             "tokenizer_class": "BertTokenizer",
             "do_lower_case": self.do_lower_case,

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from ..atomic_files import atomic_path
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".parquet", ".npy")
@@ -141,19 +140,6 @@ def check_output(path: Path | None, allowed: Sequence[str] = OUTPUT_SUFFIXES) ->
         raise CliInputError(f"cannot write {path}: use a {', '.join(allowed)} file")
     if not path.parent.exists():
         raise CliInputError(f"cannot write {path}: the folder {path.parent} does not exist")
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it only if the block completes."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def jsonable(value: Any) -> Any:

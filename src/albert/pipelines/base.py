@@ -22,6 +22,7 @@ import torch
 from ..devices import resolve_device, resolve_dtype
 from ..hub import ModelNotFoundError, shipped_models
 from ..text_normalization import trim_span
+from ..tokenization_base import pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
 
 #: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
@@ -46,13 +47,6 @@ def default_model() -> Path:
             "or a Hub id such as 'albert/albert-base-v2'"
         )
     return next(iter(shipped.values()))
-
-
-def load_tokenizer(name_or_path: str | os.PathLike) -> Any:
-    """Load ``albert.tokenizer.AlbertTokenizer`` from a folder, shipped name or Hub id."""
-    from ..tokenizer import AlbertTokenizer
-
-    return AlbertTokenizer.from_pretrained(name_or_path)
 
 
 # -- pieces, spans and windows -----------------------------------------------------------------
@@ -170,26 +164,6 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def pad_features(features: Sequence[Feature], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad features into ``input_ids``, ``token_type_ids`` and ``attention_mask`` tensors."""
-    width = max(len(feature["input_ids"]) for feature in features)
-    # Filled in numpy (row assignment from a list is several times cheaper than torch.as_tensor).
-    input_ids = np.full((len(features), width), pad_token_id, dtype=np.int64)
-    token_type_ids = np.zeros((len(features), width), dtype=np.int64)
-    attention_mask = np.zeros((len(features), width), dtype=np.int64)
-    for row, feature in enumerate(features):
-        length = len(feature["input_ids"])
-        input_ids[row, :length] = feature["input_ids"]
-        if "token_type_ids" in feature:
-            token_type_ids[row, :length] = feature["token_type_ids"]
-        attention_mask[row, :length] = 1
-    return {
-        "input_ids": torch.from_numpy(input_ids),
-        "attention_mask": torch.from_numpy(attention_mask),
-        "token_type_ids": torch.from_numpy(token_type_ids),
-    }
-
-
 def _show_progress(requested: bool | None, num_batches: int) -> bool:
     if requested is not None:
         return requested
@@ -212,7 +186,9 @@ class Pipeline:
         batch_size: how many model inputs run at once.
         progress: True/False to force a progress bar on or off; None shows one on a terminal
             when there are many batches.
-        fast: run models loaded by name on the unpadded fast path (:mod:`albert.fast`).
+        fast: the packed (unpadded) encoder, ``attn_implementation="packed"``. None (default):
+            on for models loaded by name, a model passed in keeps its own setting; True or
+            False: that setting, for whichever model the pipeline runs.
         onnx: run the encoder in ONNX Runtime on the CPU (:func:`albert.fast.onnx_encoder.use_onnx`):
             True exports it once (cached by its weights), a path uses that graph. Needs the
             ``onnx`` extra.
@@ -237,7 +213,7 @@ class Pipeline:
         dtype: torch.dtype | str | None = None,
         batch_size: int = 32,
         progress: bool | None = None,
-        fast: bool = True,
+        fast: bool | None = None,
         onnx: bool | str | os.PathLike = False,
     ) -> None:
         if batch_size < 1:
@@ -261,10 +237,8 @@ class Pipeline:
             model = default_model()
         if isinstance(model, (str, os.PathLike)):
             loaded = self.load(model, dtype)
-            if self.fast:  # only models loaded here: a model passed in is the caller's to switch
-                from ..fast import accelerate
-
-                loaded = accelerate(loaded)
+            if self.fast is not False:  # by default only models loaded here: a model passed in is the caller's
+                loaded.set_attn_implementation("packed")
         else:
             accepted = self.accepted_classes or (self.model_class,)
             if not isinstance(model, accepted):
@@ -274,6 +248,8 @@ class Pipeline:
                     f"load one with {self.model_class.__name__}.from_pretrained(...) or pass the folder"
                 )
             loaded = model.to(dtype=dtype) if isinstance(dtype, torch.dtype) else model
+            if self.fast is not None:  # asked for in so many words: the caller's model is switched
+                loaded.set_attn_implementation("packed" if self.fast else "sdpa")
         return loaded.to(self.device).eval()
 
     def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
@@ -289,6 +265,8 @@ class Pipeline:
                 "the model was passed without a tokenizer and does not say where it was loaded from: "
                 "pass tokenizer=AlbertTokenizer.from_pretrained(...) too"
             )
+        from ..tokenizer import load_tokenizer
+
         return load_tokenizer(source)
 
     @property
@@ -351,8 +329,10 @@ class Pipeline:
         pending: tuple[list[int], dict[str, torch.Tensor]] | None = None
         with torch.inference_mode():
             for indices in self._progress(batches, self.task):
-                batch = pad_features([features[index] for index in indices], pad_id)
-                batch = {name: tensor.to(self.device) for name, tensor in batch.items()}
+                chosen = [features[index] for index in indices]
+                ids, types = [row["input_ids"] for row in chosen], [row.get("token_type_ids", ()) for row in chosen]
+                padded = pad_batch(ids, pad_id, types)
+                batch = {name: torch.from_numpy(array).to(self.device) for name, array in padded.items()}
                 output = self.forward(batch, **options)
                 batch["feature_index"] = torch.tensor(indices, device=self.device)
                 picked = read_outputs(output, batch)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tokenization_base import pad_batch
 from .shards import ShardedCorpus
 
 INSTANCE_DTYPE = np.dtype(
@@ -232,35 +233,21 @@ def collate_pairs(
     ``special_tokens_mask`` (True at [CLS], [SEP] and padding: never masked), and
     ``sentence_order_label`` (B,).
     """
-    lengths_a = instances["a_end"] - instances["a_start"]
-    lengths_b = instances["b_end"] - instances["b_start"]
-    row_lengths = lengths_a + lengths_b + SPECIAL_TOKENS_PER_PAIR
-    width = int(row_lengths.max())
-    width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
-    batch_size = len(instances)
-    input_ids = np.full((batch_size, width), pad_token_id, dtype=np.int64)
-    token_type_ids = np.zeros((batch_size, width), dtype=np.int64)
-    for row, instance in enumerate(instances):
-        tokens = corpus.shards[instance["shard"]].tokens
-        length_a, length_b = int(lengths_a[row]), int(lengths_b[row])
-        input_ids[row, 0] = cls_token_id
-        input_ids[row, 1:1 + length_a] = tokens[instance["a_start"]:instance["a_end"]]
-        input_ids[row, 1 + length_a] = sep_token_id
-        b_first = 2 + length_a
-        input_ids[row, b_first:b_first + length_b] = tokens[instance["b_start"]:instance["b_end"]]
-        input_ids[row, b_first + length_b] = sep_token_id
-        token_type_ids[row, b_first:b_first + length_b + 1] = 1
-    positions = np.arange(width)[None, :]
-    attention_mask = (positions < row_lengths[:, None]).astype(np.int64)
-    special_tokens_mask = (
+    cls, sep = np.array([cls_token_id]), np.array([sep_token_id])
+    spans = zip(*(instances[key].tolist() for key in ("shard", "a_start", "a_end", "b_start", "b_end")))
+    rows = []
+    for shard, a_start, a_end, b_start, b_end in spans:
+        tokens = corpus.shards[shard].tokens
+        rows.append(np.concatenate((cls, tokens[a_start:a_end], sep, tokens[b_start:b_end], sep)))
+    batch = pad_batch(rows, pad_token_id, pad_to_multiple_of=pad_to_multiple_of)
+    positions = np.arange(batch["input_ids"].shape[1])[None, :]
+    lengths_a = (instances["a_end"] - instances["a_start"])[:, None]
+    row_lengths = batch["attention_mask"].sum(axis=1, keepdims=True)
+    batch["token_type_ids"] = ((positions >= 2 + lengths_a) & (positions < row_lengths)).astype(np.int64)
+    batch["special_tokens_mask"] = (
         (positions == 0)
-        | (positions == 1 + lengths_a[:, None])
-        | (positions >= row_lengths[:, None] - 1)  # the last [SEP] and the padding
+        | (positions == 1 + lengths_a)
+        | (positions >= row_lengths - 1)  # the last [SEP] and the padding
     )
-    return {
-        "input_ids": input_ids,
-        "token_type_ids": token_type_ids,
-        "attention_mask": attention_mask,
-        "special_tokens_mask": special_tokens_mask,
-        "sentence_order_label": instances["sentence_order_label"].astype(np.int64),
-    }
+    batch["sentence_order_label"] = instances["sentence_order_label"].astype(np.int64)
+    return batch

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_files import write_atomic
+
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -58,16 +60,7 @@ class CheckpointManager:
     def save(self, step: int, state: dict[str, Any]) -> Path:
         """Write ``state`` as the checkpoint of ``step`` atomically, then drop all but the last ``keep``."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        for stale in self.folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a save that was killed
-        path = self.path_for(step)
-        tmp = self.folder / f".{path.name}.tmp"
-        with open(tmp, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(self.folder)
+        path = write_atomic(self.path_for(step), lambda temporary: torch.save(state, temporary), durable=True)
         for old in self.checkpoints()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path
@@ -81,20 +74,6 @@ class CheckpointManager:
                 f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to "
                 "resume from the one before"
             ) from None
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable (POSIX); harmless where folders cannot be opened.
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 # -- random generators --------------------------------------------------------------------------

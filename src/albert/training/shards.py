@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic_files import atomic_path, write_text_atomic
 from .corpus import (
     DEFAULT_MAX_DOCUMENT_LINES,
     DEFAULT_MIN_DOCUMENT_CHARS,
@@ -125,26 +126,10 @@ class _SplitWriter:
         documents = np.zeros(len(self._document_sizes) + 1, dtype=np.int64)
         np.cumsum(self._document_sizes, out=documents[1:])
         for kind, array in (("tokens", tokens), ("sentences", sentences), ("documents", documents)):
-            _save_npy_atomic(self.folder / f"{name}.{kind}.npy", array)
+            with atomic_path(self.folder / f"{name}.{kind}.npy") as temporary, open(temporary, "wb") as file:
+                np.save(file, array, allow_pickle=False)
         self.shards.append(ShardInfo(name, len(tokens), len(self._sentence_lengths), len(self._document_sizes)))
         self._reset()
-
-
-def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the umask sets permissions
-    try:
-        with open(tmp, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json_atomic(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _source_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
@@ -249,7 +234,7 @@ def prepare_shards(
         },
         "splits": {split: [vars(shard) for shard in writer.shards] for split, writer in writers.items()},
     }
-    _write_json_atomic(folder / MANIFEST_NAME, manifest)
+    write_text_atomic(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 

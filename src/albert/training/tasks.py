@@ -50,7 +50,9 @@ from ..modeling import (
     AlbertForSequenceClassification,
     AlbertForTokenClassification,
 )
+from ..pipelines.question_answering import decode_answers
 from ..text_normalization import trim_span
+from ..tokenization_base import pad_batch, pad_rows
 from . import metrics as metric_functions
 
 TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
@@ -101,9 +103,6 @@ class EncodeOptions:
     doc_stride: int = 128
     max_question_length: int = 64
     max_answer_length: int = 30
-    n_best: int = 20
-    #: SQuAD 2.0: answer "" when the no-answer score beats the best span by more than this.
-    null_score_threshold: float = 0.0
     #: SQuAD 2.0: let "no answer" compete; None: when the examples scored include unanswerable ones.
     allow_no_answer: bool | None = None
 
@@ -546,20 +545,14 @@ def collate(features: Sequence[Feature], pad_token_id: int, with_labels: bool = 
     labels padded with -100, the ignored index)."""
     first = features[0]["input_ids"]
     nested = bool(first) and isinstance(first[0], list)
-    rows = [feature["input_ids"] for feature in features]
-    width = max((len(row) for choices in rows for row in choices) if nested else (len(row) for row in rows))
+
+    def rows(key: str) -> list[list[int]]:  # one row per choice for multiple choice
+        return [row for feature in features for row in (feature[key] if nested else [feature[key]])]
+
+    padded = pad_batch(rows("input_ids"), pad_token_id, rows("token_type_ids"))
+    width = padded["input_ids"].shape[1]
     shape = (len(features), len(first), width) if nested else (len(features), width)
-    input_ids = torch.full(shape, pad_token_id, dtype=torch.long)
-    token_type_ids = torch.zeros(shape, dtype=torch.long)
-    attention_mask = torch.zeros(shape, dtype=torch.long)
-    for index, feature in enumerate(features):
-        pieces = zip(feature["input_ids"], feature["token_type_ids"]) if nested else [(feature["input_ids"], feature["token_type_ids"])]
-        for choice, (ids, types) in enumerate(pieces):
-            where = (index, choice) if nested else (index,)
-            input_ids[where][: len(ids)] = torch.tensor(ids, dtype=torch.long)
-            token_type_ids[where][: len(types)] = torch.tensor(types, dtype=torch.long)
-            attention_mask[where][: len(ids)] = 1
-    batch = {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+    batch = {key: torch.from_numpy(array.reshape(shape)) for key, array in padded.items()}
     if not with_labels:
         return batch
     for key in ("labels", "start_positions", "end_positions"):
@@ -567,10 +560,7 @@ def collate(features: Sequence[Feature], pad_token_id: int, with_labels: bool = 
         if any(value is None for value in values):
             continue
         if isinstance(values[0], list):  # token labels
-            padded = torch.full((len(values), width), IGNORE_INDEX, dtype=torch.long)
-            for index, value in enumerate(values):
-                padded[index, : len(value)] = torch.tensor(value, dtype=torch.long)
-            batch[key] = padded
+            batch[key] = torch.from_numpy(pad_rows(values, IGNORE_INDEX, width))
         else:
             batch[key] = torch.tensor(values, dtype=torch.float32 if isinstance(values[0], float) else torch.long)
     return batch
@@ -930,31 +920,16 @@ def _answer_positions(example: QuestionExample, spans: list[tuple[int, int, int]
 
 def best_answer(context: str, windows: Sequence[tuple[Feature, dict[str, np.ndarray]]], options: EncodeOptions,
                 allow_no_answer: bool) -> str:
-    """The answer text with the best start + end logit over a question's windows (spans of at
-    most ``max_answer_length`` pieces, inside the context); "" when no-answer is allowed and its
-    score ([CLS] start + end, lowest over the windows) beats the best span by more than the
-    threshold."""
-    best_score, best_text = -math.inf, ""
-    null_score = math.inf
-    for feature, output in windows:
-        start_logits, end_logits = output["start"], output["end"]
-        null_score = min(null_score, float(start_logits[0] + end_logits[0]))
-        spans = {position: (start, end) for position, start, end in feature["meta"] if end > start}
-        if not spans:
-            continue
-        positions = np.fromiter(spans, dtype=np.int64)
-        top_starts = positions[np.argsort(-start_logits[positions], kind="stable")[: options.n_best]]
-        top_ends = positions[np.argsort(-end_logits[positions], kind="stable")[: options.n_best]]
-        for start in top_starts:
-            for end in top_ends:
-                if end < start or end - start + 1 > options.max_answer_length:
-                    continue
-                score = float(start_logits[start] + end_logits[end])
-                if score > best_score:
-                    best_score, best_text = score, context[spans[int(start)][0]:spans[int(end)][1]]
-    if allow_no_answer and null_score - best_score > options.null_score_threshold:
-        return ""
-    return best_text
+    """The answer the question-answering pipeline gives for a question's windows (its
+    :func:`~albert.pipelines.question_answering.decode_answers`, with ``max_answer_length`` as
+    its ``max_answer_len``); "" for "no answer", allowed to win when ``allow_no_answer``."""
+    answers = decode_answers(
+        context,
+        [(output["start"], output["end"], feature["meta"][0][0] if feature["meta"] else 0,
+          [(start, end) for _, start, end in feature["meta"]]) for feature, output in windows],
+        max_answer_len=options.max_answer_length, handle_impossible_answer=allow_no_answer,
+    )
+    return answers[0]["answer"] if answers else ""
 
 
 class MultipleChoiceTask(Task):

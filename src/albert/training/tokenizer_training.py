@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..atomic_files import write_bytes_atomic
 from ..text_normalization import normalize
 from .corpus import CorpusError, iter_documents
 
@@ -102,9 +103,7 @@ def train_tokenizer(
             "give more text or a smaller --vocab-size"
         ) from None
 
-    tmp = folder / ".spiece.model.tmp"
-    tmp.write_bytes(model.getvalue())
-    os.replace(tmp, folder / "spiece.model")
+    write_bytes_atomic(folder / "spiece.model", model.getvalue())
 
     from ..tokenizer import AlbertTokenizer
 
