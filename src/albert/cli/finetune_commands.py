@@ -8,32 +8,20 @@ exit status 1, without a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import typer
 
-from .app import app
+from ..atomic_files import write_text_atomic
+from ..training.finetune import FinetuneSettings
+from .app import app, settings_option, show_training_messages, user_errors
 
 TASK_HELP = "text-classification, regression, token-classification, question-answering or multiple-choice."
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Print expected failures as ``error: ...`` and exit 1 instead of showing a traceback."""
-    from ..hub import ModelNotFoundError
-    from ..training.run_state import CheckpointReadError, NonFiniteLossError
-
-    try:
-        yield
-    except (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError, CheckpointReadError,
-            ModelNotFoundError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+#: An option of ``albert finetune``: its default is FinetuneSettings' (one place sets it).
+_setting = partial(settings_option, FinetuneSettings)
 
 
 def _read_options(text_column: str | None, pair_column: str | None, label_column: str | None,
@@ -70,59 +58,59 @@ def finetune_command(
     train: Path = typer.Option(..., "--train", help="Training file (TSV/CSV/JSONL, CoNLL, SQuAD JSON, SWAG/RACE)."),
     dev: Path | None = typer.Option(None, "--dev", help="Dev file: evaluated during training to keep the best model."),
     out: Path = typer.Option(..., "--out", help="Run folder: best/, metrics.json, metrics.jsonl, curves.png, checkpoints/."),
-    epochs: int = typer.Option(3, "--epochs", help="Passes over the training data."),
-    lr: float | None = typer.Option(
-        None, "--lr", help="Peak learning rate (default by model width: 1e-4 small, 3e-5 base, 2e-5 large, 1e-5 xlarge+)."
+    epochs: int = _setting("--epochs", help="Passes over the training data."),
+    lr: float | None = _setting(
+        "--lr", field="learning_rate",
+        help="Peak learning rate (default by model width: 1e-4 small, 3e-5 base, 2e-5 large, 1e-5 xlarge+).",
     ),
-    batch_size: int = typer.Option(32, "--batch-size", help="Examples per optimizer step."),
-    eval_batch_size: int = typer.Option(64, "--eval-batch-size", help="Examples per batch when evaluating."),
-    max_length: int = typer.Option(128, "--max-length", help="Longest input in pieces (longer ones are cut or windowed)."),
-    warmup_ratio: float = typer.Option(0.1, "--warmup-ratio", help="Share of the steps with a rising learning rate."),
-    weight_decay: float = typer.Option(0.01, "--weight-decay", help="Decoupled weight decay (not on LayerNorm/biases)."),
-    max_grad_norm: float = typer.Option(1.0, "--max-grad-norm", help="Gradient clipping norm."),
-    accumulation_steps: int = typer.Option(1, "--accumulation-steps", help="Micro-batches per optimizer step."),
-    layerwise_lr_decay: float = typer.Option(
-        1.0, "--layerwise-lr-decay", help="Scale the lr by this per level below the head (1 = off; try 0.9)."
+    batch_size: int = _setting("--batch-size", help="Examples per optimizer step."),
+    eval_batch_size: int = _setting("--eval-batch-size", help="Examples per batch when evaluating."),
+    max_length: int = _setting("--max-length", help="Longest input in pieces (longer ones are cut or windowed)."),
+    warmup_ratio: float = _setting("--warmup-ratio", help="Share of the steps with a rising learning rate."),
+    weight_decay: float = _setting("--weight-decay", help="Decoupled weight decay (not on LayerNorm/biases)."),
+    max_grad_norm: float = _setting("--max-grad-norm", help="Gradient clipping norm."),
+    accumulation_steps: int = _setting("--accumulation-steps", help="Micro-batches per optimizer step."),
+    layerwise_lr_decay: float = _setting(
+        "--layerwise-lr-decay", help="Scale the lr by this per level below the head (1 = off; try 0.9)."
     ),
-    seed: int = typer.Option(42, "--seed", help="Seed of the head's initialisation, the data order and dropout."),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Dev metric that picks the best model (default: accuracy, pearson, or f1)."
+    seed: int = _setting("--seed", help="Seed of the head's initialisation, the data order and dropout."),
+    metric: str | None = _setting(
+        "--metric", help="Dev metric that picks the best model (default: accuracy, pearson, or f1)."
     ),
-    patience: int | None = typer.Option(
-        None, "--patience", help="Stop after this many evaluations without improvement (default: never)."
+    patience: int | None = _setting(
+        "--patience", help="Stop after this many evaluations without improvement (default: never)."
     ),
-    eval_every: int | None = typer.Option(None, "--eval-every", help="Steps between evaluations (default: each epoch)."),
-    checkpoint_every: int | None = typer.Option(
-        None, "--checkpoint-every", help="Steps between checkpoints (default: at every evaluation)."
+    eval_every: int | None = _setting("--eval-every", help="Steps between evaluations (default: each epoch)."),
+    checkpoint_every: int | None = _setting(
+        "--checkpoint-every", help="Steps between checkpoints (default: at every evaluation)."
     ),
-    keep_checkpoints: int = typer.Option(2, "--keep-checkpoints", help="Checkpoints kept (the last ones)."),
-    log_every: int = typer.Option(10, "--log-every", help="Steps between lines of metrics.jsonl."),
-    max_train_examples: int | None = typer.Option(
-        None, "--max-train-examples", help="Train on a seeded sample of this many examples."
-    ),
-    max_dev_examples: int | None = typer.Option(None, "--max-dev-examples", help="Evaluate the first N dev examples."),
-    doc_stride: int = typer.Option(128, "--doc-stride", help="Question answering: pieces shared by context windows."),
-    max_answer_length: int = typer.Option(30, "--max-answer-length", help="Question answering: longest answer in pieces."),
+    keep_checkpoints: int = _setting("--keep-checkpoints", help="Checkpoints kept (the last ones)."),
+    log_every: int = _setting("--log-every", help="Steps between lines of metrics.jsonl."),
+    max_train_examples: int | None = _setting("--max-train-examples", help="Train on a seeded sample of this many examples."),
+    max_dev_examples: int | None = _setting("--max-dev-examples", help="Evaluate the first N dev examples."),
+    doc_stride: int = _setting("--doc-stride", help="Question answering: pieces shared by context windows."),
+    max_answer_length: int = _setting("--max-answer-length", help="Question answering: longest answer in pieces."),
     text_column: str | None = _TEXT_COLUMN,
     pair_column: str | None = _PAIR_COLUMN,
     label_column: str | None = _LABEL_COLUMN,
     tag_column: str | None = _TAG_COLUMN,
     no_header: bool = _NO_HEADER,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto."),
-    bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on GPU."),
-    fast: bool = typer.Option(True, "--fast/--no-fast", help="The unpadded fast path on GPU."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: torch's)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress and status lines on stderr."),
+    device: str = _setting("--device", help="cpu, cuda, or auto."),
+    bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
+    fast: bool = _setting("--fast/--no-fast", help="The unpadded fast path on GPU."),
+    threads: int | None = _setting("--threads", help="CPU threads (default: torch's)."),
+    progress: bool = _setting("--progress/--no-progress", help="Progress and status lines on stderr."),
 ) -> None:
     """Fine-tune a model on a task; the best model on the dev set is saved to OUT/best.
 
     Safe to interrupt: run the same command with --resume to continue from the last checkpoint.
     OUT/best loads in albert.pipeline(TASK, model=OUT/best), `albert evaluate` and transformers.
     """
-    from ..training.finetune import FinetuneSettings, finetune
+    from ..training.finetune import finetune
 
-    with _user_errors():
+    show_training_messages()
+    with user_errors():
         settings = FinetuneSettings(
             task=task, epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_batch_size=eval_batch_size,
             max_length=max_length, warmup_ratio=warmup_ratio, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
@@ -165,7 +153,7 @@ def evaluate_command(
     from ..training.evaluate import evaluate
 
     columns_given = any(value is not None for value in (text_column, pair_column, label_column, tag_column)) or no_header
-    with _user_errors():
+    with user_errors():
         metrics = evaluate(
             model, file, task,
             read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header) if columns_given else None,
@@ -173,9 +161,7 @@ def evaluate_command(
             device=device, predictions_path=predictions, progress=sys.stderr.isatty(),
         )
         record = {"model": str(model), "file": str(file), **metrics}
-        temporary = output.with_name(f".{output.name}.tmp")
-        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, output)
+        write_text_atomic(output, json.dumps(record, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:

@@ -7,34 +7,23 @@ on stderr with exit status 1, without a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from .app import app
+from ..training.optim import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
+from ..training.pretrain import PretrainSettings
+from .app import app, settings_option, show_training_messages, user_errors
 
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from ..training.run_state import CheckpointReadError, NonFiniteLossError
-
-    # CorpusError, DataMismatchError and ModelNotFoundError are ValueError / FileNotFoundError.
-    return (ValueError, FileNotFoundError, FileExistsError, NonFiniteLossError, CheckpointReadError)
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Print expected failures as ``error: ...`` and exit 1 instead of showing a traceback."""
-    try:
-        yield
-    except _user_error_types() as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from None
+#: An option of ``albert pretrain``: its default is PretrainSettings' (one place sets it).
+_setting = partial(settings_option, PretrainSettings)
+#: The default recipe, whose values the help shows for the options it fills in.
+_RECIPE = get_recipe(DEFAULT_RECIPE)
 
 
 def _parse_overrides(assignments: list[str]) -> dict[str, Any]:
@@ -65,7 +54,7 @@ def train_tokenizer_command(
     [CLS]=2 [SEP]=3 [MASK]=4), into a folder AlbertTokenizer.from_pretrained loads."""
     from ..training.tokenizer_training import train_tokenizer
 
-    with _user_errors():
+    with user_errors():
         folder = train_tokenizer(corpus, out, vocab_size, max_sentences=max_sentences, seed=seed)
     typer.echo(f"wrote a {vocab_size:,}-piece tokenizer to {folder}")
 
@@ -87,10 +76,10 @@ def prepare_data_command(
 
     Optional: `albert pretrain` given text files does this itself, into OUT/data of the run.
     """
-    from ..training.pretrain import load_tokenizer
+    from ..tokenizer import load_tokenizer
     from ..training.shards import prepare_shards
 
-    with _user_errors():
+    with user_errors():
         manifest = prepare_shards(
             corpus, load_tokenizer(tokenizer), out, heldout_fraction=heldout_fraction,
             min_document_chars=min_document_chars, max_document_lines=max_document_lines,
@@ -114,51 +103,58 @@ def pretrain_command(
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics.jsonl, curves.png, final/."),
     steps: int = typer.Option(..., "--steps", help="Optimizer steps."),
     batch_size: int = typer.Option(..., "--batch-size", help="Global batch (all processes and accumulation steps)."),
-    seq_len: int = typer.Option(128, "--seq-len", help="Maximum sequence length."),
-    recipe: str = typer.Option("albert-paper", "--recipe", help="Named defaults for everything not given."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (recipe: 0.00176)."),
-    optimizer: str | None = typer.Option(None, "--optimizer", help="lamb or adamw (recipe: lamb)."),
-    warmup_steps: int | None = typer.Option(None, "--warmup-steps", help="Linear warmup (recipe: 2.5% of steps)."),
-    weight_decay: float | None = typer.Option(None, "--weight-decay", help="Decoupled weight decay (recipe: 0.01)."),
-    max_grad_norm: float | None = typer.Option(None, "--max-grad-norm", help="Gradient clipping (recipe: 1.0)."),
-    max_predictions: int | None = typer.Option(
-        None, "--max-predictions", help="Masked tokens per sequence at most (recipe: 20)."
+    seq_len: int = _setting("--seq-len", field="max_seq_length", help="Maximum sequence length."),
+    recipe: str = _setting("--recipe", help="Named defaults for everything not given."),
+    lr: float | None = _setting("--lr", field="learning_rate", help=f"Peak learning rate (recipe: {_RECIPE.learning_rate})."),
+    optimizer: str | None = _setting("--optimizer", help=f"{' or '.join(OPTIMIZERS)} (recipe: {_RECIPE.optimizer})."),
+    warmup_steps: int | None = _setting(
+        "--warmup-steps", help=f"Linear warmup (recipe: {_RECIPE.warmup_fraction:.1%} of steps)."
     ),
-    short_seq_prob: float | None = typer.Option(None, "--short-seq-prob", help="Share of shorter pairs (0.1)."),
-    accumulation_steps: int = typer.Option(1, "--accumulation-steps", help="Micro-batches per optimizer step."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the initialisation, the pairs and the masks."),
+    weight_decay: float | None = _setting("--weight-decay", help=f"Decoupled weight decay (recipe: {_RECIPE.weight_decay})."),
+    max_grad_norm: float | None = _setting("--max-grad-norm", help=f"Gradient clipping (recipe: {_RECIPE.max_grad_norm})."),
+    max_predictions: int | None = _setting(
+        "--max-predictions", field="max_predictions_per_seq",
+        help=f"Masked tokens per sequence at most (recipe: {_RECIPE.max_predictions_per_seq}).",
+    ),
+    short_seq_prob: float | None = _setting(
+        "--short-seq-prob", help=f"Share of shorter pairs (recipe: {_RECIPE.short_seq_prob})."
+    ),
+    accumulation_steps: int = _setting("--accumulation-steps", help="Micro-batches per optimizer step."),
+    seed: int = _setting("--seed", help="Seed of the initialisation, the pairs and the masks."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
-    init_from: Path | None = typer.Option(
-        None, "--init-from", help="Start from this model folder's weights (continued pretraining; a fresh schedule)."
+    init_from: Path | None = _setting(
+        "--init-from", help="Start from this model folder's weights (continued pretraining; a fresh schedule)."
     ),
-    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Steps between checkpoints."),
-    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="Checkpoints kept (the last ones)."),
-    log_every: int = typer.Option(10, "--log-every", help="Steps between metrics lines."),
-    eval_batches: int = typer.Option(16, "--eval-batches", help="Held-out batches evaluated at each checkpoint."),
-    activation_checkpointing: bool = typer.Option(
-        False, "--activation-checkpointing", help="Recompute activations in backward: less memory, ~30% slower."
+    checkpoint_every: int = _setting("--checkpoint-every", help="Steps between checkpoints."),
+    keep_checkpoints: int = _setting("--keep-checkpoints", help="Checkpoints kept (the last ones)."),
+    log_every: int = _setting("--log-every", help="Steps between metrics lines."),
+    eval_batches: int = _setting("--eval-batches", help="Held-out batches evaluated at each checkpoint."),
+    activation_checkpointing: bool = _setting(
+        "--activation-checkpointing", help="Recompute activations in backward: less memory, ~30% slower."
     ),
-    fast: bool = typer.Option(
-        False, "--fast", help="Run the encoder on albert.fast's unpadded path (same weights and checkpoints)."
+    fast: bool = _setting("--fast", help="Run the encoder on albert.fast's unpadded path (same weights and checkpoints)."),
+    compile_layers: bool = _setting(
+        "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
     ),
-    compile_layers: bool = typer.Option(
-        False, "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
+    device: str = _setting("--device", help="cpu, cuda, or auto."),
+    bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
+    threads: int | None = _setting(
+        "--threads", field="num_threads", help="CPU threads per process (default: cores / processes)."
     ),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto."),
-    bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on GPU."),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads per process (default: cores / processes)."),
     set_fields: list[str] = typer.Option([], "--set", help="Override a config field: --set hidden_size=256."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on a terminal."),
+    progress: bool = _setting("--progress/--no-progress", help="Progress bar on a terminal."),
 ) -> None:
     """Pretrain ALBERT from scratch (masked LM with n-gram masking + sentence-order prediction).
 
     Safe to interrupt: run the same command with --resume to continue from the last checkpoint.
     Several GPUs or machines: torchrun --nproc_per_node N -m albert.cli pretrain ...
     """
-    from ..training.pretrain import PretrainSettings, load_tokenizer, pretrain
+    from ..tokenizer import load_tokenizer
+    from ..training.pretrain import pretrain
 
+    show_training_messages()
     overrides = _parse_overrides(set_fields)
-    with _user_errors():
+    with user_errors():
         settings = PretrainSettings(
             steps=steps, batch_size=batch_size, max_seq_length=seq_len, recipe=recipe, optimizer=optimizer,
             learning_rate=lr, warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
@@ -202,7 +198,7 @@ def evaluate_mlm_command(
     """Masked-token accuracy (top-1, top-5), MLM loss and sentence-order accuracy on held-out text."""
     from ..training.evaluate_mlm import evaluate_mlm
 
-    with _user_errors():
+    with user_errors():
         results = evaluate_mlm(
             model, files, max_seq_length=seq_len, batch_size=batch_size, seed=seed,
             max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(), split=split,

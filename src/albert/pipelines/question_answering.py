@@ -9,13 +9,13 @@ over the context pieces (and [CLS]); a span's score is p(start) * p(end), for sp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..modeling import AlbertForQuestionAnswering
-from .base import Pieces, Pipeline, build_inputs, check_texts, encode_pieces, window_ranges
+from .base import Pipeline, build_inputs, check_texts, encode_pieces, window_ranges
 
 Answer = dict[str, Any]
 
@@ -103,13 +103,17 @@ class QuestionAnsweringPipeline(Pipeline):
             features, lambda output, batch: {"start": output.start_logits, "end": output.end_logits}
         )
 
-        per_question: list[list[tuple[dict[str, np.ndarray], tuple[int, int, int]]]] = [[] for _ in questions]
-        for owner, output, window in zip(owners, outputs, windows):
-            per_question[owner].append((output, window))
-        results = [
-            self._answers(contexts[index], context_pieces[index], per_question[index], settings)
-            for index in range(len(questions))
-        ]
+        per_question: list[list[Any]] = [[] for _ in questions]
+        for owner, output, (first, last, offset) in zip(owners, outputs, windows):
+            spans = context_pieces[owner].spans[first:last]
+            per_question[owner].append((output["start"], output["end"], offset, spans))
+        results = []
+        for context, question_windows in zip(contexts, per_question):
+            answers = decode_answers(
+                context, question_windows, top_k=settings["top_k"], max_answer_len=settings["max_answer_len"],
+                handle_impossible_answer=settings["handle_impossible_answer"],
+            )
+            results.append(answers[0] if settings["top_k"] == 1 and answers else answers)
         return results[0] if single else results
 
     def _context_windows(
@@ -136,51 +140,62 @@ class QuestionAnsweringPipeline(Pipeline):
             )
         return window_ranges(context_length, room, stride)
 
-    def _answers(
-        self,
-        context: str,
-        pieces: Pieces,
-        windows: list[tuple[dict[str, np.ndarray], tuple[int, int, int]]],
-        settings: dict[str, Any],
-    ) -> Answer | list[Answer]:
-        top_k, longest = settings["top_k"], settings["max_answer_len"]
-        char_starts, char_ends = _visible_bounds(pieces.spans)
-        best: dict[tuple[int, int], float] = {}  # character span -> best score over the windows
-        null_score = 1.0
-        for output, (first, last, offset) in windows:
-            length = last - first
-            # Probabilities over [CLS] and this window's context pieces; everything else is out.
-            start_p = _softmax(
-                np.concatenate([output["start"][:1], output["start"][offset : offset + length]])
-            )
-            end_p = _softmax(np.concatenate([output["end"][:1], output["end"][offset : offset + length]]))
-            null_score = min(null_score, float(start_p[0] * end_p[0]))
-            if length == 0:
-                continue
-            spans = np.triu(np.outer(start_p[1:], end_p[1:]))
-            spans = np.tril(spans, longest - 1)  # at most max_answer_len pieces
-            flat = spans.ravel()
-            found: set[tuple[int, int]] = set()
-            for position in np.argsort(-flat, kind="stable"):
-                score = float(flat[position])
-                if score <= 0.0 or len(found) == top_k:
-                    break
-                start = char_starts[first + int(position) // length]
-                end = char_ends[first + int(position) % length]
-                if end <= start:  # only bare "▁" pieces: nothing to read
-                    continue
-                found.add((start, end))
-                best[(start, end)] = max(best.get((start, end), 0.0), score)
 
-        answers = [
-            {"score": score, "start": start, "end": end, "answer": context[start:end]}
-            for (start, end), score in best.items()
-        ]
-        if settings["handle_impossible_answer"]:
-            answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
-        answers.sort(key=lambda answer: -answer["score"])
-        answers = answers[:top_k]
-        return answers[0] if top_k == 1 and answers else answers
+def decode_answers(
+    context: str,
+    windows: Iterable[tuple[np.ndarray, np.ndarray, int, Sequence[tuple[int, int]]]],
+    *,
+    top_k: int = 1,
+    max_answer_len: int = 15,
+    handle_impossible_answer: bool = False,
+) -> list[Answer]:
+    """The ``top_k`` best answers to a question from the model's scores over the windows of its
+    context, best first, as ``{"score", "start", "end", "answer"}`` (``context[start:end] == answer``):
+    this pipeline's decoding, and fine-tuning's for its dev F1 (see the module docstring).
+
+    Args:
+        windows: one ``(start_logits, end_logits, offset, spans)`` per window: the scores of its
+            input positions, the position of its first context piece, the character span of each
+            of its context pieces.
+        handle_impossible_answer: let "no answer" (``""``, start = end = 0) compete.
+    """
+    best: dict[tuple[int, int], float] = {}  # character span -> best score over the windows
+    null_score = 1.0
+    for start_logits, end_logits, offset, spans in windows:
+        length = len(spans)
+        char_starts, char_ends = _visible_bounds(list(spans))
+        # Probabilities over [CLS] and this window's context pieces; everything else is out.
+        start_p = _softmax(np.concatenate([start_logits[:1], start_logits[offset : offset + length]]))
+        end_p = _softmax(np.concatenate([end_logits[:1], end_logits[offset : offset + length]]))
+        null_score = min(null_score, float(start_p[0] * end_p[0]))
+        if length == 0:
+            continue
+        # The spans (first, last piece) of at most max_answer_len pieces, in (first, last) order.
+        width = min(max_answer_len, length)
+        firsts = np.repeat(np.arange(length), width)
+        lasts = firsts + np.tile(np.arange(width), length)
+        inside = lasts < length
+        firsts, lasts = firsts[inside], lasts[inside]
+        scores = start_p[1:][firsts] * end_p[1:][lasts]
+        found: set[tuple[int, int]] = set()
+        for index in np.argsort(-scores, kind="stable"):
+            score = float(scores[index])
+            if score <= 0.0 or len(found) == top_k:
+                break
+            start, end = char_starts[firsts[index]], char_ends[lasts[index]]
+            if end <= start:  # only bare "▁" pieces: nothing to read
+                continue
+            found.add((start, end))
+            best[(start, end)] = max(best.get((start, end), 0.0), score)
+
+    answers = [
+        {"score": score, "start": start, "end": end, "answer": context[start:end]}
+        for (start, end), score in best.items()
+    ]
+    if handle_impossible_answer:
+        answers.append({"score": null_score, "start": 0, "end": 0, "answer": ""})
+    answers.sort(key=lambda answer: -answer["score"])
+    return answers[:top_k]
 
 
 def _visible_bounds(spans: list[tuple[int, int]]) -> tuple[list[int], list[int]]:

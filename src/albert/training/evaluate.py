@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_files import atomic_path
+from .loop import autocast_for
 from .tasks import EncodeOptions, Feature, ReadOptions, Task, collate, feature_length, get_task
 
 #: Written into a fine-tuned model folder: how it was trained (task, lengths), so that
@@ -32,13 +34,6 @@ class Evaluation:
 
     metrics: dict[str, float]
     predictions: list[Any] = field(default_factory=list)
-
-
-def autocast_for(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on GPU when asked; plain float32 everywhere else."""
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def predict(
@@ -201,7 +196,7 @@ def evaluate(
         max_answer_length=info.get("max_answer_length", 30),
         allow_no_answer=allow_no_answer,
     )
-    _check_max_length(options.max_length, model.config.max_position_embeddings)
+    check_max_length(options.max_length, model.config.max_position_embeddings)
     features = spec.encode(examples, tokenizer, model.config.label2id, options)
     show = sys.stderr.isatty() if progress is None else progress
     with _progress_bar(show, len(features), f"evaluating {Path(file).name}") as advance:
@@ -213,7 +208,8 @@ def evaluate(
     return evaluation.metrics
 
 
-def _check_max_length(max_length: int, max_position_embeddings: int) -> None:
+def check_max_length(max_length: int, max_position_embeddings: int) -> None:
+    """Raise ValueError when inputs of ``max_length`` pieces do not fit the model's positions."""
     if max_length > max_position_embeddings:
         raise ValueError(
             f"max_length {max_length} is longer than the model's {max_position_embeddings} positions; "
@@ -237,12 +233,9 @@ def write_predictions(path: str | os.PathLike, examples: Sequence[Any], predicti
     """One JSON line per example: its fields and ``prediction``, written atomically."""
     import dataclasses
 
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         for example, prediction in zip(examples, predictions):
             record = dataclasses.asdict(example) if dataclasses.is_dataclass(example) else {"example": example}
             record["prediction"] = prediction
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
-    return path
+    return Path(path)

@@ -7,7 +7,6 @@ whole-word masks) with a fixed seed, so two models evaluated on the same file se
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -17,29 +16,9 @@ from typing import Any
 import torch
 
 from ..devices import resolve_device
+from .pretrain import PretrainingObjective, PretrainSettings, batch_maker_for, step_rng, summarize_results
 
 DEFAULT_MAX_EXAMPLES = 2000
-
-
-def summarize_results(results: Sequence[dict[str, torch.Tensor]]) -> dict[str, float]:
-    """Combine the per-batch outputs of :class:`~albert.training.pretrain.PretrainingObjective`.
-
-    The MLM loss is averaged over masked tokens (not over batches), so batch sizes do not matter.
-    """
-    masked = sum(float(r["mlm_count"]) for r in results)
-    summary: dict[str, float] = {
-        "mlm_loss": sum(float(r["mlm_loss"]) * float(r["mlm_count"]) for r in results) / max(masked, 1),
-        "mlm_accuracy": sum(float(r["mlm_correct"]) for r in results) / max(masked, 1),
-        "mlm_top5_accuracy": sum(float(r["mlm_top5_correct"]) for r in results) / max(masked, 1),
-        "masked_tokens": masked,
-    }
-    summary["mlm_perplexity"] = math.exp(min(summary["mlm_loss"], 50.0))
-    pairs = sum(float(r["sop_count"]) for r in results if "sop_count" in r)
-    if pairs:
-        summary["sop_loss"] = sum(float(r["sop_loss"]) * float(r["sop_count"]) for r in results if "sop_count" in r) / pairs
-        summary["sop_accuracy"] = sum(float(r["sop_correct"]) for r in results if "sop_count" in r) / pairs
-        summary["pairs"] = pairs
-    return summary
 
 
 @torch.no_grad()
@@ -75,9 +54,9 @@ def evaluate_mlm(
         CorpusError: unreadable or empty text.
     """
     from ..modeling import AlbertForPreTraining
+    from ..tokenizer import load_tokenizer
     from .instances import epoch_instances
     from .masking import default_max_predictions
-    from .pretrain import PretrainingObjective, PretrainSettings, batch_maker_for, load_tokenizer, step_rng
     from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards
 
     target = resolve_device(device)

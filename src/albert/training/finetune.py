@@ -4,7 +4,7 @@ The pieces: a task (:mod:`.tasks`: read files, label maps, encode, score) -> the
 task's head, whose loss is the one trained -> AdamW with warmup and linear decay, optionally
 layer-wise learning-rate decay -> evaluation on the dev set (:mod:`.evaluate`), early stopping
 on a chosen metric, the best model saved with ``save_pretrained`` -> checkpoints that resume
-exactly (:mod:`.run_state`) -> metrics log and curves.
+exactly (:mod:`.run_state`) -> metrics log, curves and status lines (:mod:`.loop`).
 
 Why the defaults (``docs/finetuning.md`` says more):
 
@@ -35,9 +35,7 @@ import json
 import math
 import os
 import re
-import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,17 +44,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from .evaluate import FINETUNE_INFO_NAME, autocast_for, evaluate_examples
-from .metrics_log import MetricsLog, read_metrics, terminal_progress
+from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
+from .loop import (
+    MetricsWindow,
+    Reporter,
+    RunFiles,
+    autocast_for,
+    check_resumable,
+    resume_checkpoint,
+    write_json,
+)
 from .optim import excluded_from_decay, warmup_linear_decay
 from .run_state import CheckpointManager, NonFiniteLossError, capture_rng_state, restore_rng_state
 from .tasks import TASK_NAMES, EncodeOptions, Feature, ReadOptions, Task, collate, get_task
 
-RUN_SETTINGS_NAME = "run.json"
 BEST_MODEL_DIR = "best"
 SUMMARY_NAME = "metrics.json"
-CURVES_NAME = "curves.png"
+#: curves.png is redrawn at a checkpoint at most this often, and at the end.
 CURVES_EVERY_SECONDS = 300
+#: Its dev metric panels when the data has them, after the chosen metric (training and dev loss,
+#: and the learning rate, come first).
+_DEV_CURVES = ("accuracy", "f1", "exact_match", "pearson", "spearman", "mcc")
 
 #: Settings that may change when a run resumes: they do not change what a step computes.
 _RUNTIME_SETTINGS = frozenset(
@@ -249,34 +257,6 @@ class _Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Window:
-    """Training loss and gradient norm summed since the last log record, on the device."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.grad_norm = torch.zeros((), dtype=torch.float64, device=self.device)
-        self.steps, self.examples = 0, 0
-        self.started = time.perf_counter()
-
-    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor, examples: int) -> None:
-        self.loss += loss.detach().double()
-        self.grad_norm += grad_norm.detach().double()
-        self.steps += 1
-        self.examples += examples
-
-    def summary(self) -> dict[str, float]:
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        return {
-            "loss": float(self.loss) / self.steps,
-            "grad_norm": float(self.grad_norm) / self.steps,
-            "examples_per_second": self.examples / seconds,
-        }
-
-
 def finetune(
     model: str | os.PathLike,
     train_file: str | os.PathLike,
@@ -306,22 +286,20 @@ def finetune(
     task = get_task(settings.task)
     run_dir = Path(out)
     manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
-    if manager.latest() is not None and not resume:
-        raise FileExistsError(
-            f"{run_dir} already holds a run ({manager.latest().name}); pass --resume to continue it, or choose another --out"
-        )
+    checkpoint_path = resume_checkpoint(manager, resume)
     threads_before = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, resume)
+        return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, checkpoint_path)
     finally:
         torch.set_num_threads(threads_before)  # a library call leaves the process as it found it
 
 
 def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLike, dev_file: str | os.PathLike | None,
-              run_dir: Path, manager: CheckpointManager, settings: FinetuneSettings, resume: bool) -> FinetuneResult:
-    say = _Say(settings.progress)
+              run_dir: Path, manager: CheckpointManager, settings: FinetuneSettings,
+              checkpoint_path: Path | None) -> FinetuneResult:
+    reporter = Reporter(settings.progress)
 
     train_examples = _subset(task.read(train_file, settings.read_options), settings.max_train_examples, settings.seed)
     if not train_examples:
@@ -351,16 +329,10 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     network = task.model_class.from_pretrained(model, device=device, ignore_mismatched_sizes=True,
                                                **task.model_overrides(label_list))
     network.config.extra["finetuning_task"] = task.name
-    if settings.max_length > network.config.max_position_embeddings:
-        raise ValueError(
-            f"max_length {settings.max_length} is longer than the model's {network.config.max_position_embeddings} "
-            f"positions; use --max-length {network.config.max_position_embeddings} or less"
-        )
+    check_max_length(settings.max_length, network.config.max_position_embeddings)
     learning_rate = settings.learning_rate or default_learning_rate(network.config.hidden_size)
-    if device.type == "cuda" and settings.fast:
-        from ..fast import accelerate
-
-        accelerate(network)
+    if settings.fast:  # the packed encoder, as everywhere: same weights, no compute on padding
+        network.set_attn_implementation("packed")
 
     options = EncodeOptions(max_length=settings.max_length, doc_stride=settings.doc_stride,
                             max_question_length=settings.max_question_length,
@@ -384,26 +356,23 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
                        "learning_rate": learning_rate, "label_list": label_list}
     state = _Progress()
     start_step = 0
-    checkpoint_path = manager.latest() if resume else None
     if checkpoint_path is not None:
         saved = manager.load(checkpoint_path, map_location=device)
-        _check_resumable(saved["settings"], settings_record, checkpoint_path)
+        check_resumable(checkpoint_path, saved["settings"], settings_record, _RUNTIME_SETTINGS)
         network.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         restore_rng_state(saved["rng"])
         state = _Progress(**json.loads(saved["progress"]))
         start_step = int(saved["step"])
-        say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
+        reporter.say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    if start_step:
-        log.truncate_after(start_step)
-    else:
-        log.path.unlink(missing_ok=True)
-    (run_dir / RUN_SETTINGS_NAME).write_text(json.dumps(settings_record, indent=2) + "\n", encoding="utf-8")
-    say(
+    curves = [(name, f"dev {name}") for name in dict.fromkeys((metric, *_DEV_CURVES)) if name != "loss"]
+    files = RunFiles(run_dir, [("loss", "loss"), ("learning_rate", "learning rate"), *curves], ("dev", "dev"),
+                     CURVES_EVERY_SECONDS)
+    files.start(start_step, settings_record)
+    reporter.say(
         f"{task.name}: {len(train_examples):,} training examples ({len(train_features):,} inputs), "
         f"{steps_per_epoch:,} steps of {settings.batch_size} per epoch x {settings.epochs} epochs = {total_steps:,} steps; "
         f"lr {learning_rate:g} with {warmup_steps:,} warmup steps; "
@@ -411,7 +380,7 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
            if dev_examples is not None else "no dev set: the last model is kept")
     )
 
-    loop = _Loop(task, network, tokenizer, optimizer, scheduler, settings, options, device, manager, log, say,
+    loop = _Loop(task, network, tokenizer, optimizer, scheduler, settings, options, device, manager, files, reporter,
                  metric, run_dir, train_features, dev_examples, dev_features, label_list, settings_record)
     started = time.perf_counter()
     done = loop.run(state, start_step, total_steps, steps_per_epoch, eval_every, checkpoint_every)
@@ -434,30 +403,6 @@ def _label_list(task: Task, train_examples: list[Any], model: str | os.PathLike)
     return names if set(names) == set(labels) else labels
 
 
-def _check_resumable(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    differences = [
-        f"{key}: checkpoint {saved.get(key)!r}, now {current.get(key)!r}"
-        for key in sorted(set(saved) | set(current))
-        if key not in _RUNTIME_SETTINGS and saved.get(key) != current.get(key)
-    ]
-    if differences:
-        raise ValueError(
-            f"cannot resume from {path}: these settings differ from the run's: {'; '.join(differences)}. "
-            "Use the original settings, or start a new run in another --out"
-        )
-
-
-class _Say:
-    """Lines for people on stderr (the progress bar shows on a terminal; logs get plain lines)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, message: str) -> None:
-        if self.enabled:
-            print(message, file=sys.stderr, flush=True)
-
-
 @dataclass
 class _Loop:
     """The training loop and what it needs; :meth:`run` is the loop itself."""
@@ -471,8 +416,8 @@ class _Loop:
     options: EncodeOptions
     device: torch.device
     manager: CheckpointManager
-    log: MetricsLog
-    say: _Say
+    files: RunFiles
+    reporter: Reporter
     metric: str
     run_dir: Path
     train_features: list[Feature]
@@ -480,7 +425,6 @@ class _Loop:
     dev_features: list[Feature] | None
     label_list: list[str] | None
     settings_record: dict[str, Any]
-    _last_plot: float = field(default_factory=time.monotonic)
 
     @property
     def pad_token_id(self) -> int:
@@ -490,38 +434,38 @@ class _Loop:
             checkpoint_every: int) -> int:
         """Train from ``start_step``; returns the number of steps done when it stopped."""
         settings, model = self.settings, self.model
-        window = _Window(self.device)
+        window = MetricsWindow(self.device)
         done = start_step
         if state.stopped_early:
             return done
         model.train()
-        with terminal_progress(enabled=settings.progress) as bar:
-            bar_task = bar.add_task("fine-tuning", total=total_steps, completed=start_step, status="")
-            reporter = _Reporter(self.say, total_steps, start_step)
+        with self.reporter.progress("fine-tuning", total_steps, start_step) as reporter:
             for step in range(start_step, total_steps):
                 indices = step_batch(len(self.train_features), settings.batch_size, settings.seed, step)
                 loss, grad_norm = self._train_step(indices)
                 done = step + 1
-                window.add(loss, grad_norm, len(indices))
+                window.add(loss=loss, grad_norm=grad_norm, examples=len(indices))
                 evaluation_due = self.dev_features is not None and (done % eval_every == 0 or done == total_steps)
                 checkpoint_due = done % checkpoint_every == 0 or done == total_steps
                 if done % settings.log_every == 0 or evaluation_due or checkpoint_due:
-                    record = {"step": done, "epoch": done / steps_per_epoch, **window.summary(),
+                    sums, seconds = window.totals()
+                    record = {"step": done, "epoch": done / steps_per_epoch, "loss": sums["loss"] / sums["steps"],
+                              "grad_norm": sums["grad_norm"] / sums["steps"],
+                              "examples_per_second": sums["examples"] / seconds,
                               "learning_rate": self.scheduler.get_last_lr()[0]}
                     window.reset()
                     self._check_divergence(record, state, done)
-                    self.log.append(record)
-                    bar.update(bar_task, completed=done, status=f"loss {record['loss']:.4f}")
-                    reporter.train(done, record)
+                    self.files.log.append(record)
+                    reporter.step(done, f"loss {record['loss']:.4f} lr {record['learning_rate']:.3g}")
                 else:
-                    bar.update(bar_task, completed=done)
+                    reporter.step(done)
                 if evaluation_due:
                     self._evaluate(state, done, steps_per_epoch, settings.patience)
                 if checkpoint_due or state.stopped_early:
                     self._checkpoint(state, done)
                 if state.stopped_early:
-                    self.say(f"stopping early at step {done}: {self.metric} has not improved for "
-                             f"{state.evals_without_improvement} evaluations")
+                    reporter.say(f"stopping early at step {done}: {self.metric} has not improved for "
+                                 f"{state.evals_without_improvement} evaluations")
                     break
         return done
 
@@ -575,7 +519,7 @@ class _Loop:
         )
         metrics = evaluation.metrics
         record = {"step": step, "epoch": step / steps_per_epoch, "split": "dev", **metrics}
-        self.log.append(record)
+        self.files.log.append(record)
         state.history.append(record)
         value = metrics[self.metric]
         better = self.task.greater_is_better(self.metric)
@@ -589,7 +533,7 @@ class _Loop:
             if patience is not None and state.evals_without_improvement >= patience:
                 state.stopped_early = True
         shown = ", ".join(f"{name} {metrics[name]:.4f}" for name in self.task.metric_names(None) if name in metrics)
-        self.say(f"step {step} dev: {shown}" + (" (best so far, saved)" if improved else ""))
+        self.reporter.say(f"step {step} dev: {shown}" + (" (best so far, saved)" if improved else ""))
 
     def save_best(self, metrics: dict[str, float] | None, step: int) -> Path:
         """Save the model, its tokenizer and how it was trained to ``out/best``."""
@@ -602,10 +546,9 @@ class _Loop:
             "read_options": dataclasses.asdict(self.settings.read_options),
             "source_model": self.settings_record["model"],
         }
-        (folder / FINETUNE_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        write_json(folder / FINETUNE_INFO_NAME, info)
         if metrics is not None:
-            (folder / "eval_results.json").write_text(json.dumps({"step": step, **metrics}, indent=2) + "\n",
-                                                      encoding="utf-8")
+            write_json(folder / "eval_results.json", {"step": step, **metrics})
         return folder
 
     def _checkpoint(self, state: _Progress, step: int) -> None:
@@ -614,40 +557,7 @@ class _Loop:
             "scheduler": self.scheduler.state_dict(), "rng": capture_rng_state(),
             "settings": self.settings_record, "progress": json.dumps(dataclasses.asdict(state)),
         })
-        # Redrawing costs a second or two: often enough to follow a long run, not every checkpoint.
-        if time.monotonic() - self._last_plot >= CURVES_EVERY_SECONDS:
-            self.draw_curves()
-
-    def draw_curves(self) -> None:
-        self._last_plot = time.monotonic()
-        plot_finetune_curves(self.log.path, self.run_dir / CURVES_NAME, self.metric)
-
-
-class _Reporter:
-    """On a terminal the progress bar says it all; in a log file, a line every 30 s with the ETA."""
-
-    def __init__(self, say: _Say, total: int, start: int) -> None:
-        self.say, self.total, self.start = say, total, start
-        self.interactive = sys.stderr.isatty()
-        self.started = self.last = time.monotonic()
-
-    def train(self, step: int, record: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if self.interactive or (now - self.last < 30 and step != self.total):
-            return
-        self.last = now
-        rate = (step - self.start) / max(now - self.started, 1e-9)
-        remaining = (self.total - step) / rate if rate else math.inf
-        self.say(f"step {step}/{self.total} loss {record['loss']:.4f} lr {record['learning_rate']:.3g} "
-                 f"{rate:.2f} steps/s, ETA {_duration(remaining)}")
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        self.files.checkpointed()
 
 
 def _finish(loop: _Loop, state: _Progress, steps: int, total_steps: int, seconds: float, train_examples: int) -> FinetuneResult:
@@ -674,62 +584,6 @@ def _finish(loop: _Loop, state: _Progress, steps: int, total_steps: int, seconds
         "best_model": str(best),
         "settings": loop.settings_record,
     }
-    (loop.run_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    loop.draw_curves()
+    loop.files.finish(SUMMARY_NAME, summary)
     return FinetuneResult(loop.run_dir, best, loop.metric, state.best_value, state.best_step, state.best_metrics,
                           state.stopped_early, steps, summary)
-
-
-# -- curves -----------------------------------------------------------------------------------------
-
-
-def plot_finetune_curves(metrics_path: str | os.PathLike, png_path: str | os.PathLike, metric: str) -> Path | None:
-    """Draw training loss (with dev loss), learning rate and the dev metrics into a PNG.
-
-    Returns the PNG's path, or None when there is nothing to draw yet.
-    """
-    path = Path(metrics_path)
-    if not path.exists():
-        return None
-    records = read_metrics(path)
-    train = [record for record in records if record.get("split", "train") == "train"]
-    dev = [record for record in records if record.get("split") == "dev"]
-    if not train:
-        return None
-    try:
-        import matplotlib
-    except ImportError:
-        warnings.warn("matplotlib is not installed: no curves.png (pip install matplotlib)", UserWarning, stacklevel=2)
-        return None
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dev_metrics = [metric] + [name for name in ("accuracy", "f1", "exact_match", "pearson", "spearman", "mcc")
-                              if name != metric and any(name in record for record in dev)]
-    panels = ["loss", "learning_rate"] + [name for name in dev_metrics if any(name in record for record in dev)][:4]
-    columns = min(3, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
-    for axis in list(axes.flat)[len(panels):]:
-        axis.set_visible(False)
-    for axis, name in zip(axes.flat, panels):
-        points = [(record["step"], record[name]) for record in train if name in record]
-        if points:
-            axis.plot(*zip(*points), linewidth=1.2, label="train")
-        held = [(record["step"], record[name]) for record in dev if name in record]
-        if held:
-            axis.plot(*zip(*held), "o-", markersize=4, label="dev")
-        if points and held:
-            axis.legend(fontsize=8)
-        axis.set_title(f"dev {name}" if not points else name.replace("_", " "), fontsize=10)
-        axis.set_xlabel("step", fontsize=8)
-        axis.tick_params(labelsize=8)
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    png = Path(png_path)
-    temporary = png.with_name(f".{png.stem}.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    os.replace(temporary, png)
-    return png

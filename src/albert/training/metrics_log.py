@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-#: The curves drawn, as (metric key, panel title); missing keys are skipped.
-CURVES = (
-    ("mlm_loss", "MLM loss"),
-    ("mlm_accuracy", "MLM accuracy"),
-    ("sop_loss", "SOP loss"),
-    ("sop_accuracy", "SOP accuracy"),
-    ("learning_rate", "learning rate"),
-    ("tokens_per_second", "tokens / s"),
-)
+from ..atomic_files import write_atomic, write_text_atomic
 
 
 class MetricsLog:
@@ -54,9 +46,7 @@ class MetricsLog:
         if not self.path.exists():
             return
         kept = [record for record in read_metrics(self.path) if record.get("step", 0) <= step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -74,23 +64,32 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def plot_curves(metrics_path: str | os.PathLike, png_path: str | os.PathLike) -> Path | None:
-    """Draw the training curves of a metrics.jsonl into a PNG; returns its path (None if no data).
+def plot_curves(
+    metrics_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    panels: Sequence[tuple[str, str]],
+    held_out: tuple[str, str],
+) -> Path | None:
+    """Draw the curves of a metrics.jsonl into a PNG; returns its path (None if no data yet).
 
-    Training records are lines; held-out evaluations (records with ``"split": "heldout"``) are
-    drawn as points on the same panels.
+    Args:
+        panels: ``(metric key, title)`` pairs; those no record has are skipped.
+        held_out: the ``split`` of the evaluation records, and their label: they are drawn as
+            points on the training records' lines.
     """
     # The object-oriented API without pyplot: no global state, no GUI backend, a faster import.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    if not Path(metrics_path).exists():
+        return None
     records = read_metrics(metrics_path)
     train = [r for r in records if r.get("split", "train") == "train"]
-    heldout = [r for r in records if r.get("split") == "heldout"]
-    panels = [(key, title) for key, title in CURVES if any(key in r for r in records)]
+    evaluations = [r for r in records if r.get("split") == held_out[0]]
+    panels = [(key, title) for key, title in panels if any(key in r for r in records)]
     if not panels:
         return None
-    columns = 3
+    columns = min(3, len(panels))
     rows = (len(panels) + columns - 1) // columns
     figure = Figure(figsize=(4.2 * columns, 3.0 * rows))
     FigureCanvasAgg(figure)
@@ -99,9 +98,9 @@ def plot_curves(metrics_path: str | os.PathLike, png_path: str | os.PathLike) ->
         points = [(r["step"], r[key]) for r in train if r.get(key) is not None]
         if points:
             axis.plot(*zip(*points), linewidth=1.2, label="train")
-        held = [(r["step"], r[key]) for r in heldout if r.get(key) is not None]
+        held = [(r["step"], r[key]) for r in evaluations if r.get(key) is not None]
         if held:
-            axis.plot(*zip(*held), "o", markersize=4, label="held-out")
+            axis.plot(*zip(*held), "o-", markersize=4, label=held_out[1])
             axis.legend(fontsize=8)
         axis.set_title(title, fontsize=10)
         axis.set_xlabel("step", fontsize=8)
@@ -110,11 +109,7 @@ def plot_curves(metrics_path: str | os.PathLike, png_path: str | os.PathLike) ->
     for axis in list(axes.flat)[len(panels):]:
         axis.set_visible(False)
     figure.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.92, wspace=0.28, hspace=0.5)
-    png = Path(png_path)
-    tmp = png.with_name(f".{png.stem}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    os.replace(tmp, png)
-    return png
+    return write_atomic(png_path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 The pieces: prepared data (:mod:`.shards`) -> sentence-order pairs (:mod:`.instances`) -> n-gram
 masks (:mod:`.masking`), built ahead in a background thread -> the model and the loss computed
 here -> LAMB or AdamW with warmup and linear decay (:mod:`.optim`) -> checkpoints and resume
-(:mod:`.run_state`) -> metrics and curves (:mod:`.metrics_log`).
+(:mod:`.run_state`) -> metrics, curves and status lines (:mod:`.loop`).
 
 What makes it fast and safe:
 
@@ -29,13 +29,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
+import math
 import os
 import queue
 import resource
-import sys
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,23 +49,40 @@ from ..config import AlbertConfig
 from ..modeling import AlbertForPreTraining
 from .corpus import CorpusError
 from .instances import InstanceStream, collate_pairs
+from .loop import (
+    MetricsWindow,
+    Reporter,
+    RunFiles,
+    autocast_for,
+    check_resumable,
+    logger,
+    resume_checkpoint,
+    write_json,
+)
 from .masking import IGNORE_INDEX, NgramMasker, word_start_table
-from .metrics_log import MetricsLog, plot_curves, terminal_progress
 from .optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
 from .run_state import CheckpointManager, capture_rng_state, check_finite, restore_rng_state
 from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards, prepared_data_matches
 
-RUN_SETTINGS_NAME = "run.json"
 #: curves.png is redrawn at a checkpoint at most this often (drawing takes seconds), and at the end.
 PLOT_INTERVAL_SECONDS = 600
+#: Its panels, as (metric key, title); held-out evaluations are points on the training lines.
+CURVES = (
+    ("mlm_loss", "MLM loss"),
+    ("mlm_accuracy", "MLM accuracy"),
+    ("sop_loss", "SOP loss"),
+    ("sop_accuracy", "SOP accuracy"),
+    ("learning_rate", "learning rate"),
+    ("tokens_per_second", "tokens / s"),
+)
 FINAL_MODEL_DIR = "final"
 
-#: Settings that change what a step computes: a resumed run must keep them.
-_RESUME_INVARIANTS = (
-    "batch_size", "max_seq_length", "accumulation_steps", "seed", "optimizer", "learning_rate",
-    "warmup_steps", "weight_decay", "eps", "max_grad_norm", "short_seq_prob", "masked_lm_prob",
-    "max_predictions_per_seq",
-)
+#: Settings that may change when a run resumes: they do not change what a step computes (the
+#: recipe's values are compared once resolved; ``steps`` may grow to extend a run).
+_RUNTIME_SETTINGS = frozenset({
+    "steps", "recipe", "checkpoint_every", "keep_checkpoints", "log_every", "eval_batches", "activation_checkpointing",
+    "fast", "compile", "device", "bf16", "num_threads", "prefetch_steps", "progress", "init_from",
+})
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -176,13 +191,6 @@ def resolve_model_config(
     return config
 
 
-def load_tokenizer(path: str | os.PathLike) -> Any:
-    """The AlbertTokenizer of a folder (spiece.model + tokenizer_config.json)."""
-    from ..tokenizer import AlbertTokenizer
-
-    return AlbertTokenizer.from_pretrained(str(path))
-
-
 # -- the objective --------------------------------------------------------------------------------
 
 class PretrainingObjective(nn.Module):
@@ -211,9 +219,8 @@ class PretrainingObjective(nn.Module):
     ) -> dict[str, torch.Tensor]:
         outputs = self.model.albert(input_ids, attention_mask, token_type_ids)
         masked = labels != IGNORE_INDEX  # (B, S)
-        masked_states = outputs.last_hidden_state[masked]  # (M, H): M = number of masked tokens
-        targets = labels[masked]  # (M,)
-        logits = self.model.predictions(masked_states).float()  # (M, V)
+        targets = labels[masked]  # (M,): M = number of masked tokens
+        logits = self.model.masked_logits(outputs.last_hidden_state, masked).float()  # (M, V)
         mlm_loss = F.cross_entropy(logits, targets) if targets.numel() else logits.sum() * 0.0
         top5 = logits.topk(min(5, logits.shape[-1]), dim=-1).indices
         result = {
@@ -235,6 +242,27 @@ class PretrainingObjective(nn.Module):
             loss = loss + sop_loss
         result["loss"] = loss
         return result
+
+
+def summarize_results(results: Sequence[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Combine the per-batch outputs of :class:`PretrainingObjective`.
+
+    The MLM loss is averaged over masked tokens (not over batches), so batch sizes do not matter.
+    """
+    masked = sum(float(r["mlm_count"]) for r in results)
+    summary: dict[str, float] = {
+        "mlm_loss": sum(float(r["mlm_loss"]) * float(r["mlm_count"]) for r in results) / max(masked, 1),
+        "mlm_accuracy": sum(float(r["mlm_correct"]) for r in results) / max(masked, 1),
+        "mlm_top5_accuracy": sum(float(r["mlm_top5_correct"]) for r in results) / max(masked, 1),
+        "masked_tokens": masked,
+    }
+    summary["mlm_perplexity"] = math.exp(min(summary["mlm_loss"], 50.0))
+    pairs = sum(float(r["sop_count"]) for r in results if "sop_count" in r)
+    if pairs:
+        summary["sop_loss"] = sum(float(r["sop_loss"]) * float(r["sop_count"]) for r in results if "sop_count" in r) / pairs
+        summary["sop_accuracy"] = sum(float(r["sop_correct"]) for r in results if "sop_count" in r) / pairs
+        summary["pairs"] = pairs
+    return summary
 
 
 # -- data: batches built ahead, in a thread ------------------------------------------------------
@@ -399,61 +427,37 @@ def _device_for(settings: PretrainSettings, distributed: Distributed) -> torch.d
 
 # -- metrics over a logging window ----------------------------------------------------------------
 
-_WINDOW_KEYS = ("mlm_loss", "sop_loss", "mlm_correct", "mlm_count", "sop_correct", "sop_count", "grad_norm",
-                "steps", "tokens")
+def _add_step(window: MetricsWindow, micro_results: list[dict[str, torch.Tensor]], grad_norm: torch.Tensor,
+              tokens: int) -> None:
+    count, zero = len(micro_results), torch.zeros((), device=window.device)
+    window.add(
+        mlm_loss=sum(r["mlm_loss"].detach() for r in micro_results) / count,
+        sop_loss=sum(r.get("sop_loss", zero).detach() for r in micro_results) / count,
+        mlm_correct=sum(r["mlm_correct"] for r in micro_results),
+        mlm_count=sum(r["mlm_count"] for r in micro_results),
+        sop_correct=sum(r.get("sop_correct", zero) for r in micro_results),
+        sop_count=sum(r.get("sop_count", zero) for r in micro_results),
+        grad_norm=grad_norm, tokens=float(tokens),
+    )
 
 
-class MetricsWindow:
-    """Sums of the step metrics since the last log line, kept on the device (no sync per step)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.reset()
-
-    def reset(self) -> None:
-        self.sums = torch.zeros(len(_WINDOW_KEYS), dtype=torch.float64, device=self.device)
-        self.started = time.perf_counter()
-
-    def restart_clock(self) -> None:
-        self.started = time.perf_counter()
-
-    def add_step(self, micro_results: list[dict[str, torch.Tensor]], grad_norm: torch.Tensor, tokens: int) -> None:
-        count = len(micro_results)
-        zero = torch.zeros((), device=self.device)
-        values = [
-            sum(r["mlm_loss"].detach() for r in micro_results) / count,
-            sum(r.get("sop_loss", zero).detach() for r in micro_results) / count,
-            sum(r["mlm_correct"] for r in micro_results),
-            sum(r["mlm_count"] for r in micro_results),
-            sum(r.get("sop_correct", zero) for r in micro_results),
-            sum(r.get("sop_count", zero) for r in micro_results),
-            grad_norm.detach(),
-            torch.ones((), device=self.device),
-            torch.tensor(float(tokens), device=self.device),
-        ]
-        self.sums += torch.stack([torch.as_tensor(v, device=self.device).double() for v in values])
-
-    def summary(self, distributed: Distributed) -> dict[str, float]:
-        """Averages over the window and over ranks (one all-reduce)."""
-        sums = self.sums.clone()
-        if distributed.enabled:
-            dist.all_reduce(sums)
-        values = dict(zip(_WINDOW_KEYS, sums.tolist()))
-        steps = values["steps"] / distributed.world_size
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        record = {
-            "mlm_loss": values["mlm_loss"] / values["steps"],
-            "mlm_accuracy": values["mlm_correct"] / max(values["mlm_count"], 1),
-            "grad_norm": values["grad_norm"] / values["steps"],
-            "tokens_per_second": values["tokens"] / seconds,
-            "tokens": values["tokens"],
-        }
-        if values["sop_count"]:
-            record["sop_loss"] = values["sop_loss"] / values["steps"]
-            record["sop_accuracy"] = values["sop_correct"] / values["sop_count"]
-        record["loss"] = record["mlm_loss"] + record.get("sop_loss", 0.0)
-        record["seconds_per_step"] = seconds / max(steps, 1)
-        return record
+def _window_record(window: MetricsWindow, distributed: Distributed) -> dict[str, float]:
+    """Averages over the window and over ranks (one all-reduce)."""
+    values, seconds = window.totals(all_reduce=distributed.enabled)
+    steps = values["steps"] / distributed.world_size
+    record = {
+        "mlm_loss": values["mlm_loss"] / values["steps"],
+        "mlm_accuracy": values["mlm_correct"] / max(values["mlm_count"], 1),
+        "grad_norm": values["grad_norm"] / values["steps"],
+        "tokens_per_second": values["tokens"] / seconds,
+        "tokens": values["tokens"],
+    }
+    if values["sop_count"]:
+        record["sop_loss"] = values["sop_loss"] / values["steps"]
+        record["sop_accuracy"] = values["sop_correct"] / values["sop_count"]
+    record["loss"] = record["mlm_loss"] + record.get("sop_loss", 0.0)
+    record["seconds_per_step"] = seconds / max(steps, 1)
+    return record
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -489,44 +493,12 @@ def resolve_training_data(
     return target
 
 
-def _settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    return [
-        f"{key}: checkpoint {saved.get(key)!r}, now {current.get(key)!r}"
-        for key in _RESUME_INVARIANTS
-        if saved.get(key) != current.get(key)
-    ]
-
-
 def _weights_digest(model: nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-class _Reporter:
-    """The progress bar on a terminal; otherwise a plain line now and then (for logs of long runs)."""
-
-    def __init__(self, bar: Any, total: int, start: int, enabled: bool) -> None:
-        self.bar, self.enabled = bar, enabled
-        self.task = bar.add_task("pretraining", total=total, completed=start, status="")
-        self.interactive = sys.stderr.isatty()
-        self.last_print = 0.0
-
-    def update(self, step: int, record: dict[str, Any] | None, total: int) -> None:
-        if record is None:
-            self.bar.update(self.task, completed=step)
-            return
-        status = (
-            f"loss {record['loss']:.3f} mlm acc {record['mlm_accuracy']:.3f} "
-            f"{record['tokens_per_second']:,.0f} tok/s"
-        )
-        self.bar.update(self.task, completed=step, status=status)
-        now = time.monotonic()
-        if self.enabled and not self.interactive and (now - self.last_print >= 30 or step == total):
-            self.last_print = now
-            print(f"step {step}/{total} {status} lr {record['learning_rate']:.3g}", file=sys.stderr, flush=True)
 
 
 def pretrain(
@@ -570,16 +542,12 @@ def pretrain(
     distributed.start(device)
     manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
     try:
-        if manager.latest() is not None and not resume:
-            raise FileExistsError(
-                f"{run_dir} already holds a run ({manager.latest().name}); pass --resume to continue it, "
-                "or choose another --out"
-            )
+        checkpoint = resume_checkpoint(manager, resume)
         if distributed.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         distributed.barrier()
         data_dir = resolve_training_data(data, tokenizer, run_dir, distributed, settings.progress)
-        resume_state = manager.load(manager.latest(), map_location=device) if resume and manager.latest() else None
+        resume_state = manager.load(checkpoint, map_location=device) if checkpoint is not None else None
         if resume_state is not None and not warmup_given:
             # The warmup derived from --steps belongs to the run: extending the run keeps it.
             saved = resume_state["settings"]["warmup_steps"]
@@ -612,18 +580,16 @@ def _train(
     settings_record = dataclasses.asdict(settings)
     start_step, stream_state = 0, {"epoch": 0, "position": 0}
     if resume_state is not None:
-        _check_resumable(resume_state, manager.latest(), settings_record, config, corpus)
+        also = ["the model config (--config / --set)"] if resume_state["config"] != config.to_dict() else []
+        if resume_state["data_fingerprint"] != corpus.fingerprint:
+            also.append("the data's tokenizer")
+        check_resumable(manager.latest(), resume_state["settings"], settings_record, _RUNTIME_SETTINGS, also)
         start_step, stream_state = trainer.restore(resume_state)
 
-    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    files = RunFiles(run_dir, CURVES, ("heldout", "held-out"), PLOT_INTERVAL_SECONDS)
     if distributed.is_main:
-        if start_step:
-            metrics.truncate_after(start_step)  # the killed run may have logged past its checkpoint
-        else:
-            metrics.path.unlink(missing_ok=True)
-        run_record = {"settings": settings_record, "config": config.to_dict(), "data": str(data_dir),
-                      "world_size": distributed.world_size, "device": str(device)}
-        (run_dir / RUN_SETTINGS_NAME).write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+        files.start(start_step, {"settings": settings_record, "config": config.to_dict(), "data": str(data_dir),
+                                 "world_size": distributed.world_size, "device": str(device)})
 
     stream = InstanceStream(corpus, settings.max_seq_length, settings.short_seq_prob, settings.seed,
                             stream_state["epoch"], stream_state["position"])
@@ -637,27 +603,29 @@ def _train(
     window = MetricsWindow(device)
     last_record: dict[str, Any] = {}
     last_checkpoint = manager.latest() if resume_state is not None else None
-    last_plot = time.monotonic()
     try:
-        with terminal_progress(enabled=settings.progress and distributed.is_main) as bar:
-            reporter = _Reporter(bar, settings.steps, start_step, settings.progress and distributed.is_main)
+        with Reporter(settings.progress and distributed.is_main).progress(
+            "pretraining", settings.steps, start_step
+        ) as reporter:
             for step in range(start_step, settings.steps):
                 _, micro_batches, stream_state = producer.next()
                 results, tokens, grad_norm, learning_rate = trainer.step(micro_batches)
-                window.add_step(results, grad_norm, tokens)
+                _add_step(window, results, grad_norm, tokens)
                 done = step + 1
 
-                record = None
                 if done % settings.log_every == 0 or done == settings.steps:
-                    record = {"step": done, "epoch": stream_state["epoch"], **window.summary(distributed),
+                    record = {"step": done, "epoch": stream_state["epoch"], **_window_record(window, distributed),
                               "learning_rate": learning_rate, "peak_memory_mb": peak_memory_mb(device)}
                     window.reset()
                     # Before anything is saved: a diverged state never replaces a good checkpoint.
                     check_finite({k: record[k] for k in ("loss", "grad_norm")}, done, last_checkpoint)
                     if distributed.is_main:
-                        metrics.append(record)
+                        files.log.append(record)
                     last_record = record
-                reporter.update(done, record, settings.steps)
+                    reporter.step(done, f"loss {record['loss']:.3f} mlm acc {record['mlm_accuracy']:.3f} "
+                                  f"{record['tokens_per_second']:,.0f} tok/s lr {learning_rate:.3g}")
+                else:
+                    reporter.step(done)
 
                 if done % settings.checkpoint_every == 0 or done == settings.steps:
                     rng_states = distributed.gather(capture_rng_state())
@@ -668,16 +636,14 @@ def _train(
                             "data_fingerprint": corpus.fingerprint, "world_size": distributed.world_size,
                         })
                         if heldout is not None:
-                            metrics.append({"step": done, "split": "heldout", **trainer.evaluate(heldout)})
-                        if time.monotonic() - last_plot >= PLOT_INTERVAL_SECONDS:
-                            plot_curves(metrics.path, run_dir / "curves.png")
-                            last_plot = time.monotonic()
+                            files.log.append({"step": done, "split": "heldout", **trainer.evaluate(heldout)})
+                        files.checkpointed()
                     distributed.barrier()
                     window.restart_clock()  # checkpoint time is not training throughput
     finally:
         producer.close()
 
-    return _finish(trainer, tokenizer, run_dir, metrics, last_record, heldout, distributed)
+    return _finish(trainer, tokenizer, files, last_record, heldout, distributed)
 
 
 @dataclass
@@ -708,9 +674,7 @@ class _Trainer:
             # Asked for by name, so also on a CPU (where compiling costs a C++ build at the start).
             compile_fast(model, on_cpu=True)  # same weights and checkpoints; compiles on the first step
         elif settings.fast:
-            from ..fast import accelerate
-
-            accelerate(model)  # the unpadded encoder of albert.fast; same weights, same checkpoints
+            model.set_attn_implementation("packed")  # same weights, same checkpoints
         objective: nn.Module = PretrainingObjective(model)
         if distributed.enabled:
             objective = nn.parallel.DistributedDataParallel(
@@ -721,12 +685,6 @@ class _Trainer:
         scheduler = warmup_linear_decay(optimizer, settings.warmup_steps, settings.steps)
         model.train()
         return cls(model, objective, optimizer, scheduler, settings, device, distributed)
-
-    @property
-    def autocast(self) -> Any:
-        if self.device.type == "cuda" and self.settings.bf16:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> tuple[list[dict], int, torch.Tensor, float]:
         """Forward and backward over the micro-batches, clip, update. Returns the per-micro-batch
@@ -739,7 +697,7 @@ class _Trainer:
             # Gradients are averaged across processes once per step, on the last micro-batch.
             sync = contextlib.nullcontext() if last or not self.distributed.enabled else self.objective.no_sync()
             with sync:
-                with self.autocast:
+                with autocast_for(self.device, self.settings.bf16):
                     result = self.objective(**batch)
                 (result["loss"] / len(micro_batches)).backward()
             results.append(result)
@@ -764,23 +722,20 @@ class _Trainer:
         if len(rng_states) == self.distributed.world_size:
             restore_rng_state(rng_states[self.distributed.rank])
         elif self.distributed.is_main:
-            print(
-                f"warning: the checkpoint was written by {len(rng_states)} processes, this run has "
-                f"{self.distributed.world_size}; training continues, but not bit-for-bit as the original run",
-                file=sys.stderr,
+            logger.warning(
+                f"the checkpoint was written by {len(rng_states)} processes, this run has "
+                f"{self.distributed.world_size}; training continues, but not bit-for-bit as the original run"
             )
         return state["step"], state["data"]
 
     @torch.no_grad()
     def evaluate(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
         """MLM and SOP metrics on fixed batches (eval mode; the training mode is put back)."""
-        from .evaluate_mlm import summarize_results
-
         self.model.eval()
         objective = PretrainingObjective(self.model)
         results = []
         for batch in batches:
-            with self.autocast:
+            with autocast_for(self.device, self.settings.bf16):
                 results.append(objective(**{key: value.to(self.device) for key, value in batch.items()}))
         self.model.train()
         return summarize_results(results)
@@ -809,22 +764,6 @@ def load_initial_weights(model: AlbertForPreTraining, folder: str | os.PathLike)
         raise ValueError(f"cannot start from {folder}: it lacks {', '.join(missing[:5])}")
     # Only what the folder holds: an absent head keeps this run's own (seeded) initialisation.
     model.load_state_dict({name: tensor for name, tensor in saved.items() if name not in absent}, strict=False)
-
-
-def _check_resumable(
-    state: dict[str, Any], path: Path | None, settings_record: dict[str, Any], config: AlbertConfig,
-    corpus: ShardedCorpus,
-) -> None:
-    differences = _settings_differences(state["settings"], settings_record)
-    if state["config"] != config.to_dict():
-        differences.append("the model config (--config / --set)")
-    if state["data_fingerprint"] != corpus.fingerprint:
-        differences.append("the data's tokenizer")
-    if differences:
-        raise ValueError(
-            f"cannot resume from {path}: these settings differ from the run's: " + "; ".join(differences)
-            + ". Use the original settings, or start a new run in another --out"
-        )
 
 
 def batch_maker_for(corpus: ShardedCorpus, tokenizer: Any, settings: PretrainSettings) -> BatchMaker:
@@ -872,14 +811,13 @@ def _heldout_batches(
 def _finish(
     trainer: _Trainer,
     tokenizer: Any,
-    run_dir: Path,
-    metrics: MetricsLog,
+    files: RunFiles,
     last_record: dict[str, Any],
     heldout: list[dict[str, torch.Tensor]] | None,
     distributed: Distributed,
 ) -> PretrainResult:
     """Save the final model with its tokenizer, check that every rank holds the same weights, plot."""
-    final = run_dir / FINAL_MODEL_DIR
+    final = files.run_dir / FINAL_MODEL_DIR
     digests = distributed.gather(_weights_digest(trainer.model))
     evaluation = None
     if distributed.is_main:
@@ -887,15 +825,13 @@ def _finish(
         trainer.model.save_pretrained(final, tokenizer=tokenizer)
         if heldout is not None:
             evaluation = trainer.evaluate(heldout)
-            (final / "eval_results.json").write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
-        summary = {
+            write_json(final / "eval_results.json", evaluation)
+        files.finish("summary.json", {
             "steps": last_record.get("step"),
             "last_metrics": last_record,
             "heldout": evaluation,
             "weights_digest_per_rank": digests,
             "ranks_agree": len(set(digests)) == 1,
-        }
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        plot_curves(metrics.path, run_dir / "curves.png")
+        })
     distributed.barrier()
-    return PretrainResult(run_dir, final, last_record, evaluation)
+    return PretrainResult(files.run_dir, final, last_record, evaluation)
