@@ -7,7 +7,7 @@ The measuring code is the same for both sides (this tree's ``bench/`` script); o
 (before, after, before, after, ...) so that a drift of the machine's load hits both sides.
 
     python bench/before_after.py --base aaeb4f3 -- cpu_inference.py --shapes small --threads 1
-    python bench/before_after.py --base aaeb4f3 --rounds 2 -- embed_100k.py --device cpu --count 1000
+    python bench/before_after.py --base aaeb4f3 --after HEAD --rounds 2 -- embed_100k.py --device cpu --count 1000
 
 Every numeric figure whose name says it is a rate (``_per_s``) or a time (``_ms``, ``seconds``)
 is reported as the median over rounds for each side, with after/before (for a rate, > 1 is
@@ -37,6 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 
 def extract_source(revision: str, into: Path) -> Path:
     """The ``src/`` folder of ``revision``, written under ``into``; returns that ``src`` path."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "source.tar"
     with open(archive, "wb") as handle:
         subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", revision, "src"], stdout=handle, check=True)
@@ -79,6 +80,8 @@ def run_side(script: str, arguments: list[str], source: Path, name: str) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the earlier commit (any git revision)")
+    parser.add_argument("--after", default=None,
+                        help="the later commit (default: the working tree as it is, uncommitted changes included)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternating")
     parser.add_argument("--name", default=None, help="results file name (default: from the script and the base)")
     parser.add_argument("script", help="a script in bench/, e.g. cpu_inference.py")
@@ -87,14 +90,15 @@ def main() -> None:
     arguments = [a for a in args.arguments if a != "--"]
     base = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
                           capture_output=True, text=True, check=True).stdout.strip()
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.after or "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"],
-                                capture_output=True, text=True, check=True).stdout.strip())
+    dirty = args.after is None and bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"],
+                                                       capture_output=True, text=True, check=True).stdout.strip())
     stem = Path(args.script).stem
     rounds: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as scratch:
-        sources = {"before": extract_source(base, Path(scratch)), "after": ROOT / "src"}
+        sources = {"before": extract_source(base, Path(scratch) / "before")}
+        sources["after"] = extract_source(args.after, Path(scratch) / "after") if args.after else ROOT / "src"
         for round_index in range(args.rounds):
             for side in ("before", "after"):
                 print(f"== round {round_index + 1}/{args.rounds}: {side} ==", flush=True)
