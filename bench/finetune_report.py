@@ -48,14 +48,14 @@ sys.path.insert(0, str(BENCH))
 from common import RESULTS, SHARED_DATA, device_name, device_tag  # noqa: E402
 
 from albert.training import metrics  # noqa: E402
-from albert.training.finetune import FinetuneSettings, finetune  # noqa: E402
-from albert.training.tasks import (  # noqa: E402
+from albert.training.finetuning.tasks import (  # noqa: E402
     ReadOptions,
     TaggedSentence,
     TextExample,
     read_tagged_sentences,
     read_text_examples,
 )
+from albert.training.finetuning.trainer import FinetuneSettings, finetune  # noqa: E402
 
 TASKS = ("sst2", "conll2003", "mrpc")
 

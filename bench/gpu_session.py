@@ -147,7 +147,7 @@ def convert_last_checkpoint(run_dir: Path) -> None:
     sys.path.insert(0, str(REPO / "src"))
     from albert import AlbertConfig, AlbertTokenizer
     from albert.modeling import AlbertForPreTraining
-    from albert.training.run_state import CheckpointManager
+    from albert.training.checkpoints import CheckpointManager
 
     manager = CheckpointManager(run_dir)
     last = manager.latest()

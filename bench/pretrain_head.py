@@ -1,7 +1,7 @@
 """The pretraining head: 30,000-way logits at every position against logits at masked positions only.
 
 ``AlbertForPreTraining(labels=...)`` (like transformers) runs the MLM head on all B x S positions
-and lets the loss ignore 85% of them; ``albert.training.pretrain.PretrainingObjective`` gathers
+and lets the loss ignore 85% of them; ``albert.training.pretraining.trainer.PretrainingObjective`` gathers
 the ~15% masked positions first and runs the head on those alone. The loss is the same (checked
 here, and in tests/test_pretrain_objective.py); this script measures what the difference costs:
 seconds per training step (forward + backward) and peak memory, for the same weights and batch.
@@ -36,7 +36,7 @@ VARIANTS = ("full_logits", "masked_only")
 
 def make_batch(batch_size: int, seq_len: int, vocab_size: int, seed: int, device: torch.device) -> dict:
     """Full-length rows [CLS] A [SEP] B [SEP]; 15% of the tokens predicted (capped as in training)."""
-    from albert.training.masking import default_max_predictions
+    from albert.training.pretraining.masking import default_max_predictions
 
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(5, vocab_size, (batch_size, seq_len), generator=generator)
@@ -59,7 +59,7 @@ def make_batch(batch_size: int, seq_len: int, vocab_size: int, seed: int, device
 
 def training_steps(model: torch.nn.Module, batch: dict, device: torch.device):
     """One callable per variant: forward + backward of the pretraining loss."""
-    from albert.training.pretrain import PretrainingObjective
+    from albert.training.pretraining.trainer import PretrainingObjective
 
     objective = PretrainingObjective(model)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()

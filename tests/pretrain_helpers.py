@@ -60,7 +60,7 @@ def tiny_tokenizer(tiny_tokenizer_dir: Path):
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer) -> Path:
     """The tiny corpus prepared into shards: documents of 8 lines, 10% held out."""
-    from albert.training.shards import prepare_shards
+    from albert.training.pretraining.shards import prepare_shards
 
     folder = tmp_path_factory.mktemp("tiny_data")
     prepare_shards([TINY_CORPUS], tiny_tokenizer, folder, heldout_fraction=0.1, max_document_lines=8,

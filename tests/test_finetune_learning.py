@@ -16,8 +16,8 @@ from finetune_support import (  # noqa: F401  (one_thread is an autouse fixture)
     write_jsonl,
 )
 
-from albert.training.evaluate import evaluate
-from albert.training.finetune import FinetuneSettings, finetune
+from albert.training.finetuning.evaluate import evaluate
+from albert.training.finetuning.trainer import FinetuneSettings, finetune
 
 # task -> (data, metric, chance level, required): chance is what a model that learnt nothing scores.
 CASES = {

@@ -11,7 +11,8 @@ import pytest
 import torch
 from finetune_support import classification_records, one_thread, write_jsonl  # noqa: F401  (autouse fixture)
 
-from albert.training.finetune import (
+from albert.training.finetuning.tasks import UnknownLabelError
+from albert.training.finetuning.trainer import (
     FinetuneSettings,
     TrainingDivergedError,
     finetune,
@@ -19,7 +20,6 @@ from albert.training.finetune import (
     layer_depth,
     step_batch,
 )
-from albert.training.tasks import UnknownLabelError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from albert.training import metrics
+from albert.training.finetuning import metrics
 
 # -- classification and regression ----------------------------------------------------------------
 

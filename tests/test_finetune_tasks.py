@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import shared_data
 
-from albert.training import tasks
-from albert.training.tasks import (
+from albert.training.finetuning import readers, tasks
+from albert.training.finetuning.tasks import (
     DataFormatError,
     EncodeOptions,
     ReadOptions,
@@ -35,7 +35,7 @@ def tokenizer(make_tiny_model):
 def test_tsv_fields_are_literal_as_glue_writes_them(tmp_path: Path):
     path = tmp_path / "train.tsv"
     path.write_text('sentence\tlabel\n"the film \'s a bore\t0\nit \'s " great "\t1\n', encoding="utf-8")
-    examples = tasks.read_text_examples(path)
+    examples = readers.read_text_examples(path)
     assert [(e.text, e.text_pair, e.label) for e in examples] == [
         ('"the film \'s a bore', None, "0"), ('it \'s " great "', None, "1"),
     ]
@@ -44,7 +44,7 @@ def test_tsv_fields_are_literal_as_glue_writes_them(tmp_path: Path):
 def test_csv_fields_may_be_quoted(tmp_path: Path):
     path = tmp_path / "train.csv"
     path.write_text('text,label\n"good, really good",pos\nbad,neg\n', encoding="utf-8")
-    assert [(e.text, e.label) for e in tasks.read_text_examples(path)] == [("good, really good", "pos"), ("bad", "neg")]
+    assert [(e.text, e.label) for e in readers.read_text_examples(path)] == [("good, really good", "pos"), ("bad", "neg")]
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_csv_fields_may_be_quoted(tmp_path: Path):
 def test_pairs_are_found_by_column_name(tmp_path: Path, columns, expected_pair):
     record = {column: f"{column} text" for column in columns} | {"label": 1}
     path = tasks_file(tmp_path, [record])
-    example = tasks.read_text_examples(path)[0]
+    example = readers.read_text_examples(path)[0]
     assert example.text == f"{columns[0]} text"
     assert (example.text_pair == f"{columns[1]} text") if expected_pair else example.text_pair is None
     assert example.label == "1"
@@ -71,26 +71,26 @@ def test_columns_can_be_named_or_given_by_position(tmp_path: Path):
     path = tmp_path / "headerless.tsv"
     path.write_text("x\tgood movie\tpos\ny\tbad movie\tneg\n", encoding="utf-8")
     options = ReadOptions(text_column="1", label_column="2", header=False)
-    assert [(e.text, e.label) for e in tasks.read_text_examples(path, options)] == [("good movie", "pos"), ("bad movie", "neg")]
+    assert [(e.text, e.label) for e in readers.read_text_examples(path, options)] == [("good movie", "pos"), ("bad movie", "neg")]
     with pytest.raises(DataFormatError, match=r"no column 'review' \(columns: 'sentence', 'label'\)"):
-        tasks.read_text_examples(tasks_file(tmp_path, [{"sentence": "a", "label": 0}]), ReadOptions(text_column="review"))
+        readers.read_text_examples(tasks_file(tmp_path, [{"sentence": "a", "label": 0}]), ReadOptions(text_column="review"))
 
 
 def test_rows_with_a_wrong_number_of_fields_name_their_line(tmp_path: Path):
     path = tmp_path / "bad.tsv"
     path.write_text("sentence\tlabel\ngood\t1\nbad\t0\textra\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match="line 3 has 3 fields but the header has 2"):
-        tasks.read_text_examples(path)
+        readers.read_text_examples(path)
 
 
 def test_regression_labels_must_be_numbers(tmp_path: Path):
     path = tasks_file(tmp_path, [{"sentence1": "a", "sentence2": "b", "score": "high"}])
     with pytest.raises(DataFormatError, match="'high' is not a finite number"):
-        tasks.read_text_examples(path, regression=True)
+        readers.read_text_examples(path, regression=True)
 
 
 def test_reads_mrpc_with_its_byte_order_mark():
-    examples = tasks.read_text_examples(shared_data("mrpc/msr_paraphrase_train.txt"))
+    examples = readers.read_text_examples(shared_data("mrpc/msr_paraphrase_train.txt"))
     assert len(examples) == 4076
     assert examples[0].text.startswith("Amrozi accused his brother") and examples[0].text_pair.startswith("Referring to him")
     assert {example.label for example in examples} == {"0", "1"}
@@ -119,12 +119,12 @@ Blackburn NNP I-NP I-PER
 def test_conll_files_skip_docstart_and_split_at_blank_lines(tmp_path: Path):
     path = tmp_path / "train.txt"
     path.write_text(CONLL, encoding="utf-8")
-    sentences = tasks.read_tagged_sentences(path)
+    sentences = readers.read_tagged_sentences(path)
     assert [(s.words, s.tags) for s in sentences] == [
         (["EU", "rejects", "German"], ["B-ORG", "O", "B-MISC"]),
         (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
     ]
-    chunks = tasks.read_tagged_sentences(path, ReadOptions(tag_column=2))
+    chunks = readers.read_tagged_sentences(path, ReadOptions(tag_column=2))
     assert chunks[1].tags == ["B-NP", "I-NP"]
 
 
@@ -134,7 +134,7 @@ def test_reads_conll_sample_json_lines():
 
 
 def test_reads_the_conll2003_validation_file():
-    sentences = tasks.read_tagged_sentences(shared_data("conll2003/valid.txt"))
+    sentences = readers.read_tagged_sentences(shared_data("conll2003/valid.txt"))
     assert len(sentences) == 3250
     assert {tag for s in sentences for tag in s.tags} == {
         "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"
@@ -143,7 +143,7 @@ def test_reads_the_conll2003_validation_file():
 
 def test_json_tags_must_match_the_words(tmp_path: Path):
     with pytest.raises(DataFormatError, match="2 words but tags"):
-        tasks.read_tagged_sentences(tasks_file(tmp_path, [{"words": ["a", "b"], "tags": ["O"]}]))
+        readers.read_tagged_sentences(tasks_file(tmp_path, [{"words": ["a", "b"], "tags": ["O"]}]))
 
 
 # -- question answering and multiple choice readers --------------------------------------------------
@@ -160,20 +160,20 @@ def test_reads_official_nested_squad(tmp_path: Path):
     ]}]}]}
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(document), encoding="utf-8")
-    examples = tasks.read_squad(path)
+    examples = readers.read_squad(path)
     assert [(e.id, e.answers) for e in examples] == [("1", [("France", 24)]), ("2", []), ("3", [("the Normans", 51)])]
     assert context[51:62] == "the Normans"
 
 
 def test_reads_flat_squad_records_with_unanswerable_questions():
-    examples = tasks.read_squad(shared_data("samples/squad_sample.json"))
+    examples = readers.read_squad(shared_data("samples/squad_sample.json"))
     assert len(examples) == 14
     assert examples[0].answers[0] == ("France", 159) and examples[0].context[159:165] == "France"
     assert sum(not example.answers for example in examples) == 6
 
 
 def test_reads_swag():
-    examples = tasks.read_multiple_choice(shared_data("samples/swag_sample.json"))
+    examples = readers.read_multiple_choice(shared_data("samples/swag_sample.json"))
     first = examples[0]
     assert first.prompt == "Members of the procession walk down the street holding small horn brass instruments."
     assert first.choices[0] == "A drum line passes by walking down the street playing their instruments."
@@ -185,16 +185,16 @@ def test_reads_race_and_plain_choice_records(tmp_path: Path):
             "options": [["red", "blue"], ["a car", "a dog"]], "answers": ["A", "A"]}
     (tmp_path / "race").mkdir()
     (tmp_path / "race" / "1.txt").write_text(json.dumps(race), encoding="utf-8")
-    examples = tasks.read_multiple_choice(tmp_path / "race")
+    examples = readers.read_multiple_choice(tmp_path / "race")
     assert [(e.prompt, e.choices, e.label) for e in examples] == [
         ("Tom has a red car.", ["Tom's car is red .", "Tom's car is blue ."], 0),
         ("Tom has a red car.", ["What does Tom have? a car", "What does Tom have? a dog"], 0),
     ]
     plain = tasks_file(tmp_path, [{"prompt": "2 + 2", "choices": ["3", "4"], "label": "4"}])
-    assert tasks.read_multiple_choice(plain)[0].label == 1
+    assert readers.read_multiple_choice(plain)[0].label == 1
     bad = tasks_file(tmp_path, [{"prompt": "2 + 2", "choices": ["3", "4"], "label": 7}])
     with pytest.raises(DataFormatError, match="label 7 is not one of its 2 choices"):
-        tasks.read_multiple_choice(bad)
+        readers.read_multiple_choice(bad)
 
 
 # -- labels ------------------------------------------------------------------------------------------
@@ -207,15 +207,15 @@ def test_label_lists_sort_numbers_as_numbers():
 
 def test_an_unknown_dev_label_is_a_clear_error():
     task = get_task("token-classification")
-    train = [tasks.TaggedSentence(["a", "b"], ["B-PER", "O"])]
-    dev = [tasks.TaggedSentence(["a"], ["O"]), tasks.TaggedSentence(["b"], ["B-LOC"])]
+    train = [readers.TaggedSentence(["a", "b"], ["B-PER", "O"])]
+    dev = [readers.TaggedSentence(["a"], ["O"]), readers.TaggedSentence(["b"], ["B-LOC"])]
     label2id = {label: index for index, label in enumerate(task.label_list(train))}
     with pytest.raises(UnknownLabelError, match=r"dev.txt has labels the model cannot predict: 'B-LOC' \(example 1\)"):
         task.check_labels(dev, label2id, "dev.txt")
 
 
 def test_multiple_choice_needs_one_number_of_choices():
-    examples = [tasks.ChoiceExample("p", ["a", "b"], 0), tasks.ChoiceExample("q", ["a", "b", "c"], 1)]
+    examples = [readers.ChoiceExample("p", ["a", "b"], 0), readers.ChoiceExample("q", ["a", "b", "c"], 1)]
     with pytest.raises(DataFormatError, match=r"\[2, 3\] choices"):
         get_task("multiple-choice").check_labels(examples, None, "mc.jsonl")
 
@@ -225,7 +225,7 @@ def test_multiple_choice_needs_one_number_of_choices():
 
 def test_pairs_get_segment_ids_and_labels_ids(tokenizer):
     task = get_task("text-classification")
-    examples = [tasks.TextExample("city night", "river", "pos")]
+    examples = [readers.TextExample("city night", "river", "pos")]
     feature = task.encode(examples, tokenizer, {"neg": 0, "pos": 1}, EncodeOptions(max_length=32))[0]
     ids = feature["input_ids"]
     assert ids[0] == tokenizer.cls_token_id and ids.count(tokenizer.sep_token_id) == 2
@@ -236,7 +236,7 @@ def test_pairs_get_segment_ids_and_labels_ids(tokenizer):
 
 def test_tags_label_the_first_piece_of_each_word(tokenizer):
     task = get_task("token-classification")
-    sentence = tasks.TaggedSentence(["Chauffeurs", "city", "xylophone"], ["B-PER", "O", "B-MISC"])
+    sentence = readers.TaggedSentence(["Chauffeurs", "city", "xylophone"], ["B-PER", "O", "B-MISC"])
     label2id = {"B-MISC": 0, "B-PER": 1, "O": 2}
     feature = task.encode([sentence], tokenizer, label2id, EncodeOptions(max_length=40))[0]
     labelled = [(position, label) for position, label in enumerate(feature["labels"]) if label != -100]
@@ -246,7 +246,7 @@ def test_tags_label_the_first_piece_of_each_word(tokenizer):
 
 def test_words_cut_off_by_max_length_are_counted_and_tagged_o(tokenizer):
     task = get_task("token-classification")
-    sentence = tasks.TaggedSentence(["city"] * 12, ["B-LOC"] * 12)
+    sentence = readers.TaggedSentence(["city"] * 12, ["B-LOC"] * 12)
     features = task.encode([sentence], tokenizer, {"B-LOC": 0, "O": 1}, EncodeOptions(max_length=8))
     outputs = [{"tag_ids": np.zeros(8, dtype=np.int64)}]
     scores, predictions = task.score([sentence], features, outputs, {0: "B-LOC", 1: "O"}, EncodeOptions())
@@ -260,7 +260,7 @@ def test_answer_spans_are_labelled_in_the_windows_that_hold_them(tokenizer):
     words = ["city", "river", "bridge", "car", "night", "winter", "station", "storm", "kitchen", "morning"]
     context = " ".join(words * 5)
     answer_start = context.index("storm kitchen", 40)
-    example = tasks.QuestionExample("q", "when", context, [("storm kitchen", answer_start)])
+    example = readers.QuestionExample("q", "when", context, [("storm kitchen", answer_start)])
     features = task.encode([example], tokenizer, None, EncodeOptions(max_length=24, doc_stride=4))
     assert len(features) > 2  # a long context is read in several windows
     holding = 0
@@ -274,7 +274,7 @@ def test_answer_spans_are_labelled_in_the_windows_that_hold_them(tokenizer):
             holding += 1
             assert context[spans[start][0]:spans[end][1]] == "storm kitchen"
     assert holding >= 1
-    unanswerable = tasks.QuestionExample("u", "when", "city river", [])
+    unanswerable = readers.QuestionExample("u", "when", "city river", [])
     assert task.encode([unanswerable], tokenizer, None, EncodeOptions(max_length=24))[0]["start_positions"] == 0
 
 
@@ -294,8 +294,8 @@ def test_best_answer_picks_the_best_span_or_no_answer():
 
 def test_choices_become_one_row_each_and_collate_to_three_dimensions(tokenizer):
     task = get_task("multiple-choice")
-    examples = [tasks.ChoiceExample("city night", ["river", "car bridge"], 1),
-                tasks.ChoiceExample("storm", ["kitchen station morning", "monday"], 0)]
+    examples = [readers.ChoiceExample("city night", ["river", "car bridge"], 1),
+                readers.ChoiceExample("storm", ["kitchen station morning", "monday"], 0)]
     features = task.encode(examples, tokenizer, None, EncodeOptions(max_length=32))
     assert [len(feature["input_ids"]) for feature in features] == [2, 2]
     batch = collate(features, tokenizer.pad_token_id)

@@ -21,7 +21,7 @@ from pretrain_helpers import (  # noqa: F401
     tiny_tokenizer_dir,
 )
 
-from albert.training.metrics_log import read_metrics
+from albert.training.run_log import read_metrics
 
 
 def test_train_tokenizer_writes_a_folder_with_albert_special_ids(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_loss_curve(
 
 def test_evaluate_mlm_reports_accuracies_and_is_reproducible(tmp_path: Path, make_tiny_model) -> None:
     from albert import AlbertForPreTraining
-    from albert.training.evaluate_mlm import evaluate_mlm
+    from albert.training.pretraining.held_out import evaluate_mlm
 
     model = make_tiny_model(AlbertForPreTraining, seed=1)
     heldout = tmp_path / "heldout.txt"
@@ -122,7 +122,7 @@ def test_bad_corpus_files_stop_pretraining_with_a_clear_error(
 
 
 def test_prepare_data_writes_train_and_heldout_shards(tmp_path: Path, tiny_tokenizer_dir: Path) -> None:  # noqa: F811
-    from albert.training.shards import ShardedCorpus
+    from albert.training.pretraining.shards import ShardedCorpus
 
     prepared = run_albert("prepare-data", TINY_CORPUS, "--tokenizer", tiny_tokenizer_dir, "--out", tmp_path / "data",
                           "--heldout-fraction", "0.1", "--max-document-lines", "8")
@@ -134,7 +134,7 @@ def test_prepare_data_writes_train_and_heldout_shards(tmp_path: Path, tiny_token
 def test_evaluate_mlm_reads_the_heldout_split_of_prepared_data(make_tiny_model, tiny_data_dir) -> None:  # noqa: F811
     """The held-out documents of a prepare-data folder (never trained on) are what is scored."""
     from albert import AlbertForPreTraining
-    from albert.training.evaluate_mlm import evaluate_mlm
+    from albert.training.pretraining.held_out import evaluate_mlm
 
     model = make_tiny_model(AlbertForPreTraining, seed=1)  # shares the tiny vocabulary
     heldout = evaluate_mlm(model, [tiny_data_dir], max_seq_length=64, device="cpu", progress=False)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pretrain_helpers import TINY_CORPUS, tiny_data_dir, tiny_tokenizer, tiny_tokenizer_dir  # noqa: F401
 
-from albert.training.corpus import CorpusError, Document, is_heldout, iter_documents
-from albert.training.shards import (
+from albert.training.pretraining.corpus import CorpusError, Document, is_heldout, iter_documents
+from albert.training.pretraining.shards import (
     DataMismatchError,
     ShardedCorpus,
     iter_token_documents,

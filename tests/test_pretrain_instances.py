@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pretrain_helpers import tiny_data_dir, tiny_tokenizer, tiny_tokenizer_dir  # noqa: F401
 
-from albert.training.instances import (
+from albert.training.pretraining.instances import (
     InstanceStream,
     collate_pairs,
     document_pairs,
@@ -16,7 +16,7 @@ from albert.training.instances import (
     pair_budget,
     trimmed_lengths,
 )
-from albert.training.shards import ShardedCorpus
+from albert.training.pretraining.shards import ShardedCorpus
 
 
 def _reference_trim(length_a: int, length_b: int, budget: int) -> tuple[int, int]:

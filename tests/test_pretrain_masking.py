@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from albert.training.masking import (
+from albert.training.pretraining.masking import (
     IGNORE_INDEX,
     NgramMasker,
     default_max_predictions,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from albert import AlbertConfig, AlbertForMaskedLM, AlbertForPreTraining
-from albert.training.pretrain import PretrainingObjective
+from albert.training.pretraining.trainer import PretrainingObjective
 
 VOCAB = 120
 

@@ -11,10 +11,10 @@ import torch
 from pretrain_helpers import TINY_SHAPE, tiny_data_dir, tiny_tokenizer, tiny_tokenizer_dir  # noqa: F401
 
 from albert import AlbertForMaskedLM, AlbertForPreTraining
-from albert.training import pretrain as pretrain_module
-from albert.training.metrics_log import read_metrics
-from albert.training.pretrain import PretrainSettings, pretrain
-from albert.training.run_state import CheckpointManager, NonFiniteLossError
+from albert.training.checkpoints import CheckpointManager, NonFiniteLossError
+from albert.training.pretraining import trainer as pretrain_module
+from albert.training.pretraining.trainer import PretrainSettings, pretrain
+from albert.training.run_log import read_metrics
 
 
 def _settings(**overrides) -> PretrainSettings:
@@ -126,7 +126,7 @@ def test_the_fast_encoder_trains_to_the_same_first_losses(tmp_path: Path, tiny_t
 
 def test_the_model_config_comes_from_a_preset_a_json_file_or_a_folder(tmp_path: Path) -> None:
     from albert import AlbertConfig
-    from albert.training.pretrain import resolve_model_config
+    from albert.training.pretraining.trainer import resolve_model_config
 
     preset = resolve_model_config("albert-base-v2", vocab_size=400, max_seq_length=128, overrides={"hidden_size": 384,
                                   "num_attention_heads": 6})

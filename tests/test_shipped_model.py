@@ -65,7 +65,7 @@ def test_fill_mask_on_text_like_its_corpus_finds_the_word(unmasker, text: str, e
 
 
 def test_masked_token_accuracy_is_far_above_chance() -> None:
-    from albert.training.evaluate_mlm import evaluate_mlm
+    from albert.training.pretraining.held_out import evaluate_mlm
 
     text = Path(__file__).resolve().parent / "data" / "tiny_corpus.txt"
     results = evaluate_mlm(NAME, [text], max_examples=60, progress=False, device="cpu")
@@ -73,7 +73,7 @@ def test_masked_token_accuracy_is_far_above_chance() -> None:
 
 
 def test_out_of_domain_wikipedia_text_is_still_predicted() -> None:
-    from albert.training.evaluate_mlm import evaluate_mlm
+    from albert.training.pretraining.held_out import evaluate_mlm
 
     results = evaluate_mlm(NAME, [shared_data("samples/wiki_00.txt")], max_examples=60, progress=False, device="cpu")
     assert results["mlm_accuracy"] > 0.15  # measured: 0.21 on 131 pairs (a random model: ~0)

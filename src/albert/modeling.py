@@ -510,11 +510,12 @@ class AlbertModel(AlbertPreTrainedModel):
             )
         if output is None:
             layout = self.packed_layout(input_ids, attention_mask, inputs_embeds, output_attentions)
-            encode = self._encode_padded if layout is None else self._encode_packed
-            output = encode(
-                layout, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                bool(output_attentions), bool(output_hidden_states),
-            )
+            if layout is None:
+                output = self._encode_padded(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                                             bool(output_attentions), bool(output_hidden_states))
+            else:
+                output = self._encode_packed(layout, input_ids, token_type_ids, position_ids, inputs_embeds,
+                                             bool(output_hidden_states))
         return output if return_dict is not False else output.to_tuple()
 
     def check_inputs(
@@ -574,14 +575,8 @@ class AlbertModel(AlbertPreTrainedModel):
         return packed_layout(attention_mask, batch_size, seq_len, reference.device)
 
     def _encode_padded(
-        self,
-        layout: None,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        output_attentions: bool,
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, output_attentions: bool,
         output_hidden_states: bool,
     ) -> BaseModelOutputWithPooling:
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, S, E)
@@ -599,15 +594,8 @@ class AlbertModel(AlbertPreTrainedModel):
         )
 
     def _encode_packed(
-        self,
-        layout: PackedLayout,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        output_attentions: bool,
-        output_hidden_states: bool,
+        self, layout: PackedLayout, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, output_hidden_states: bool,
     ) -> BaseModelOutputWithPooling:
         batch_size, seq_len, device = layout.batch_size, layout.seq_len, layout.cu_seqlens.device
         # Position ids are looked up in the padded grid, so packing keeps every token's position.

@@ -30,7 +30,7 @@ def settings_option(settings: type, flag: str, *, field: str | None = None, **op
 def user_errors() -> Iterator[None]:
     """Print failures a user can fix (bad paths or data, mismatched settings, a diverged run) as one
     line ``error: ...`` and exit 1 instead of showing a traceback."""
-    from ..training.run_state import CheckpointReadError, NonFiniteLossError
+    from ..training.checkpoints import CheckpointReadError, NonFiniteLossError
 
     try:
         yield

@@ -1,7 +1,7 @@
 """Fine-tuning from the shell: ``albert finetune`` and ``albert evaluate``.
 
-Thin: each command parses its options, calls :mod:`albert.training.finetune` or
-:mod:`albert.training.evaluate`, and prints. Errors a user can fix (unreadable data, unknown
+Thin: each command parses its options, calls :mod:`albert.training.finetuning.trainer` or
+:mod:`albert.training.finetuning.evaluate`, and prints. Errors a user can fix (unreadable data, unknown
 labels, a diverged run, settings that differ on resume) are printed as one line on stderr with
 exit status 1, without a traceback.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from ..atomic_files import write_text_atomic
-from ..training.finetune import FinetuneSettings
+from ..training.finetuning.trainer import FinetuneSettings
 from .app import app, settings_option, show_training_messages, user_errors
 
 TASK_HELP = "text-classification, regression, token-classification, question-answering or multiple-choice."
@@ -26,7 +26,7 @@ _setting = partial(settings_option, FinetuneSettings)
 
 def _read_options(text_column: str | None, pair_column: str | None, label_column: str | None,
                   tag_column: str | None, no_header: bool):
-    from ..training.tasks import ReadOptions
+    from ..training.finetuning.tasks import ReadOptions
 
     tag: str | int | None = tag_column
     if tag_column is not None and tag_column.lstrip("-").isdigit():
@@ -107,7 +107,7 @@ def finetune_command(
     Safe to interrupt: run the same command with --resume to continue from the last checkpoint.
     OUT/best loads in albert.pipeline(TASK, model=OUT/best), `albert evaluate` and transformers.
     """
-    from ..training.finetune import finetune
+    from ..training.finetuning.trainer import finetune
 
     show_training_messages()
     with user_errors():
@@ -150,7 +150,7 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Score a fine-tuned model on a labelled file: prints the metrics and writes them to --output."""
-    from ..training.evaluate import evaluate
+    from ..training.finetuning.evaluate import evaluate
 
     columns_given = any(value is not None for value in (text_column, pair_column, label_column, tag_column)) or no_header
     with user_errors():

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 
 from ..training.optim import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
-from ..training.pretrain import PretrainSettings
+from ..training.pretraining.trainer import PretrainSettings
 from .app import app, settings_option, show_training_messages, user_errors
 
 #: An option of ``albert pretrain``: its default is PretrainSettings' (one place sets it).
@@ -52,7 +52,7 @@ def train_tokenizer_command(
 ) -> None:
     """Train a SentencePiece unigram vocabulary with ALBERT's settings (lowercased; <pad>=0 <unk>=1
     [CLS]=2 [SEP]=3 [MASK]=4), into a folder AlbertTokenizer.from_pretrained loads."""
-    from ..training.tokenizer_training import train_tokenizer
+    from ..training.pretraining.vocabulary import train_tokenizer
 
     with user_errors():
         folder = train_tokenizer(corpus, out, vocab_size, max_sentences=max_sentences, seed=seed)
@@ -77,7 +77,7 @@ def prepare_data_command(
     Optional: `albert pretrain` given text files does this itself, into OUT/data of the run.
     """
     from ..tokenizer import load_tokenizer
-    from ..training.shards import prepare_shards
+    from ..training.pretraining.shards import prepare_shards
 
     with user_errors():
         manifest = prepare_shards(
@@ -150,7 +150,7 @@ def pretrain_command(
     Several GPUs or machines: torchrun --nproc_per_node N -m albert.cli pretrain ...
     """
     from ..tokenizer import load_tokenizer
-    from ..training.pretrain import pretrain
+    from ..training.pretraining.trainer import pretrain
 
     show_training_messages()
     overrides = _parse_overrides(set_fields)
@@ -196,7 +196,7 @@ def evaluate_mlm_command(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Masked-token accuracy (top-1, top-5), MLM loss and sentence-order accuracy on held-out text."""
-    from ..training.evaluate_mlm import evaluate_mlm
+    from ..training.pretraining.held_out import evaluate_mlm
 
     with user_errors():
         results = evaluate_mlm(

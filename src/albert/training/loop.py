@@ -1,4 +1,4 @@
-"""What the two training loops (:mod:`.pretrain`, :mod:`.finetune`) share around their steps:
+"""What the two training loops (:mod:`.pretraining.trainer`, :mod:`.finetuning.trainer`) share around their steps:
 status lines (logger ``albert.training``, INFO; the ``albert`` commands show them on stderr) and
 the progress bar, the metrics window, the resume checks, the run folder's files (``run.json``,
 ``metrics.jsonl``, ``curves.png``, the summary) and bf16 autocast.
@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 
 from ..atomic_files import write_text_atomic
-from .metrics_log import MetricsLog, plot_curves, terminal_progress
-from .run_state import CheckpointManager
+from .checkpoints import CheckpointManager
+from .run_log import MetricsLog, plot_curves, terminal_progress
 
 logger = logging.getLogger("albert.training")
 

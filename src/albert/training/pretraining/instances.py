@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tokenization_base import pad_batch
+from ...tokenization_base import pad_batch
 from .shards import ShardedCorpus
 
 INSTANCE_DTYPE = np.dtype(

@@ -15,8 +15,8 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..atomic_files import write_bytes_atomic
-from ..text_normalization import normalize
+from ...atomic_files import write_bytes_atomic
+from ...text_normalization import normalize
 from .corpus import CorpusError, iter_documents
 
 #: ALBERT's special pieces, in id order from 2 (0 and 1 are <pad> and <unk>).
@@ -105,7 +105,7 @@ def train_tokenizer(
 
     write_bytes_atomic(folder / "spiece.model", model.getvalue())
 
-    from ..tokenizer import AlbertTokenizer
+    from ...tokenizer import AlbertTokenizer
 
     tokenizer = AlbertTokenizer(folder / "spiece.model", model_max_length=model_max_length)
     tokenizer.save_pretrained(folder)

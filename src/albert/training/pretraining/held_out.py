@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ..devices import resolve_device
-from .pretrain import PretrainingObjective, PretrainSettings, batch_maker_for, step_rng, summarize_results
+from ...devices import resolve_device
+from .trainer import PretrainingObjective, PretrainSettings, batch_maker_for, step_rng, summarize_results
 
 DEFAULT_MAX_EXAMPLES = 2000
 
@@ -53,8 +53,8 @@ def evaluate_mlm(
     Raises:
         CorpusError: unreadable or empty text.
     """
-    from ..modeling import AlbertForPreTraining
-    from ..tokenizer import load_tokenizer
+    from ...modeling import AlbertForPreTraining
+    from ...tokenizer import load_tokenizer
     from .instances import epoch_instances
     from .masking import default_max_predictions
     from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards
@@ -91,7 +91,7 @@ def evaluate_mlm(
 
 
 def _tokenizer_folder(model_name_or_path: str | os.PathLike) -> Any:
-    from ..hub import local_folder, resolve_file
+    from ...hub import local_folder, resolve_file
 
     folder = local_folder(model_name_or_path)
     if folder is not None:

@@ -2,8 +2,8 @@
 
 The pieces: prepared data (:mod:`.shards`) -> sentence-order pairs (:mod:`.instances`) -> n-gram
 masks (:mod:`.masking`), built ahead in a background thread -> the model and the loss computed
-here -> LAMB or AdamW with warmup and linear decay (:mod:`.optim`) -> checkpoints and resume
-(:mod:`.run_state`) -> metrics, curves and status lines (:mod:`.loop`).
+here -> LAMB or AdamW with warmup and linear decay (:mod:`..optim`) -> checkpoints and resume
+(:mod:`..checkpoints`) -> metrics, curves and status lines (:mod:`..loop`).
 
 What makes it fast and safe:
 
@@ -45,11 +45,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import AlbertConfig
-from ..modeling import AlbertForPreTraining
-from .corpus import CorpusError
-from .instances import InstanceStream, collate_pairs
-from .loop import (
+from ...config import AlbertConfig
+from ...modeling import AlbertForPreTraining
+from ..checkpoints import CheckpointManager, capture_rng_state, check_finite, restore_rng_state
+from ..loop import (
     MetricsWindow,
     Reporter,
     RunFiles,
@@ -59,9 +58,10 @@ from .loop import (
     resume_checkpoint,
     write_json,
 )
+from ..optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
+from .corpus import CorpusError
+from .instances import InstanceStream, collate_pairs
 from .masking import IGNORE_INDEX, NgramMasker, word_start_table
-from .optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
-from .run_state import CheckpointManager, capture_rng_state, check_finite, restore_rng_state
 from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards, prepared_data_matches
 
 #: curves.png is redrawn at a checkpoint at most this often (drawing takes seconds), and at the end.
@@ -416,7 +416,7 @@ class Distributed:
 
 
 def _device_for(settings: PretrainSettings, distributed: Distributed) -> torch.device:
-    from ..devices import resolve_device
+    from ...devices import resolve_device
 
     device = resolve_device(settings.device)
     if device.type == "cuda" and distributed.enabled:
@@ -669,7 +669,7 @@ class _Trainer:
         if settings.activation_checkpointing:
             model.gradient_checkpointing_enable()
         if settings.compile:
-            from ..fast.compile import compile_fast
+            from ...fast.compile import compile_fast
 
             # Asked for by name, so also on a CPU (where compiling costs a C++ build at the start).
             compile_fast(model, on_cpu=True)  # same weights and checkpoints; compiles on the first step

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic_files import atomic_path, write_text_atomic
+from ...atomic_files import atomic_path, write_text_atomic
+from ..run_log import terminal_progress
 from .corpus import (
     DEFAULT_MAX_DOCUMENT_LINES,
     DEFAULT_MIN_DOCUMENT_CHARS,
@@ -36,7 +37,6 @@ from .corpus import (
     is_heldout,
     iter_documents,
 )
-from .metrics_log import terminal_progress
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "albert-pretraining-shards"
@@ -161,7 +161,7 @@ def prepare_shards(
             evaluation in the ``heldout`` split.
         shard_tokens: tokens per shard file.
         max_document_lines, min_document_chars: how lines become documents (see
-            :func:`albert.training.corpus.iter_documents`).
+            :func:`albert.training.pretraining.corpus.iter_documents`).
 
     Raises:
         CorpusError: unreadable, empty or corrupt input, or a corpus without any tokens.

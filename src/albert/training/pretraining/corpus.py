@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ..sentences import split_sentences
+from ...sentences import split_sentences
 
 #: File names read as text; anything else inside a folder is skipped (READMEs are .md, for one).
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.xz", ".text", ".gz", ".xz")

@@ -1,27 +1,14 @@
-"""The fine-tuning tasks: reading the files people have, label maps, model inputs, and predictions.
+"""The fine-tuning tasks: label maps, model inputs, and predictions.
 
 Each task is one small class with the same five steps, so the training loop
-(:mod:`.finetune`) and the evaluation (:mod:`.evaluate`) never look inside a task:
+(:mod:`.trainer`) and the evaluation (:mod:`.evaluate`) never look inside a task:
 
 ``read`` a file -> ``label_list`` (inferred from train) and ``check_labels`` (a dev label the
 model cannot predict is an error before training starts) -> ``encode`` examples into model
 inputs (features) -> the model, whose head computes the loss -> ``score`` the outputs back into
 predictions and metrics.
 
-Formats read (by file suffix; ``.json`` files may also hold one JSON object a line):
-
-* text-classification / regression: GLUE-style ``.tsv`` (tabs, quotes taken literally, as GLUE
-  writes them), ``.csv`` (quoted fields), ``.jsonl``/``.json``; single texts or pairs, with the
-  columns found by name (``sentence``, ``sentence1``/``sentence2``, ``question``/``sentence``,
-  ``#1 String``/``#2 String`` (MRPC), ``label``, ``score``, ``Quality`` ...) or given explicitly.
-* token-classification: CoNLL-2003 column files (a word a line, a blank line between sentences,
-  ``-DOCSTART-`` lines skipped, the tag column choosable) and JSON lines ``{"words", "tags"}``
-  (also ``tokens`` / ``ner`` / ``ner_tags``).
-* question-answering: SQuAD v1.1 / v2.0 JSON (nested ``data/paragraphs/qas``) and the flat
-  records of the Hugging Face datasets export (``id, question, context, answers``).
-* multiple-choice: SWAG (``sent1, sent2, ending0..N, label``; JSON lines or CSV), RACE
-  (``article, questions, options, answers``; a file, or a folder of them), HellaSwag
-  (``ctx, endings, label``) and plain ``{"prompt", "choices", "label"}``.
+The files are read by :mod:`.readers`.
 
 Inputs match the pipelines' (:mod:`albert.pipelines`): ``[CLS] text [SEP] (pair [SEP])``, a
 question before its context, a prompt before each choice; so a model fine-tuned here reads its
@@ -30,30 +17,37 @@ inputs the same way in ``albert.pipeline(...)``.
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
-import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..modeling import (
+from ...modeling import (
     IGNORE_INDEX,
     AlbertForMultipleChoice,
     AlbertForQuestionAnswering,
     AlbertForSequenceClassification,
     AlbertForTokenClassification,
 )
-from ..pipelines.question_answering import decode_answers
-from ..text_normalization import trim_span
-from ..tokenization_base import pad_batch, pad_rows
+from ...pipelines.question_answering import decode_answers
+from ...text_normalization import trim_span
+from ...tokenization_base import pad_batch, pad_rows
 from . import metrics as metric_functions
+from .readers import (
+    ChoiceExample,
+    DataFormatError,
+    QuestionExample,
+    ReadOptions,
+    TaggedSentence,
+    TextExample,
+    read_multiple_choice,
+    read_squad,
+    read_tagged_sentences,
+    read_text_examples,
+)
 
 TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
 
@@ -63,31 +57,8 @@ TASK_NAMES = ("text-classification", "regression", "token-classification", "ques
 Feature = dict[str, Any]
 
 
-class DataFormatError(ValueError):
-    """A file that cannot be read as the task's format; the message names the file and line."""
-
-
 class UnknownLabelError(ValueError):
     """A label in an evaluation file that the training file (or the model) does not have."""
-
-
-# -- options ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReadOptions:
-    """How to find the fields of a file; None means: found by name (see the module docstring).
-
-    ``text_column``/``pair_column``/``label_column`` are column names, or 0-based positions as
-    strings (``"1"``) in files read with ``header=False``. ``tag_column`` is a position in CoNLL
-    column files (default: the last) or a key in JSON files.
-    """
-
-    text_column: str | None = None
-    pair_column: str | None = None
-    label_column: str | None = None
-    tag_column: str | int | None = None
-    header: bool = True
 
 
 @dataclass
@@ -105,406 +76,6 @@ class EncodeOptions:
     max_answer_length: int = 30
     #: SQuAD 2.0: let "no answer" compete; None: when the examples scored include unanswerable ones.
     allow_no_answer: bool | None = None
-
-
-# -- examples ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class TextExample:
-    """A text (or a pair) and its label: a class name, or a number for regression."""
-
-    text: str
-    text_pair: str | None = None
-    label: str | float | None = None
-
-
-@dataclass
-class TaggedSentence:
-    """Words and their tags (``B-PER``, ``I-PER``, ``O`` ...); tags None when unlabelled."""
-
-    words: list[str]
-    tags: list[str] | None = None
-
-
-@dataclass
-class QuestionExample:
-    """A question about a context; ``answers`` are ``(text, start character)`` pairs, empty when
-    the question has no answer in the context (SQuAD 2.0)."""
-
-    id: str
-    question: str
-    context: str
-    answers: list[tuple[str, int]] = field(default_factory=list)
-
-
-@dataclass
-class ChoiceExample:
-    """A prompt, its candidate continuations or answers, and the index of the right one."""
-
-    prompt: str
-    choices: list[str]
-    label: int | None = None
-
-
-# -- reading tables ---------------------------------------------------------------------------------
-
-
-def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str, Any]]:
-    """The rows of a ``.tsv``/``.txt`` (tabs), ``.csv``, ``.jsonl`` or ``.json`` file as dicts.
-
-    TSV fields are taken literally (GLUE's files hold unbalanced quotes); a UTF-8 byte-order mark
-    is dropped. Without ``header`` the keys are the column positions as strings (``"0"``, ``"1"``).
-    Each record keeps its 1-based line number under ``"__line__"`` for error messages.
-
-    Raises:
-        DataFormatError: a missing file, a row with the wrong number of fields, or invalid JSON.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"cannot read {path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return _read_json_records(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        if suffix == ".csv":
-            reader = csv.reader(handle)
-        else:
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        try:
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-        except csv.Error as error:
-            raise DataFormatError(f"{path}, line {reader.line_num}: {error}") from None
-    if not rows:
-        return []
-    if header:
-        names, rows = rows[0][1], rows[1:]
-    else:
-        names = [str(index) for index in range(len(rows[0][1]))]
-    records = []
-    for line, row in rows:
-        if len(row) != len(names):
-            raise DataFormatError(
-                f"{path}, line {line} has {len(row)} fields but the {'header' if header else 'first row'} has "
-                f"{len(names)}; check the separator ({'commas' if suffix == '.csv' else 'tabs'} for a {suffix} file)"
-            )
-        record: dict[str, Any] = dict(zip(names, row))
-        record["__line__"] = line
-        records.append(record)
-    return records
-
-
-def _read_json_records(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        document = None
-    if document is not None:
-        items = document.get("data", document) if isinstance(document, dict) else document
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list):
-            raise DataFormatError(f"{path} holds JSON but neither a list of records nor {{'data': [...]}}")
-        return [_with_line(item, number, path) for number, item in enumerate(items, 1)]
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(_with_line(json.loads(line), number, path))
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{path}, line {number} is not valid JSON ({error.msg})") from None
-    return records
-
-
-def _with_line(item: Any, number: int, path: Path) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise DataFormatError(f"{path}, record {number} is a {type(item).__name__}, not a JSON object")
-    return {**item, "__line__": number}
-
-
-def _where(path: str | os.PathLike, record: dict[str, Any]) -> str:
-    return f"{path}, line {record.get('__line__', '?')}"
-
-
-def _columns(record: dict[str, Any]) -> str:
-    return ", ".join(repr(key) for key in record if key != "__line__")
-
-
-# -- readers ----------------------------------------------------------------------------------------
-
-#: (text column, pair column) layouts tried in order when no column is given.
-PAIR_LAYOUTS = (
-    ("sentence1", "sentence2"), ("question1", "question2"), ("question", "sentence"), ("premise", "hypothesis"),
-    ("#1 String", "#2 String"), ("text", "text_pair"), ("text_a", "text_b"),
-)
-SINGLE_TEXT_COLUMNS = ("sentence", "text", "content", "review")
-LABEL_COLUMNS = ("label", "labels", "score", "Quality", "gold_label", "similarity_score")
-
-
-def _pick_text_columns(record: dict[str, Any], options: ReadOptions, path: Any) -> tuple[str, str | None]:
-    if options.text_column is not None:
-        return options.text_column, options.pair_column
-    for text, pair in PAIR_LAYOUTS:
-        if text in record and pair in record:
-            return text, pair
-    for text in SINGLE_TEXT_COLUMNS:
-        if text in record:
-            return text, options.pair_column
-    raise DataFormatError(
-        f"{path}: cannot tell which column holds the text (columns: {_columns(record)}); "
-        "name it with --text-column (and --pair-column for pairs)"
-    )
-
-
-def read_text_examples(path: str | os.PathLike, options: ReadOptions | None = None, regression: bool = False) -> list[TextExample]:
-    """Texts or text pairs with labels, from a TSV/CSV/JSONL file (see the module docstring).
-
-    A file without a label column gives examples with ``label=None`` (for prediction only).
-
-    Raises:
-        DataFormatError: a named column is missing, a text is empty, or a regression label is not
-            a number.
-    """
-    options = options or ReadOptions()
-    records = read_records(path, header=options.header)
-    if not records:
-        return []
-    text_column, pair_column = _pick_text_columns(records[0], options, path)
-    label_column = options.label_column or next((name for name in LABEL_COLUMNS if name in records[0]), None)
-    examples = []
-    for record in records:
-        for column in (text_column, pair_column, options.label_column):
-            if column is not None and column not in record:
-                raise DataFormatError(f"{_where(path, record)} has no column {column!r} (columns: {_columns(record)})")
-        text = _clean_text(record[text_column], path, record, text_column)
-        pair = _clean_text(record[pair_column], path, record, pair_column) if pair_column is not None else None
-        label = record.get(label_column) if label_column is not None else None
-        if label is not None and not (isinstance(label, str) and not label.strip()):
-            label = _number(label, path, record) if regression else _label_name(label)
-        else:
-            label = None
-        examples.append(TextExample(text, pair, label))
-    return examples
-
-
-def _clean_text(value: Any, path: Any, record: dict[str, Any], column: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise DataFormatError(f"{_where(path, record)}: column {column!r} is empty or not text: {value!r}")
-    return value.strip()
-
-
-def _label_name(value: Any) -> str:
-    """Labels as strings: 1 and "1" (and 1.0 from JSON) are the same class."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def _number(value: Any, path: Any, record: dict[str, Any]) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise DataFormatError(f"{_where(path, record)}: the regression label {value!r} is not a finite number")
-    return number
-
-
-def read_tagged_sentences(path: str | os.PathLike, options: ReadOptions | None = None) -> list[TaggedSentence]:
-    """Sentences with one tag per word, from a CoNLL column file or JSON lines (see the module
-    docstring).
-
-    Raises:
-        DataFormatError: a line with too few columns, or a JSON record without words/tags of the
-            same length.
-    """
-    options = options or ReadOptions()
-    path = Path(path)
-    if path.suffix.lower() in (".json", ".jsonl"):
-        return _tagged_from_json(path, options.tag_column)
-    if not path.is_file():
-        raise DataFormatError(f"cannot read {path}: no such file")
-    column = -1 if options.tag_column is None else int(options.tag_column)
-    sentences: list[TaggedSentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if words:
-                    sentences.append(TaggedSentence(words, tags))
-                words, tags = [], []
-                continue
-            if len(fields) < 2 or not -len(fields) <= column < len(fields) or column == 0:
-                raise DataFormatError(
-                    f"{path}, line {number}: expected a word and tag columns (tag column {column}), got {line.strip()!r}"
-                )
-            words.append(fields[0])
-            tags.append(fields[column])
-    if words:
-        sentences.append(TaggedSentence(words, tags))
-    return sentences
-
-
-def _tagged_from_json(path: Path, tag_key: str | int | None) -> list[TaggedSentence]:
-    sentences = []
-    for record in read_records(path):
-        words = record.get("words", record.get("tokens"))
-        if tag_key is not None:
-            if str(tag_key) not in record:
-                raise DataFormatError(f"{_where(path, record)} has no key {tag_key!r} (keys: {_columns(record)})")
-            tags = record[str(tag_key)]
-        else:
-            tags = next((record[key] for key in ("tags", "ner", "ner_tags", "labels") if key in record), None)
-        if not isinstance(words, list) or not words:
-            raise DataFormatError(f"{_where(path, record)}: expected a non-empty list under 'words' or 'tokens'")
-        if tags is not None and (not isinstance(tags, list) or len(tags) != len(words)):
-            raise DataFormatError(f"{_where(path, record)}: {len(words)} words but tags {tags!r}")
-        sentences.append(TaggedSentence([str(word) for word in words], [_label_name(tag) for tag in tags] if tags else None))
-    return sentences
-
-
-def read_squad(path: str | os.PathLike) -> list[QuestionExample]:
-    """Questions with contexts and answers from SQuAD v1.1/v2.0 JSON (nested or flat records).
-
-    An answer whose ``answer_start`` does not point at its text is moved to the nearest place
-    where the text occurs in the context, or dropped with a warning when it does not occur.
-
-    Raises:
-        DataFormatError: a record without a question or context.
-    """
-    path = Path(path)
-    records = read_records(path)
-    examples: list[QuestionExample] = []
-    dropped = 0
-    for record in records:
-        if "paragraphs" in record:  # official layout: one article per record
-            for paragraph in record["paragraphs"]:
-                for question in paragraph.get("qas", []):
-                    example, lost = _question(question, paragraph.get("context"), path, record, len(examples))
-                    examples.append(example)
-                    dropped += lost
-        else:
-            example, lost = _question(record, record.get("context"), path, record, len(examples))
-            examples.append(example)
-            dropped += lost
-    if dropped:
-        warnings.warn(f"{path}: {dropped} answers do not occur in their context and were left out", UserWarning, stacklevel=2)
-    return examples
-
-
-def _question(item: dict[str, Any], context: Any, path: Path, record: dict[str, Any], number: int) -> tuple[QuestionExample, int]:
-    question = item.get("question")
-    if not isinstance(question, str) or not question.strip() or not isinstance(context, str) or not context:
-        raise DataFormatError(f"{_where(path, record)}: a SQuAD question needs 'question' and 'context' texts")
-    raw = [] if item.get("is_impossible") else item.get("answers", [])
-    if isinstance(raw, dict):  # {"text": [...], "answer_start": [...]}
-        raw = [{"text": text, "answer_start": start} for text, start in zip(raw.get("text", []), raw.get("answer_start", []))]
-    answers, dropped = [], 0
-    for answer in raw:
-        start = _aligned_start(context, str(answer["text"]), int(answer["answer_start"]))
-        if start is None:
-            dropped += 1
-        else:
-            answers.append((str(answer["text"]), start))
-    return QuestionExample(str(item.get("id", f"q{number}")), question.strip(), context, answers), dropped
-
-
-def _aligned_start(context: str, text: str, start: int) -> int | None:
-    if not text:
-        return None
-    if context[start:start + len(text)] == text:
-        return start
-    found = [index for index in _occurrences(context, text)]
-    return min(found, key=lambda index: abs(index - start)) if found else None
-
-
-def _occurrences(context: str, text: str) -> Iterable[int]:
-    index = context.find(text)
-    while index != -1:
-        yield index
-        index = context.find(text, index + 1)
-
-
-def read_multiple_choice(path: str | os.PathLike) -> list[ChoiceExample]:
-    """Prompts with choices and the right choice, from SWAG, RACE, HellaSwag or plain
-    ``{"prompt", "choices", "label"}`` records; a folder is read file by file (RACE ships so).
-
-    Raises:
-        DataFormatError: a record of none of these layouts, or a label that is not one of the
-            choices.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataFormatError(f"cannot read {path}: no such file or folder")
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    examples: list[ChoiceExample] = []
-    for file in files:
-        # RACE keeps one JSON object per .txt file; only .csv/.tsv files are tables.
-        records = read_records(file) if file.suffix.lower() in (".csv", ".tsv") else _read_json_records(file)
-        for record in records:
-            examples.extend(_choice_examples(record, file))
-    return examples
-
-
-def _choice_examples(record: dict[str, Any], path: Path) -> list[ChoiceExample]:
-    if "article" in record:  # RACE: one article, several questions
-        questions = record["questions"] if "questions" in record else [record.get("question")]
-        options = record["options"] if "questions" in record else [record.get("options")]
-        answers = record.get("answers", record.get("answer"))
-        answers = answers if isinstance(answers, list) else [answers]
-        return [
-            ChoiceExample(record["article"], [_race_choice(question, option) for option in choices],
-                          _choice_label(answer, choices, path, record))
-            for question, choices, answer in zip(questions, options, answers)
-        ]
-    if "ending0" in record:  # SWAG
-        endings = [record[f"ending{index}"] for index in range(10) if f"ending{index}" in record]
-        lead = str(record.get("sent2", "")).strip()
-        choices = [f"{lead} {ending}".strip() for ending in endings]
-        return [ChoiceExample(str(record["sent1"]), choices, _choice_label(record.get("label"), choices, path, record))]
-    if "endings" in record:  # HellaSwag
-        lead = str(record.get("ctx_b", "")).strip()
-        prompt = str(record.get("ctx_a", record.get("ctx", "")))
-        choices = [f"{lead} {ending}".strip() for ending in record["endings"]]
-        return [ChoiceExample(prompt, choices, _choice_label(record.get("label"), choices, path, record))]
-    if "choices" in record:
-        prompt = next((record[key] for key in ("prompt", "question", "context") if key in record), None)
-        choices = [str(choice) for choice in record["choices"]]
-        if not isinstance(prompt, str):
-            raise DataFormatError(f"{_where(path, record)}: a 'choices' record needs a 'prompt' (or 'question')")
-        return [ChoiceExample(prompt, choices, _choice_label(record.get("label"), choices, path, record))]
-    raise DataFormatError(
-        f"{_where(path, record)}: not a multiple-choice record (columns: {_columns(record)}); expected SWAG "
-        "(sent1, sent2, ending0..), RACE (article, questions, options, answers) or {prompt, choices, label}"
-    )
-
-
-def _race_choice(question: str, option: str) -> str:
-    # RACE's cloze questions hold a blank: the option fills it; other questions are followed by it.
-    return question.replace("_", option) if "_" in question else f"{question} {option}".strip()
-
-
-def _choice_label(label: Any, choices: list[str], path: Path, record: dict[str, Any]) -> int | None:
-    if label is None or (isinstance(label, str) and not label.strip()):
-        return None
-    if len(choices) < 2:
-        raise DataFormatError(f"{_where(path, record)}: {len(choices)} choice(s); a multiple-choice record needs two or more")
-    if isinstance(label, str) and label.strip() in choices:
-        index = choices.index(label.strip())
-    elif isinstance(label, str) and len(label.strip()) == 1 and label.strip().isalpha():
-        index = ord(label.strip().upper()) - ord("A")
-    else:
-        try:
-            index = int(label)
-        except (TypeError, ValueError):
-            index = -1
-    if not 0 <= index < len(choices):
-        raise DataFormatError(f"{_where(path, record)}: the label {label!r} is not one of its {len(choices)} choices")
-    return index
 
 
 # -- label maps -------------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic_files import atomic_path
-from .loop import autocast_for
+from ...atomic_files import atomic_path
+from ..loop import autocast_for
 from .tasks import EncodeOptions, Feature, ReadOptions, Task, collate, feature_length, get_task
 
 #: Written into a fine-tuned model folder: how it was trained (task, lengths), so that
@@ -112,7 +112,7 @@ def _pad_id(tokenizer: Any) -> int:
 
 
 def read_finetune_info(model_dir: str | os.PathLike) -> dict[str, Any]:
-    """What :mod:`.finetune` recorded about a model folder (empty when it was not fine-tuned here)."""
+    """What :mod:`.trainer` recorded about a model folder (empty when it was not fine-tuned here)."""
     path = Path(model_dir) / FINETUNE_INFO_NAME
     if not path.is_file():
         return {}
@@ -156,7 +156,7 @@ def evaluate(
     """Score the model in ``model_dir`` on the labelled examples of ``file``.
 
     Args:
-        task: one of :data:`~albert.training.tasks.TASK_NAMES`; None: the task the folder was
+        task: one of :data:`~albert.training.finetuning.tasks.TASK_NAMES`; None: the task the folder was
             fine-tuned for.
         max_length, doc_stride: input length and QA window overlap; None: what the model was
             fine-tuned with (or 128 / 128).
@@ -173,8 +173,8 @@ def evaluate(
         ValueError (DataFormatError, UnknownLabelError): an unreadable file, or labels the model
             does not know; ModelNotFoundError: no such model.
     """
-    from ..devices import resolve_device
-    from ..tokenizer import AlbertTokenizer
+    from ...devices import resolve_device
+    from ...tokenizer import AlbertTokenizer
 
     task_name = resolve_task_name(model_dir, task)
     spec = get_task(task_name)
@@ -222,7 +222,7 @@ def _progress_bar(enabled: bool, total: int, description: str):
     if not enabled:
         yield None
         return
-    from .metrics_log import terminal_progress
+    from ..run_log import terminal_progress
 
     with terminal_progress(enabled=True) as bar:
         task = bar.add_task(description, total=total, status="")

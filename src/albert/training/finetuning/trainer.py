@@ -4,7 +4,7 @@ The pieces: a task (:mod:`.tasks`: read files, label maps, encode, score) -> the
 task's head, whose loss is the one trained -> AdamW with warmup and linear decay, optionally
 layer-wise learning-rate decay -> evaluation on the dev set (:mod:`.evaluate`), early stopping
 on a chosen metric, the best model saved with ``save_pretrained`` -> checkpoints that resume
-exactly (:mod:`.run_state`) -> metrics log, curves and status lines (:mod:`.loop`).
+exactly (:mod:`..checkpoints`) -> metrics log, curves and status lines (:mod:`..loop`).
 
 Why the defaults (``docs/finetuning.md`` says more):
 
@@ -44,8 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
-from .loop import (
+from ..checkpoints import CheckpointManager, NonFiniteLossError, capture_rng_state, restore_rng_state
+from ..loop import (
     MetricsWindow,
     Reporter,
     RunFiles,
@@ -54,8 +54,8 @@ from .loop import (
     resume_checkpoint,
     write_json,
 )
-from .optim import excluded_from_decay, warmup_linear_decay
-from .run_state import CheckpointManager, NonFiniteLossError, capture_rng_state, restore_rng_state
+from ..optim import excluded_from_decay, warmup_linear_decay
+from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
 from .tasks import TASK_NAMES, EncodeOptions, Feature, ReadOptions, Task, collate, get_task
 
 BEST_MODEL_DIR = "best"
@@ -320,8 +320,8 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
             f"the {task.name} task has no metric {metric!r}; choose one of: {', '.join(task.metric_names(label_list))}"
         )
 
-    from ..devices import resolve_device
-    from ..tokenizer import AlbertTokenizer
+    from ...devices import resolve_device
+    from ...tokenizer import AlbertTokenizer
 
     device = resolve_device(settings.device)
     tokenizer = AlbertTokenizer.from_pretrained(model)
@@ -393,7 +393,7 @@ def _label_list(task: Task, train_examples: list[Any], model: str | os.PathLike)
     labels = task.label_list(train_examples)
     if labels is None:
         return None
-    from ..config import AlbertConfig
+    from ...config import AlbertConfig
 
     try:
         source = AlbertConfig.from_pretrained(model)
