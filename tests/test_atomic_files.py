@@ -7,6 +7,7 @@ import os
 import stat
 
 import pytest
+from pretrain_helpers import tiny_data_dir, tiny_tokenizer, tiny_tokenizer_dir  # noqa: F401  (fixtures)
 
 from albert.atomic_files import atomic_path, write_bytes_atomic, write_text_atomic
 from albert.tokenizer import AlbertTokenizer
@@ -69,3 +70,131 @@ def test_tokenizer_files_are_written_whole_or_not_at_all(tmp_path, tiny_spm, mon
                 tokenizer.save_pretrained(folder)
         assert {path: open(path, "rb").read() for path in saved} == before
         assert sorted(path.name for path in folder.iterdir()) == sorted(os.path.basename(path) for path in saved)
+
+
+# -- end to end: what the commands and the training loops write (issue 16, items 2 to 4) ---------
+
+UMASK = 0o027  # not the usual 0o022: a mode that only comes from the umask
+
+
+@pytest.fixture
+def umask():
+    previous = os.umask(UMASK)
+    yield 0o666 & ~UMASK
+    os.umask(previous)
+
+
+def _modes(folder) -> dict[str, int]:
+    return {str(path.relative_to(folder)): stat.S_IMODE(path.stat().st_mode) for path in folder.rglob("*")
+            if path.is_file()}
+
+
+def _embed(model, output, *extra):
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+
+    return CliRunner().invoke(app, ["embed", "a first text.", "and a second one.", "--model", str(model),
+                                    "--output", str(output), *extra])
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".npy"])
+def test_embed_outputs_respect_the_umask_and_clean_stale_temporaries(tmp_path, make_tiny_model, umask, suffix):
+    output = tmp_path / f"out{suffix}"
+    stale = tmp_path / f".{output.name}.999999999.b6kwkfja.tmp"  # left by a killed run: 0 bytes, writer gone
+    stale.write_bytes(b"")
+    result = _embed(make_tiny_model(), output)
+    assert result.exit_code == 0, result.output
+    assert _modes(tmp_path) == {output.name: umask}  # the stale temporary is gone too
+
+
+def test_save_pretrained_respects_the_umask_and_cleans_stale_temporaries(tmp_path, make_tiny_model, umask):
+    from albert import AlbertForMaskedLM
+
+    model = AlbertForMaskedLM.from_pretrained(make_tiny_model())
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / ".model.safetensors.999999999.x1y2z3.tmp").write_bytes(b"")
+    model.save_pretrained(folder)
+    modes = _modes(folder)
+    assert "model.safetensors" in modes and set(modes.values()) == {umask}, modes
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_training_outputs_respect_the_umask(tmp_path, make_tiny_model, umask, tiny_data_dir, tiny_tokenizer):  # noqa: F811
+    from conftest import TINY_SHAPE
+    from finetune_support import classification_records, write_jsonl
+
+    from albert.training.finetuning.trainer import FinetuneSettings, finetune
+    from albert.training.pretraining.trainer import PretrainSettings, pretrain
+
+    pretrained = tmp_path / "pretrain"
+    pretrain("albert-base-v2", tiny_tokenizer, [tiny_data_dir], pretrained, config_overrides=TINY_SHAPE,
+             settings=PretrainSettings(steps=2, batch_size=8, max_seq_length=64, log_every=1, checkpoint_every=2,
+                                       eval_batches=1, progress=False, num_threads=1))
+    train = write_jsonl(tmp_path / "train.jsonl", classification_records(16, seed=1))
+    finetuned = tmp_path / "finetune"
+    finetune(make_tiny_model(), train, train, finetuned,
+             FinetuneSettings(task="text-classification", epochs=1, batch_size=8, max_length=32, threads=1,
+                              progress=False))
+    for folder, expected in ((pretrained, {"final/model.safetensors", "checkpoints/step-00000002.pt", "metrics.jsonl",
+                                           "summary.json", "run.json", "curves.png"}),
+                             (finetuned, {"best/model.safetensors", "metrics.json", "metrics.jsonl", "run.json"})):
+        modes = _modes(folder)
+        assert expected <= set(modes), sorted(modes)
+        assert {name: mode for name, mode in modes.items() if mode != umask} == {}
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder that refuses new files, really: mode 0555, and as root (whom modes do not stop)
+    the immutable attribute; skips where neither works (a root without chattr)."""
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.geteuid() == 0:
+        immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        pass
+    else:
+        (folder / "probe").unlink()
+        pytest.skip("cannot make a folder read-only here (root without chattr)")
+    yield folder
+    if immutable:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".npy"])
+def test_an_unwritable_output_is_refused_before_the_model_runs(read_only_folder, make_tiny_model, monkeypatch, suffix):
+    from albert.cli import pipeline_commands
+
+    def no_model_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(pipeline_commands, "_pipeline", no_model_work)
+    output = read_only_folder / f"out{suffix}"
+    result = _embed(make_tiny_model(), output)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: cannot write {output}: ") and result.output.count("\n") == 1
+    assert ".tmp" not in result.output
+
+
+def test_a_write_that_fails_midway_names_the_users_file(tmp_path, make_tiny_model, monkeypatch):
+    """A full disk found while writing: the message names --output, not the hidden temporary."""
+    import errno
+
+    def disk_full(source, target):
+        raise OSError(errno.ENOSPC, "No space left on device", str(source), None, str(target))
+
+    output, model = tmp_path / "out.parquet", make_tiny_model()
+    monkeypatch.setattr(os, "replace", disk_full)
+    result = _embed(model, output)
+    assert result.exit_code == 1
+    assert result.output == f"error: cannot write {output}: No space left on device\n"
+    assert not list(tmp_path.iterdir())

@@ -222,3 +222,39 @@ def test_a_failure_in_a_real_process_is_one_line_and_leaves_no_output(mlm, tmp_p
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: input 1 has no [MASK]"), process.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- text that is not UTF-8 (issue 16, item 6) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["embed", "fine", "caf\udce9"], b"", "argument 2 is not valid UTF-8: it holds a lone surrogate U+DCE9 at "
+                                              "character 3 (the byte 0xE9, which is not UTF-8)"),
+        (["answer", "--question", "wh\udce9re?", "--context", "here"], b"", "--question is not valid UTF-8"),
+        (["fill-mask", "a [MASK].", "--target", "ok", "--target", "b\udce9d"], b"", "--target is not valid UTF-8"),
+        (["embed"], b"fine\n\ncaf\xe9 au lait\n", "stdin, line 3 is not valid UTF-8 (the byte 0xE9 at byte 3 of the line)"),
+        (["embed", "--input", "{latin1}"], b"", "latin1.txt, line 2 is not valid UTF-8 (the byte 0xE9 at byte 3"),
+    ],
+)
+def test_input_that_is_not_utf8_is_named_with_where_it_is(mlm, tmp_path, args, stdin, message):
+    """Python reads undecodable argument bytes as lone surrogates (surrogateescape): they used to
+    reach SentencePiece and come back as "List elements must be str or bytes"."""
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("fine\ncafé\n".encode("latin-1"))
+    process = albert_in_process(*[arg.format(latin1=latin1) for arg in args], "--model", mlm, stdin=stdin)
+    assert process.returncode == 1
+    assert process.stderr.count("\n") == 1 and process.stderr.startswith("error: ") and message in process.stderr, (
+        process.stderr
+    )
+
+
+def test_undecodable_argument_bytes_in_a_real_process(mlm):
+    process = subprocess.run([sys.executable, "-m", "albert.cli", "embed", b"caf\xe9", "--model", str(mlm)],
+                             capture_output=True, timeout=120)
+    assert process.returncode == 1
+    assert process.stderr.decode() == (
+        "error: argument 1 is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 3 "
+        "(the byte 0xE9, which is not UTF-8)\n"
+    )

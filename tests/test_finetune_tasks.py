@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,50 @@ def test_collate_pads_token_labels_with_the_ignored_index():
     assert batch["labels"].tolist() == [[-100, 1, -100], [-100, -100, -100]]
     assert batch["input_ids"].tolist() == [[2, 5, 3], [2, 3, 0]]
     assert batch["attention_mask"].dtype == torch.long and batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+# -- quoted tables (issue 16, item 9) ---------------------------------------------------------------
+
+
+def test_tsv_with_standard_quoting_is_read_as_pandas_and_spreadsheets_write_it(tmp_path: Path):
+    """A review holding a tab, a newline or quotes is quoted, its quotes doubled; a BOM is dropped."""
+    import pandas as pd
+
+    texts = ["a review\twith a tab", "two\nlines", 'he said "great"', "plain"]
+    path = tmp_path / "train.tsv"
+    pd.DataFrame({"sentence": texts, "label": [1, 0, 1, 0]}).to_csv(path, sep="\t", index=False, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfsentence\t")
+    assert [(e.text, e.label) for e in readers.read_text_examples(path)] == list(zip(texts, ["1", "0", "1", "0"]))
+    assert [record["__line__"] for record in readers.read_records(path)] == [2, 3, 5, 6]  # where each row starts
+
+
+def test_csv_fields_may_hold_newlines_and_a_bom(tmp_path: Path):
+    path = tmp_path / "train.csv"
+    path.write_bytes('\ufefftext,label\n"first line\nsecond line",pos\n"say ""hi""",neg\n'.encode())
+    assert [(e.text, e.label) for e in readers.read_text_examples(path)] == [
+        ("first line\nsecond line", "pos"), ('say "hi"', "neg"),
+    ]
+
+
+def test_a_tsv_that_does_not_parse_as_quoted_keeps_its_quotes_literally(tmp_path: Path):
+    """A field that opens a quote and closes it mid-field is GLUE's literal style, not quoting."""
+    path = tmp_path / "train.tsv"
+    path.write_text('sentence\tlabel\n"quoted" and more\t1\n" a film "\t0\n', encoding="utf-8")
+    assert [e.text for e in readers.read_text_examples(path)] == ['"quoted" and more', '" a film "']
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.tsv", 'sentence\tlabel\n"a\tb"\t1\nno label here\n', "line 3 has 1 fields but the header has 2"),
+        ("bad.tsv", 'sentence\tlabel\n"never closed\t1\nok\t0\textra\n', "has 3 fields but the header has 2"),
+        ("bad.csv", 'text,label\n"x"y,1\n', "bad.csv, line 2: ',' expected after '\"'"),
+        ("bad.csv", 'text,label\n"never closed,1\n', "bad.csv, line 2: unexpected end of data"),
+        ("latin1.tsv", "sentence\tlabel\ncafé\t1\n".encode("latin-1"), "line 2 is not valid UTF-8 (the byte 0xE9"),
+    ],
+)
+def test_really_malformed_tables_are_refused_with_the_line(tmp_path: Path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataFormatError, match=re.escape(message)):
+        readers.read_text_examples(path)

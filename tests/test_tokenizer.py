@@ -645,3 +645,22 @@ def test_wordpiece_errors(tmp_path):
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(ValueError, match="is empty"):
         AlbertWordPieceTokenizer(tmp_path / "empty.txt")
+
+
+def test_lone_surrogates_are_named_as_not_utf8(tok, make_tiny_model):
+    """Issue 16, item 6: SentencePiece used to answer "List elements must be str or bytes"."""
+    from albert.pipelines import pipeline
+
+    with pytest.raises(ValueError, match=r"^text is not valid UTF-8: it holds a lone surrogate U\+D800 at character 1\."):
+        tok("x\ud800y")
+    with pytest.raises(ValueError, match=r"^text\[1\] is not valid UTF-8: .* U\+DCE9 at character 3 \(the byte 0xE9"):
+        tok(["fine", "caf\udce9"])
+    with pytest.raises(ValueError, match=r"^text_pair\[0\] is not valid UTF-8"):
+        tok(["fine"], ["\udfff"])
+    with pytest.raises(ValueError, match=r"^text\[0\]\[1\] is not valid UTF-8"):
+        tok([["fine", "w\udce9rd"]], is_split_into_words=True)
+    with pytest.raises(ValueError, match="^text is not valid UTF-8"):
+        tok.tokenize("\udce9")
+    with pytest.raises(ValueError, match=r"^input 1 is not valid UTF-8: it holds a lone surrogate U\+DCE9"):
+        pipeline("embeddings", model=make_tiny_model(), device="cpu")(["fine", "caf\udce9"])
+    assert tok("café 😀")["input_ids"] == tok(["café 😀"])["input_ids"][0]  # real non-ASCII text is fine

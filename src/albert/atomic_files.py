@@ -9,10 +9,15 @@ the hand-written versions got wrong:
 - A process killed mid-write leaves its temporary behind. Temporaries carry the writer's process
   id (``.NAME.PID.RANDOM.tmp``), and the next write of the same target removes those of processes
   that are gone; a live writer's temporary is never touched.
+
+Errors name the file the caller asked for, never the temporary, and :func:`check_writable` finds
+an unwritable target (a read-only file system, a folder without write permission) before the
+work that would fill it.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -76,6 +81,42 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def _temporary_for(target: Path) -> Path:
+    """Create an empty temporary beside ``target`` (``.NAME.PID.RANDOM.tmp``) and return its path.
+
+    Raises:
+        OSError: the folder cannot take a new file; the error names ``target``, not the temporary.
+    """
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise _naming(error, target) from None
+    os.close(handle)
+    return Path(name)
+
+
+def _naming(error: OSError, target: Path, temporary: Path | None = None) -> OSError:
+    """``error`` about ``target`` (the file the user asked for) rather than about our temporary."""
+    if error.errno is None:  # a library's own message (pyarrow's, say), which may quote the temporary
+        return OSError(str(error).replace(str(temporary), str(target)) if temporary is not None else str(error))
+    return OSError(error.errno, error.strerror, str(target))  # the errno's own subclass (PermissionError ...)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Check, before any work, that ``path`` can be written the way :func:`atomic_path` will: a
+    temporary created in its folder (a read-only file system, or a folder without write
+    permission, refuses it, whatever ``os.access`` says) and nothing in the way of the rename.
+
+    Raises:
+        OSError: the folder is missing or refuses new files, or ``path`` is a folder; the error
+            names ``path``.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(target))
+    _temporary_for(target).unlink()
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, durable: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path``; when the block completes it is renamed onto ``path``.
@@ -90,9 +131,7 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = False) -> Iterator[P
     """
     target = Path(path)
     remove_stale_temporaries(target)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _temporary_for(target)
     try:
         yield temporary
         if durable and temporary.is_file():
@@ -102,6 +141,10 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = False) -> Iterator[P
         os.replace(temporary, target)
         if durable:
             _fsync_folder(target.parent)
+    except OSError as error:  # a full disk, say: about the user's file, not ours
+        if error.filename not in (str(temporary), str(target)) and str(temporary) not in str(error):
+            raise
+        raise _naming(error, target, temporary) from None
     finally:
         temporary.unlink(missing_ok=True)
 

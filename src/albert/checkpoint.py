@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,20 +79,77 @@ def load_weights_file(path: str | os.PathLike, device: str | torch.device = "cpu
                 "download or save it again"
             ) from None
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = load_torch_file(path, map_location=device)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"refusing to load {path}: it contains pickled objects other than tensors, which could run "
-            f"code ({str(error).splitlines()[0]}). Use a model.safetensors file, or convert this file in "
-            "an environment you trust."
+            f"refusing to load {path}: it holds something other than plain tensors ({describe_load_error(error)}), "
+            "and pickled objects could run code, so nothing in it was run. Use a model.safetensors file, or "
+            "convert this file in an environment you trust."
         ) from None
-    except (RuntimeError, EOFError, OSError) as error:
-        raise CheckpointError(f"{path} is not a readable PyTorch weights file ({error})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable PyTorch weights file ({describe_load_error(error)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a name -> tensor mapping")
     return state
+
+
+def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers, never pickled code.
+
+    torch's warning about a pickle's protocol, printed before it refuses the pickle, is silenced:
+    the caller's one error says what happened.
+
+    Raises:
+        pickle.UnpicklingError: the file holds other objects (refused, not run) or is not a pickle.
+        RuntimeError, EOFError, OSError: a damaged or unreadable file.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def describe_load_error(error: BaseException) -> str:
+    """One line on why :func:`load_torch_file` failed; for a refused pickle, what was refused,
+    without torch's advice to turn the safety off."""
+    if isinstance(error, pickle.UnpicklingError):
+        boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation",
+                       "WeightsUnpickler error")
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reasons = [line for line in lines if not line.startswith(boilerplate)]
+        return (reasons[0] if reasons else "not a plain tensor file").rstrip(".")
+    return _one_line(error)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _shard_names(index_path: Path) -> list[str]:
+    """The shard files a ``*.index.json`` names: plain file names beside it, nothing else.
+
+    Raises:
+        CheckpointError: the index is not JSON, has no ``weight_map`` of names, or names a file
+            outside its folder (``../``, an absolute path), which is refused, never read.
+    """
+    try:
+        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"{index_path} is not a shard index ({_one_line(error)}): it must be JSON with a 'weight_map' of "
+            "tensor name -> shard file"
+        ) from None
+    if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
+        raise CheckpointError(f"{index_path}: 'weight_map' must map tensor names to shard file names")
+    names = sorted(set(weight_map.values()))
+    for name in names:
+        if not name or name != Path(name).name or name in (".", "..") or "\\" in name:
+            raise CheckpointError(
+                f"refusing {index_path}: it names the shard {name!r}, which is not a file beside the index "
+                "(a shard index may only name files in its own folder)"
+            )
+    return names
 
 
 def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> list[Path]:
@@ -102,10 +160,9 @@ def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) 
             return [path]
         index_path = resolve_file(name_or_path, index, required=False, **hub_kwargs)
         if index_path is not None:
-            weight_map = json.loads(index_path.read_text())["weight_map"]
             return [
                 resolve_file(name_or_path, shard, **hub_kwargs)  # type: ignore[misc]
-                for shard in sorted(set(weight_map.values()))
+                for shard in _shard_names(index_path)
             ]
     raise ModelNotFoundError(
         f"found no weights for '{name_or_path}': expected {SAFE_WEIGHTS_NAME} (or {PT_WEIGHTS_NAME}, "
@@ -352,11 +409,14 @@ class PreTrainedMixin(torch.nn.Module):
             for name, tensor in self.state_dict().items()
             if name not in ties
         }
-        for stale in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
-            (folder / stale).unlink(missing_ok=True)
-        for shard in folder.glob("model-*-of-*.safetensors"):
-            shard.unlink()
-        _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
+        # The new weights replace the old by renames; only then are files of another layout (a
+        # .bin, old shards) removed, so a save killed midway never leaves a folder without weights.
+        written = _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
+        stale = [folder / name for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME,
+                                            PT_WEIGHTS_INDEX_NAME)]
+        for path in [*stale, *folder.glob("model-*-of-*.safetensors")]:
+            if path.name not in written:
+                path.unlink(missing_ok=True)
 
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
@@ -419,10 +479,11 @@ def _parse_size(size: int | str | None) -> int | None:
     return int(text)
 
 
-def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max_shard_size: int | None) -> None:
+def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max_shard_size: int | None) -> set[str]:
+    """Write the weights (one file, or shards and their index); returns the names written."""
     if not safe:
         write_atomic(folder / PT_WEIGHTS_NAME, lambda tmp: torch.save(state, tmp))
-        return
+        return {PT_WEIGHTS_NAME}
     from safetensors.torch import save_file
 
     metadata = {"format": "pt"}
@@ -437,7 +498,7 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
         size += nbytes
     if len(shards) == 1:
         write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=metadata))
-        return
+        return {SAFE_WEIGHTS_NAME}
     weight_map = {}
     for number, shard in enumerate(shards, start=1):
         shard_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
@@ -448,4 +509,5 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
         "weight_map": dict(sorted(weight_map.items())),
     }
     write_text_atomic(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
+    return {SAFE_WEIGHTS_INDEX_NAME, *set(weight_map.values())}
 

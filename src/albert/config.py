@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -121,8 +122,15 @@ class AlbertConfig:
             setattr(self, spec.name, value)
         self.extra = dict(kwargs.pop("extra", {}) or {})
         self.extra.update({key: value for key, value in kwargs.items() if key not in known})
-        self.id2label = {int(index): str(label) for index, label in self.id2label.items()}
-        self.label2id = {str(label): int(index) for label, index in self.label2id.items()}
+        self._check_field_types()
+        try:
+            self.id2label = {int(index): str(label) for index, label in self.id2label.items()}
+            self.label2id = {str(label): int(index) for label, index in self.label2id.items()}
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"id2label must map label ids (integers) to names and label2id names to ids, got "
+                f"id2label={self.id2label!r}, label2id={self.label2id!r}"
+            ) from None
         if num_labels is not None and num_labels != len(self.id2label):
             self.num_labels = num_labels
         self.validate()
@@ -135,6 +143,8 @@ class AlbertConfig:
 
     @num_labels.setter
     def num_labels(self, value: int) -> None:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise ValueError(f"num_labels must be an integer, got {value!r}")
         if value < 1:
             raise ValueError(f"num_labels must be at least 1, got {value}")
         self.id2label = {index: f"LABEL_{index}" for index in range(value)}
@@ -149,8 +159,29 @@ class AlbertConfig:
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    def _check_field_types(self) -> None:
+        """Reject values of the wrong kind (``"vocab_size": "30000"``, ``true``, a list), naming the field."""
+        for spec in fields(self):
+            value, kind = getattr(self, spec.name), str(spec.type)  # the annotation, as a string
+            if value is None and kind.endswith("| None"):
+                continue
+            kind = kind.removesuffix(" | None")
+            if kind == "int":
+                good, wanted = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an integer"
+            elif kind == "float":
+                good, wanted = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+            elif kind == "str":
+                good, wanted = isinstance(value, str), "a string"
+            elif kind.startswith("dict"):
+                good, wanted = isinstance(value, dict), "a JSON object"
+            else:
+                continue
+            if not good:
+                raise ValueError(f"{spec.name} must be {wanted}, got {value!r}")
+
     def validate(self) -> None:
-        """Reject shapes the network cannot be built with, naming the values."""
+        """Reject values of the wrong kind and shapes the network cannot be built with, naming the values."""
+        self._check_field_types()
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -200,8 +231,14 @@ class AlbertConfig:
         if model_type != "albert":
             raise ValueError(f"this config is for model_type {model_type!r}, not 'albert'")
         num_labels = values.pop("num_labels", None)
+        for key in ("id2label", "label2id"):
+            if values.get(key) is not None and not isinstance(values[key], dict):
+                raise ValueError(f"{key} must be a JSON object, got {values[key]!r}")
         if "id2label" in values and values["id2label"] is not None:
-            values["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+            try:
+                values["id2label"] = {int(k): v for k, v in values["id2label"].items()}
+            except ValueError:
+                raise ValueError(f"id2label keys must be label ids (integers), got {values['id2label']!r}") from None
             if "label2id" not in values or values["label2id"] is None:
                 values["label2id"] = {v: k for k, v in values["id2label"].items()}
         elif num_labels is not None:
@@ -234,7 +271,10 @@ class AlbertConfig:
             raise ValueError(f"{path} is not valid JSON ({error})") from None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a JSON object, found {type(values).__name__}")
-        return cls.from_dict(values)
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path} does not describe an ALBERT model: {error}") from None
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"

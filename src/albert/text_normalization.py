@@ -186,3 +186,45 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+# -- text that is not UTF-8 ------------------------------------------------------------------------
+
+
+def utf8_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written as UTF-8, and where, or None when it can.
+
+    A Python string may hold lone surrogates (U+D800..U+DFFF), which no UTF-8 text holds: Python
+    reads bytes that are not UTF-8 (in command-line arguments, or a stream opened with
+    ``errors="surrogateescape"``) as U+DC80..U+DCFF, one per byte, and SentencePiece cannot take
+    them. The answer names the first one: ``"a lone surrogate U+DCE9 at character 3 (the byte
+    0xE9, which is not UTF-8)"``.
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        origin = f" (the byte 0x{code - 0xDC00:02X}, which is not UTF-8)" if 0xDC80 <= code <= 0xDCFF else ""
+        return f"a lone surrogate U+{code:04X} at character {error.start}{origin}"
+    return None
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` as text (a UTF-8 byte-order mark dropped).
+
+    Raises:
+        ValueError: the bytes are not UTF-8; the message names ``source``, the line and the byte.
+    """
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = start + error.start
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        line = data.count(b"\n", 0, offset) + 1
+        raise ValueError(
+            f"{source}, line {line} is not valid UTF-8 (the byte 0x{data[offset]:02X} at byte {offset - line_start} "
+            "of the line); convert it to UTF-8"
+        ) from None

@@ -25,7 +25,7 @@ import numpy as np
 
 from albert.atomic_files import write_text_atomic
 from albert.hub import resolve_file
-from albert.text_normalization import Span
+from albert.text_normalization import Span, utf8_problem
 
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
@@ -609,6 +609,9 @@ class BaseTokenizer:
         (windows that overlap by ``stride`` tokens), so the output is always batched.
         """
         firsts, seconds, batched = self._collect_inputs(text, text_pair, is_split_into_words)
+        check_utf8(firsts, "text", batched)
+        if seconds is not None:
+            check_utf8(seconds, "text_pair", batched)
         strategy = _truncation_strategy(truncation, max_length, padding)
         padding_mode = _padding_strategy(padding)
         _check_positive_int("max_length", max_length)
@@ -1089,6 +1092,53 @@ def _check_words(words: Any, name: str) -> None:
     for index, word in enumerate(words):
         if not isinstance(word, str):
             raise TypeError(f"{name}[{index}] is a {type(word).__name__}, not a str (a word).")
+
+
+def check_utf8(inputs: list, name: str, batched: bool) -> None:
+    """Refuse texts that cannot be written as UTF-8 (lone surrogates), naming the input and the place.
+
+    Args:
+        inputs: texts, or lists of words (``is_split_into_words``).
+        name: what the caller called them (``"text"``, ``"text_pair"``).
+        batched: whether ``inputs`` was a batch (the message then gives the index).
+
+    Raises:
+        ValueError: ``text[3] is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 4 ...``.
+    """
+    for index, item in enumerate(inputs):
+        words = item if isinstance(item, list) else None
+        for position, text in enumerate(words if words is not None else (item,)):
+            problem = utf8_problem(text)
+            if problem is not None:
+                where = name + (f"[{index}]" if batched else "") + (f"[{position}]" if words is not None else "")
+                raise ValueError(
+                    f"{where} is not valid UTF-8: it holds {problem}. "
+                    "Decode the input strictly (or with errors='replace') before tokenizing it."
+                )
+
+
+class TokenizerMismatchError(ValueError):
+    """A tokenizer whose ids the model has no embedding for."""
+
+
+def check_tokenizer_fits(tokenizer: Any, vocab_size: int, model: str) -> None:
+    """Refuse to pair a model with a tokenizer whose vocabulary is larger than the model's
+    ``vocab_size``: its higher ids have no embedding, so the model would fail on them (an
+    ``IndexError`` deep in torch) or, where no text happens to reach them, return nonsense.
+
+    A smaller vocabulary is fine (some checkpoints pad their embedding matrix).
+
+    Raises:
+        TokenizerMismatchError: the two disagree; the message gives both sizes and what to do.
+    """
+    size = len(tokenizer)
+    if size > vocab_size:
+        raise TokenizerMismatchError(
+            f"the tokenizer has {size:,} pieces but the model {model} has vocab_size {vocab_size:,} (its config.json): "
+            f"ids {vocab_size:,} to {size - 1:,} have no embedding, so this tokenizer does not belong to this model. "
+            f"Use the tokenizer the model was trained with (the spiece.model saved with it), or a model whose "
+            f"vocab_size is at least {size:,}."
+        )
 
 
 def _longest_first(first_length: int, second_length: int, budget: int) -> tuple[int, int]:

@@ -37,6 +37,7 @@ from albert.tokenization_base import (
     EncodedText,
     as_id_list,
     build_from_config,
+    check_utf8,
     clean_up_tokenization,
     prepare_folder,
     word_ids_from_offsets,
@@ -159,7 +160,7 @@ class AlbertTokenizer(BaseTokenizer):
             raise ValueError(
                 f"could not load {source} as a SentencePiece model ({type(error).__name__}: {error}). The file is "
                 "corrupt or not a SentencePiece model: use the spiece.model shipped with ALBERT checkpoints."
-            ) from error
+            ) from None  # the message holds the cause: one error, not two tracebacks
         self._model_bytes = model_bytes
         self._sp = processor
         self._sp_glued = glued
@@ -366,6 +367,7 @@ class AlbertTokenizer(BaseTokenizer):
         """The pieces of a text (without [CLS]/[SEP]), e.g. ``["▁hello", "▁world"]``."""
         if not isinstance(text, str):
             raise TypeError(f"tokenize() takes a str, got {type(text).__name__}.")
+        check_utf8([text], "text", batched=False)
         pieces: list[str] = []
         for chunk in self._chunks(text):
             if chunk.special_id is not None:

@@ -10,6 +10,7 @@ an interrupted command never leaves half a file behind.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..atomic_files import atomic_path
+from ..atomic_files import atomic_path, check_writable
+from ..text_normalization import decode_utf8, utf8_problem
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".parquet", ".npy")
@@ -47,12 +49,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             import pyarrow.parquet as pq
 
             return pq.read_table(path).to_pylist()
-        with open(path, encoding="utf-8-sig", newline="" if suffix == ".csv" else None) as handle:
-            if suffix == ".txt":
-                return [{"text": line.rstrip("\r\n")} for line in handle if line.strip()]
-            if suffix == ".csv":
-                return list(csv.DictReader(handle))
-            return [_json_row(line, number, path) for number, line in enumerate(handle, 1) if line.strip()]
+        try:
+            text = decode_utf8(path.read_bytes(), str(path))
+        except ValueError as error:  # names the file and the line already
+            raise CliInputError(str(error)) from None
+        handle = io.StringIO(text, newline="" if suffix == ".csv" else None)
+        if suffix == ".txt":
+            return [{"text": line.rstrip("\r\n")} for line in handle if line.strip()]
+        if suffix == ".csv":
+            return list(csv.DictReader(handle))
+        return [_json_row(line, number, path) for number, line in enumerate(handle, 1) if line.strip()]
     except CliInputError:
         raise
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as error:
@@ -104,10 +110,27 @@ def read_texts(
         rows = read_rows(input_path)
         texts, source = column_values(rows, column or "text", str(input_path)), str(input_path)
     elif input_path is not None or not stdin.isatty():
-        texts, source = [line.rstrip("\r\n") for line in stdin if line.strip()], "stdin"
+        texts, source = [line.rstrip("\r\n") for line in _stdin_lines(stdin) if line.strip()], "stdin"
     else:
         raise CliInputError("no input: give texts as arguments, a file with --input, or pipe lines on stdin")
     return check_texts(texts, source)
+
+
+def _stdin_lines(stdin: IO[str]) -> list[str]:
+    """The lines of stdin, decoded here (not by the locale's codec) so that bytes that are not
+    UTF-8 are reported with their line, whatever the locale."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is not None:
+        try:
+            return io.StringIO(decode_utf8(binary.read(), "stdin"), newline=None).readlines()
+        except ValueError as error:
+            raise CliInputError(str(error)) from None
+    lines = stdin.readlines()
+    for number, line in enumerate(lines, 1):
+        problem = utf8_problem(line)
+        if problem is not None:
+            raise CliInputError(f"stdin, line {number} is not valid UTF-8: it holds {problem}")
+    return lines
 
 
 def read_records(input_path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -133,13 +156,18 @@ def check_texts(texts: Sequence[Any], source: str) -> list[str]:
 
 
 def check_output(path: Path | None, allowed: Sequence[str] = OUTPUT_SUFFIXES) -> None:
-    """Refuse an output path we cannot write, before any work is done."""
+    """Refuse an output path we cannot write, before any work is done: an unknown kind, a
+    missing folder, or one that takes no new file (no permission, a read-only file system)."""
     if path is None:
         return
     if path.suffix.lower() not in allowed:
         raise CliInputError(f"cannot write {path}: use a {', '.join(allowed)} file")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise CliInputError(f"cannot write {path}: the folder {path.parent} does not exist")
+    try:
+        check_writable(path)
+    except OSError as error:
+        raise CliInputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def jsonable(value: Any) -> Any:
@@ -161,11 +189,21 @@ def write_output(
     """Write records as ``.jsonl`` or ``.parquet``, or ``array()`` as ``.npy``, atomically.
 
     Raises:
-        CliInputError: ``.npy`` asked for results that are not vectors.
+        CliInputError: ``.npy`` asked for results that are not vectors, or the file cannot be written
+            (the message names ``path``, never the temporary).
     """
     suffix = path.suffix.lower()
     if suffix == ".npy" and array is None:
         raise CliInputError(f"cannot write {path}: .npy holds vectors (albert embed); use .jsonl or .parquet")
+    try:
+        _write_file(path, suffix, records, array)
+    except OSError as error:  # a disk that filled up meanwhile, say; atomic_path names our path
+        raise CliInputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _write_file(
+    path: Path, suffix: str, records: Sequence[dict[str, Any]], array: Callable[[], np.ndarray] | None
+) -> None:
     with atomic_path(path) as temporary:
         if suffix == ".npy":
             with open(temporary, "wb") as handle:

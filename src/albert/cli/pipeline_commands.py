@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import typing
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 
+from ..text_normalization import utf8_problem
 from .app import app
 from .io import (
     CliInputError,
@@ -83,9 +85,12 @@ def _one_line_errors(command: Function) -> Function:
     def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
         typer.echo(f"warning: {message}", err=True)
 
+    option_names = _option_names(command)
+
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
+            _check_utf8_arguments(kwargs, option_names)
             with warnings.catch_warnings():
                 warnings.showwarning = show_warning
                 return command(*args, **kwargs)
@@ -98,6 +103,28 @@ def _one_line_errors(command: Function) -> Function:
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]
+
+
+def _option_names(command: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> its first flag (``question`` -> ``--question``), from the typer annotations."""
+    names = {}
+    for name, hint in typing.get_type_hints(command, include_extras=True).items():
+        for info in getattr(hint, "__metadata__", ()):
+            if isinstance(info, typer.models.OptionInfo):  # typer takes a first flag as the "default"
+                flags = [flag for flag in (info.default, *(info.param_decls or ())) if isinstance(flag, str)]
+                names[name] = next((flag for flag in flags if flag.startswith("--")), f"--{name.replace('_', '-')}")
+    return names
+
+
+def _check_utf8_arguments(values: dict[str, Any], option_names: dict[str, str]) -> None:
+    """Refuse text given on the command line that is not UTF-8 (Python reads such bytes as lone
+    surrogates), naming the argument or option; ``--model`` is a path, which need not be UTF-8."""
+    for name, value in values.items():
+        for number, text in enumerate(value if isinstance(value, list) else [value], 1):
+            problem = utf8_problem(text) if isinstance(text, str) and name != "model" else None
+            if problem is not None:
+                where = option_names.get(name, f"argument {number}")
+                raise CliInputError(f"{where} is not valid UTF-8: it holds {problem}")
 
 
 def _pipeline(

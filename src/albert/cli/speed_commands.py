@@ -17,6 +17,7 @@ import typer
 if TYPE_CHECKING:
     from torch import nn
 
+from ..atomic_files import atomic_path
 from .app import app
 
 export_app = typer.Typer(help="Export a model for deployment (ONNX for CPUs).", no_args_is_help=True)
@@ -63,8 +64,11 @@ def export_onnx_command(
     except ImportError as error:
         _fail(f"ONNX export needs onnx, onnxscript and onnxruntime ({error}); pip install onnx onnxscript onnxruntime")
     try:
-        report = export_onnx(loaded, out, opset=opset, verify=verify, atol=atol)
-    except (TypeError, ExportMismatchError) as error:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as partial:  # whole or absent, like every file albert writes
+            report = export_onnx(loaded, partial, opset=opset, verify=verify, atol=atol)
+        report.path = out
+    except (TypeError, ExportMismatchError, OSError) as error:
         _fail(str(error))
     typer.echo(f"wrote {report.path} ({model_class}, opset {report.opset}, outputs: {', '.join(report.output_names)})")
     if verify:
@@ -81,7 +85,9 @@ def _write_int8(model: nn.Module, out: Path, quantize: Callable[[Path, Path], Pa
     from ..fast.cpu import OnnxModel, compare_outputs
     from ..fast.onnx_export import sample_batch
 
-    int8_path = quantize(out, out.with_suffix(".int8.onnx"))
+    int8_path = out.with_suffix(".int8.onnx")
+    with atomic_path(int8_path) as partial:
+        quantize(out, partial)
     config = model.config
     inputs = sample_batch(config.vocab_size, 8, min(48, config.max_position_embeddings), seed=1,
                           type_vocab_size=config.type_vocab_size)

@@ -21,8 +21,8 @@ import torch
 
 from ..devices import resolve_device, resolve_dtype
 from ..hub import ModelNotFoundError, shipped_models
-from ..text_normalization import trim_span
-from ..tokenization_base import pad_batch
+from ..text_normalization import trim_span, utf8_problem
+from ..tokenization_base import check_tokenizer_fits, pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
 
 #: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
@@ -196,6 +196,7 @@ class Pipeline:
     Raises:
         ModelNotFoundError: the model cannot be found (or none was given and none ships).
         TypeError: a loaded model of the wrong kind was passed.
+        TokenizerMismatchError: the tokenizer has more pieces than the model's ``vocab_size``.
         ValueError: ``onnx`` on a pipeline that is not on the CPU.
     """
 
@@ -221,13 +222,16 @@ class Pipeline:
         self.device = resolve_device(device)
         self.fast = fast
         self.model = self._load_model(model, resolve_dtype(dtype))
+        self.tokenizer = self._load_tokenizer(tokenizer)
+        # The one place a model meets its tokenizer: a mismatch is an error now, not an
+        # IndexError (or nonsense) at the first text whose ids the model lacks.
+        check_tokenizer_fits(self.tokenizer, self.config.vocab_size, getattr(self.model, "name_or_path", "given"))
         if onnx is not False:
             if self.device.type != "cpu":
                 raise ValueError(f"onnx runs the encoder in ONNX Runtime on the CPU; this pipeline is on {self.device}")
             from ..fast.onnx_encoder import use_onnx
 
             use_onnx(self.model, None if onnx is True else onnx)
-        self.tokenizer = self._load_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.progress = progress
 
@@ -370,9 +374,13 @@ def as_list(inputs: Any, kind: str = "text") -> tuple[list[Any], bool]:
 
 
 def check_texts(texts: Sequence[Any]) -> None:
-    """Reject inputs that are not strings or hold nothing to read, naming the first such input."""
+    """Reject inputs that are not strings, hold nothing to read or are not valid UTF-8 (lone
+    surrogates), naming the first such input."""
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"input {index} is a {type(text).__name__}, not a string: {text!r}")
         if not text.strip():
             raise ValueError(f"input {index} is empty: give text to read (or leave that input out)")
+        problem = utf8_problem(text)
+        if problem is not None:
+            raise ValueError(f"input {index} is not valid UTF-8: it holds {problem}")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..atomic_files import write_atomic
+from ..checkpoint import describe_load_error, load_torch_file
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -68,11 +69,11 @@ class CheckpointManager:
     def load(self, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """Read a checkpoint (tensors and plain containers only)."""
         try:
-            return torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as error:  # a damaged file: say which, and what to do
+            return load_torch_file(path, map_location=map_location)
+        except Exception as error:  # a damaged (or foreign) file: say which, and what to do
             raise CheckpointReadError(
-                f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to "
-                "resume from the one before"
+                f"checkpoint {path} cannot be read ({type(error).__name__}: {describe_load_error(error)}); "
+                "nothing in it was run. Delete it to resume from the one before"
             ) from None
 
 

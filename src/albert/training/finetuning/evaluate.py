@@ -174,6 +174,7 @@ def evaluate(
             does not know; ModelNotFoundError: no such model.
     """
     from ...devices import resolve_device
+    from ...tokenization_base import check_tokenizer_fits
     from ...tokenizer import AlbertTokenizer
 
     task_name = resolve_task_name(model_dir, task)
@@ -189,6 +190,7 @@ def evaluate(
     examples = spec.align_labels(examples, model.config.id2label)
     spec.check_labels(examples, model.config.label2id, str(file))
     tokenizer = AlbertTokenizer.from_pretrained(model_dir)
+    check_tokenizer_fits(tokenizer, model.config.vocab_size, str(model_dir))
     options = EncodeOptions(
         max_length=max_length or info.get("max_length", 128),
         doc_stride=doc_stride or info.get("doc_stride", 128),

@@ -3,8 +3,9 @@ name the file and the line.
 
 Formats read (by file suffix; ``.json`` files may also hold one JSON object a line):
 
-* text-classification / regression: GLUE-style ``.tsv`` (tabs, quotes taken literally, as GLUE
-  writes them), ``.csv`` (quoted fields), ``.jsonl``/``.json``; single texts or pairs, with the
+* text-classification / regression: ``.tsv`` (tabs; quoted fields as pandas and spreadsheets
+  write them when the file parses consistently so, else literal as GLUE writes them: see
+  :func:`table_rows`), ``.csv`` (quoted fields), ``.jsonl``/``.json``; single texts or pairs, with the
   columns found by name (``sentence``, ``sentence1``/``sentence2``, ``question``/``sentence``,
   ``#1 String``/``#2 String`` (MRPC), ``label``, ``score``, ``Quality`` ...) or given explicitly.
 * token-classification: CoNLL-2003 column files (a word a line, a blank line between sentences,
@@ -20,14 +21,18 @@ Formats read (by file suffix; ``.json`` files may also hold one JSON object a li
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ...text_normalization import decode_utf8
 
 
 class DataFormatError(ValueError):
@@ -99,12 +104,17 @@ class ChoiceExample:
 def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str, Any]]:
     """The rows of a ``.tsv``/``.txt`` (tabs), ``.csv``, ``.jsonl`` or ``.json`` file as dicts.
 
-    TSV fields are taken literally (GLUE's files hold unbalanced quotes); a UTF-8 byte-order mark
-    is dropped. Without ``header`` the keys are the column positions as strings (``"0"``, ``"1"``).
-    Each record keeps its 1-based line number under ``"__line__"`` for error messages.
+    Tables are read with the csv module: a ``.csv`` with standard quoting (a field in double
+    quotes may hold commas, newlines and doubled quotes ``""``). A ``.tsv`` is read that way too
+    when the file parses consistently so (see :func:`table_rows`), as pandas and spreadsheets
+    write it; otherwise its fields are taken literally, as GLUE writes them (unbalanced quotes
+    included). A UTF-8 byte-order mark is dropped. Without ``header`` the keys are the column
+    positions as strings (``"0"``, ``"1"``). Each record keeps the 1-based line it starts on under
+    ``"__line__"`` for error messages.
 
     Raises:
-        DataFormatError: a missing file, a row with the wrong number of fields, or invalid JSON.
+        DataFormatError: a missing file or one that is not UTF-8, a row with the wrong number of
+            fields, a malformed quoted field, or invalid JSON.
     """
     path = Path(path)
     if not path.is_file():
@@ -112,15 +122,7 @@ def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str,
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         return _read_json_records(path)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        if suffix == ".csv":
-            reader = csv.reader(handle)
-        else:
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        try:
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-        except csv.Error as error:
-            raise DataFormatError(f"{path}, line {reader.line_num}: {error}") from None
+    rows = table_rows(_read_text(path), "," if suffix == ".csv" else "\t", str(path))
     if not rows:
         return []
     if header:
@@ -132,7 +134,8 @@ def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str,
         if len(row) != len(names):
             raise DataFormatError(
                 f"{path}, line {line} has {len(row)} fields but the {'header' if header else 'first row'} has "
-                f"{len(names)}; check the separator ({'commas' if suffix == '.csv' else 'tabs'} for a {suffix} file)"
+                f"{len(names)}; check the separator ({'commas' if suffix == '.csv' else 'tabs'} for a {suffix} file) "
+                "and the quotes (a quoted field ends with a quote, quotes inside it are doubled)"
             )
         record: dict[str, Any] = dict(zip(names, row))
         record["__line__"] = line
@@ -140,8 +143,61 @@ def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str,
     return records
 
 
+#: A double quote at the start of a field: only then can quoting change what a row holds.
+_QUOTE_AT_FIELD_START = re.compile(r'(?:^|[\t\n\r])"')
+
+
+def table_rows(text: str, delimiter: str, source: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a delimited text, each with the 1-based line it starts on.
+
+    With commas, fields follow standard (RFC 4180) quoting. With tabs, the quoting style is
+    detected: a field is read as quoted only when the whole file parses consistently that way,
+    i.e. every field that starts with ``"`` ends with ``"`` before the next tab or line end, with
+    any quote inside it doubled, and every row then has as many fields as the first. Otherwise
+    every field is literal: GLUE's .tsv files hold quotes that open and never close.
+
+    Raises:
+        DataFormatError: a malformed quoted field (in a .csv), naming ``source`` and the line.
+    """
+    if delimiter != "\t":
+        return _parse_table(text, delimiter, quoted=True, source=source)
+    if not _QUOTE_AT_FIELD_START.search(text):  # both readings give the same rows
+        return _parse_table(text, delimiter, quoted=False, source=source)
+    try:
+        quoted = _parse_table(text, delimiter, quoted=True, source=source)
+    except DataFormatError:
+        quoted = None
+    if quoted is not None and len({len(row) for _, row in quoted}) <= 1:
+        return quoted
+    literal = _parse_table(text, delimiter, quoted=False, source=source)
+    if len({len(row) for _, row in literal}) <= 1 or quoted is None:
+        return literal
+    return quoted  # neither reading is consistent: report the rows of the one whose quotes were whole
+
+
+def _parse_table(text: str, delimiter: str, *, quoted: bool, source: str) -> list[tuple[int, list[str]]]:
+    quoting = {"quoting": csv.QUOTE_MINIMAL, "strict": True} if quoted else {"quoting": csv.QUOTE_NONE}
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, **quoting)
+    rows, line = [], 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((line, row))
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise DataFormatError(f"{source}, line {line}: {error}") from None
+    return rows
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return decode_utf8(path.read_bytes(), str(path))
+    except ValueError as error:
+        raise DataFormatError(str(error)) from None
+
+
 def _read_json_records(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = _read_text(path)
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
@@ -276,7 +332,7 @@ def read_tagged_sentences(path: str | os.PathLike, options: ReadOptions | None =
     sentences: list[TaggedSentence] = []
     words: list[str] = []
     tags: list[str] = []
-    with open(path, encoding="utf-8-sig") as handle:
+    with io.StringIO(_read_text(path), newline=None) as handle:
         for number, line in enumerate(handle, 1):
             fields = line.split()
             if not fields or fields[0] == "-DOCSTART-":

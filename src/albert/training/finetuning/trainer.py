@@ -321,6 +321,7 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
         )
 
     from ...devices import resolve_device
+    from ...tokenization_base import check_tokenizer_fits
     from ...tokenizer import AlbertTokenizer
 
     device = resolve_device(settings.device)
@@ -329,6 +330,7 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     network = task.model_class.from_pretrained(model, device=device, ignore_mismatched_sizes=True,
                                                **task.model_overrides(label_list))
     network.config.extra["finetuning_task"] = task.name
+    check_tokenizer_fits(tokenizer, network.config.vocab_size, str(model))
     check_max_length(settings.max_length, network.config.max_position_embeddings)
     learning_rate = settings.learning_rate or default_learning_rate(network.config.hidden_size)
     if settings.fast:  # the packed encoder, as everywhere: same weights, no compute on padding

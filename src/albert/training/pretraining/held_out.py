@@ -54,6 +54,7 @@ def evaluate_mlm(
         CorpusError: unreadable or empty text.
     """
     from ...modeling import AlbertForPreTraining
+    from ...tokenization_base import check_tokenizer_fits
     from ...tokenizer import load_tokenizer
     from .instances import epoch_instances
     from .masking import default_max_predictions
@@ -64,6 +65,7 @@ def evaluate_mlm(
     if any(name.startswith(("sop_classifier.", "albert.pooler.")) for name in model.loading_info.missing_keys):
         model.sop_classifier = None  # a checkpoint without a trained SOP head: report MLM only
     tokenizer = load_tokenizer(_tokenizer_folder(model_name_or_path))
+    check_tokenizer_fits(tokenizer, model.config.vocab_size, str(model_name_or_path))
     settings = PretrainSettings(
         steps=1, batch_size=batch_size, max_seq_length=max_seq_length, short_seq_prob=0.0,
         masked_lm_prob=masked_lm_prob,

@@ -59,6 +59,7 @@ from ..loop import (
     write_json,
 )
 from ..optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
+from ..run_log import read_metrics
 from .corpus import CorpusError
 from .instances import InstanceStream, collate_pairs
 from .masking import IGNORE_INDEX, NgramMasker, word_start_table
@@ -603,6 +604,8 @@ def _train(
     window = MetricsWindow(device)
     last_record: dict[str, Any] = {}
     last_checkpoint = manager.latest() if resume_state is not None else None
+    if start_step and distributed.is_main:
+        last_record = _continue_log(files, trainer, heldout, start_step)
     try:
         with Reporter(settings.progress and distributed.is_main).progress(
             "pretraining", settings.steps, start_step
@@ -644,6 +647,18 @@ def _train(
         producer.close()
 
     return _finish(trainer, tokenizer, files, last_record, heldout, distributed)
+
+
+def _continue_log(files: RunFiles, trainer: _Trainer, heldout: list[dict[str, torch.Tensor]] | None,
+                  step: int) -> dict[str, Any]:
+    """Pick up the log of a run resumed at ``step`` (its checkpoint) as if it had never stopped:
+    log the held-out evaluation of ``step`` if the run was killed between writing the checkpoint
+    and logging it (the weights are the checkpoint's, so the values are the ones it would have
+    logged), and return the last training record, which the summary reports."""
+    logged = read_metrics(files.log.path) if files.log.path.exists() else []
+    if heldout is not None and not any(r.get("split") == "heldout" and r.get("step") == step for r in logged):
+        files.log.append({"step": step, "split": "heldout", **trainer.evaluate(heldout)})
+    return next((r for r in reversed(logged) if r.get("split", "train") == "train"), {})
 
 
 @dataclass
