@@ -1,4 +1,4 @@
-"""albert.spark on a real local Spark (local[2], one session for the module, bound to 127.0.0.1).
+"""albert.spark on a real local Spark (local[2,2], one session for the module, bound to 127.0.0.1).
 
 Every vector and label must equal the single-process pipeline's for the same text, whatever
 the partitioning and batch size; nulls, blanks and wrong columns behave as documented.
@@ -45,7 +45,7 @@ def spark():
     from albert.spark import spark_session
 
     session = spark_session(
-        "local[2]", app_name="albert-tests", ui=False,
+        "local[2,2]", app_name="albert-tests", ui=False,  # [2 threads, 2 attempts]: a failed task is retried
         config={"spark.sql.shuffle.partitions": "2", "spark.python.worker.reuse": "true"},
     )  # fmt: skip
     yield session
@@ -237,6 +237,50 @@ def test_pretrained_takes_shipped_hub_and_spark_nlp_names():
     assert AlbertEmbeddings.pretrained().getModel() == "albert-small-en"
     assert AlbertEmbeddings.pretrained("albert_base_uncased", "en").getModel() == "albert/albert-base-v2"
     assert AlbertEmbeddings.pretrained("albert/albert-large-v2").getModel() == "albert/albert-large-v2"
+
+
+# -- faults: a Python worker killed mid-partition ----------------------------------------------
+
+
+def test_a_python_worker_killed_mid_partition_is_retried_and_every_row_written_once(spark, tiny_encoder, tmp_path):
+    from albert.spark import AlbertEmbeddings
+
+    texts = [f"row {number}: {TEXTS[number % len(TEXTS)][:80]}" for number in range(120)]
+    marker = tmp_path / "killed-once"
+
+    def die_mid_partition(batches):
+        # In the stage's Python worker, before the annotator: after passing partition 1's first
+        # Arrow batch on, the worker process dies (as an OOM kill would take it), once.
+        import os
+
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        for number, batch in enumerate(batches):
+            if number == 1 and context.partitionId() == 1 and context.attemptNumber() == 0 and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os._exit(137)
+            yield batch
+
+    def embedded(data):
+        return AlbertEmbeddings(model=str(tiny_encoder), level="sentence", batchSize=4).transform(data)
+
+    data = frame(spark, texts, partitions=2)
+    undisturbed = by_id(embedded(data), "embeddings")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "8")  # several batches per partition
+    try:
+        killed = data.mapInArrow(die_mid_partition, data.schema)
+        embedded(killed).select("id", "embeddings").write.parquet(str(tmp_path / "out.parquet"))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert marker.exists(), "the fault was not injected: the test proves nothing"
+    written = spark.read.parquet(str(tmp_path / "out.parquet")).collect()
+    assert sorted(row["id"] for row in written) == list(range(len(texts))), "every row exactly once"
+    for row in written:
+        want, got = undisturbed[row["id"]], row["embeddings"]
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert np.abs(np.asarray(a.embeddings) - np.asarray(b.embeddings)).max() <= TOLERANCE
 
 
 # -- reuse: one model per worker ------------------------------------------------------------------
