@@ -5,7 +5,7 @@ Subcommands live in one module per area and register themselves on :data:`app` w
 
 from __future__ import annotations
 
-from . import finetune_commands, pipeline_commands, speed_commands, train_commands  # noqa: F401  (registration)
+from . import finetune_commands, pipeline_commands, serve_commands, speed_commands, train_commands  # noqa: F401  (registration)
 from .app import app
 
 

@@ -1,0 +1,310 @@
+"""albert serve under load: requests/s and latency for 1, 8 and 64 concurrent clients, with the
+dynamic batcher on and off, every answer checked.
+
+The script starts ``albert serve`` (the shipped model unless ``--model``) on a free port of
+127.0.0.1, twice: with its defaults (batching on) and with ``--max-batch-requests 1`` (batching
+off: one input per pipeline call). Against each, a bounded async client (httpx) sends the same
+``--requests`` real sentences (SST-2, then corpus lines), one sentence per ``POST /embed``
+(document vector, not normalised), from 1, 8 and 64 concurrent clients; a run stops at
+``--time-limit`` seconds whatever is left. The first run (batching on, 1 client) sends every
+sentence alone, one request at a time: its answers are the reference every other answer is
+checked against (max abs difference <= 1e-5); a lost request (an error, a timeout) or a
+mismatched answer is counted, never hidden. Per run: requests/s, p50 and p99 latency (client
+side, sending to answer), the mean batch the server formed (its /metrics), and the CPU seconds
+the client and the server used (the client shares the machine with the server). Last, without a
+server, the embeddings pipeline in this process on 64 of the sentences, one call each and one
+call for all: the most that merging inputs can gain on this machine, to read the server's
+ratios against.
+
+Targets (this 2-core CPU, shipped model): 64 clients >= 3x the requests/s of 1 client; p99 at
+8 clients <= 4x the p50 at 1 client; zero mismatched or lost answers.
+
+    python bench/serve_load.py                    # 600 requests per run, shipped model
+    python bench/serve_load.py --check            # 60 requests per run: the script works; figures mean little
+
+Writes ``bench/results/<name>.json``, ``<name>.png`` (requests/s) and ``<name>-latency.png``;
+``--name`` defaults to ``serve_load-cpu<cores>`` (``-check`` appended with ``--check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+CLIENTS = (1, 8, 64)
+TOLERANCE = 1e-5
+TARGET_SCALING = 3.0
+TARGET_P99_OVER_P50 = 4.0
+MODES = {"batching on": [], "batching off": ["--max-batch-requests", "1"]}
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+def start_server(model: str | None, options: list[str], threads: int | None, log: Path) -> tuple[subprocess.Popen, str]:
+    """``albert serve`` on a free port of 127.0.0.1, answering /health; (process, base URL)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "albert.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+    if model is not None:
+        command += ["--model", model]
+    environment = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        if process.poll() is not None:
+            sys.exit(f"albert serve exited ({process.returncode}):\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit(f"albert serve did not become healthy:\n{log.read_text()}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BATCH_METRICS = ("albert_batch_inputs_sum", "albert_batch_inputs_count", "albert_batch_compute_seconds_sum")
+
+
+def batch_figures(url: str) -> tuple[float, ...]:
+    """(inputs computed, batches, seconds the model computed) so far, from the server's /metrics."""
+    values = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        name = line.split(" ")[0]
+        if name in BATCH_METRICS:
+            values[name] = float(line.split(" ")[1])
+    return tuple(values[name] for name in BATCH_METRICS)
+
+
+# -- the client ------------------------------------------------------------------------------------
+
+async def load(url: str, sentences: list[str], clients: int, time_limit: float) -> dict[str, Any]:
+    """Send one request per sentence from ``clients`` concurrent workers; stop at ``time_limit``."""
+    answers: list[list[float] | None] = [None] * len(sentences)
+    latencies: list[float] = []
+    failures: list[str] = []
+    next_index = iter(range(len(sentences)))
+    deadline = time.perf_counter() + time_limit
+
+    async def worker() -> None:
+        # One client (one connection) per worker: httpx's shared pool scans every connection on
+        # each request, 70% of this client's CPU at 64 connections, taken from the server's cores.
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            for index in next_index:
+                if time.perf_counter() > deadline:
+                    return
+                sent = time.perf_counter()
+                try:
+                    response = await client.post("/embed", json={"inputs": sentences[index], "normalize": False})
+                except httpx.HTTPError as error:
+                    failures.append(f"{type(error).__name__}: {error}")
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                if response.status_code == 200:
+                    answers[index] = response.json()[0]
+                else:
+                    failures.append(f"{response.status_code}: {response.text[:200]}")
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return {"answers": answers, "latencies": latencies, "failures": failures}
+
+
+def run(url: str, pid: int, sentences: list[str], clients: int, time_limit: float) -> dict[str, Any]:
+    asyncio.run(load(url, sentences[: max(2 * clients, 32)], clients, time_limit))  # warm-up, not counted
+    before = batch_figures(url)
+    client_cpu, server_cpu = time.process_time(), cpu_seconds(pid)
+    start = time.perf_counter()
+    outcome = asyncio.run(load(url, sentences, clients, time_limit))
+    seconds = time.perf_counter() - start
+    client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(pid) - server_cpu
+    inputs, batches, compute = (after - earlier for after, earlier in zip(batch_figures(url), before))
+    latencies_ms = sorted(1000 * latency for latency in outcome["latencies"])
+    answered = sum(answer is not None for answer in outcome["answers"])
+    figures = {
+        "clients": clients, "requests": len(sentences), "answered": answered, "failed": len(outcome["failures"]),
+        "unsent_at_time_limit": len(sentences) - answered - len(outcome["failures"]),
+        "seconds": seconds, "requests_per_s": answered / seconds,
+        "p50_ms": float(np.percentile(latencies_ms, 50)), "p99_ms": float(np.percentile(latencies_ms, 99)),
+        "mean_ms": statistics.fmean(latencies_ms), "max_ms": latencies_ms[-1],
+        "mean_batch_inputs": inputs / batches if batches else None, "batches": int(batches),
+        "compute_ms_per_input": 1000 * compute / inputs if inputs else None,
+        "client_cpu_s": client_cpu, "server_cpu_s": server_cpu, "first_failures": outcome["failures"][:5],
+    }  # fmt: skip
+    print(f"    {clients:3d} clients: {figures['requests_per_s']:7.1f} requests/s, p50 {figures['p50_ms']:6.1f} ms, "
+          f"p99 {figures['p99_ms']:6.1f} ms, mean batch {figures['mean_batch_inputs'] or 0:5.1f} inputs, "
+          f"{figures['failed']} failed, {figures['unsent_at_time_limit']} unsent")
+    return {**figures, "answers": outcome["answers"]}
+
+
+def check(answers: list[list[float] | None], reference: list[list[float] | None]) -> dict[str, Any]:
+    """Answers against the single-request ones: mismatched (beyond TOLERANCE), lost, max abs diff."""
+    differences = [float(np.abs(np.asarray(mine) - np.asarray(theirs)).max())
+                   for mine, theirs in zip(answers, reference) if mine is not None and theirs is not None]  # fmt: skip
+    return {
+        "compared": len(differences), "max_abs_diff": max(differences, default=0.0),
+        "mismatched": sum(difference > TOLERANCE for difference in differences),
+        "lost": sum(answer is None for answer in answers),
+    }
+
+
+# -- what batching can buy at most ------------------------------------------------------------------
+
+def pipeline_ceiling(model: str | None, sentences: list[str], threads: int | None, repeats: int = 3) -> dict[str, Any]:
+    """The embeddings pipeline in this process, no server: the same 64 sentences one call each,
+    then in one call (alternately, ``repeats`` times): the most merging can gain on this machine."""
+    import torch
+
+    from albert.pipelines import pipeline
+
+    if threads:
+        torch.set_num_threads(threads)
+    pipe = pipeline("embeddings", model=model, level="document", progress=False)
+    batch = sentences[:64]
+    seconds = common.time_interleaved(
+        {"alone": lambda: [pipe(sentence) for sentence in batch],
+         "in_fours": lambda: [pipe(batch[start : start + 4]) for start in range(0, len(batch), 4)],
+         "merged": lambda: pipe(batch)},
+        torch.device("cpu"), repeats=repeats,
+    )  # fmt: skip
+    alone, fours, merged = (len(batch) / statistics.median(seconds[name]) for name in ("alone", "in_fours", "merged"))
+    print(f"  the pipeline in-process, {torch.get_num_threads()} threads: {alone:.1f} sentences/s one at a time, "
+          f"{fours:.1f} four at a time, {merged:.1f} in one call of {len(batch)} ({merged / alone:.2f}x)")
+    return {
+        "sentences": len(batch), "torch_threads": torch.get_num_threads(), "alone_sentences_per_s": alone,
+        "in_fours_sentences_per_s": fours, "merged_sentences_per_s": merged, "merged_over_alone": merged / alone,
+        # 8 clients, one worker that starts at once: two batches of 4 take turns, so a request waits
+        # for the other four's batch and then its own
+        "estimated_floor_p50_8_clients_over_p50_1_client": 2 * (4 / fours) / (1 / alone),
+        "seconds": seconds,
+    }  # fmt: skip
+
+
+# -- the whole benchmark ---------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="folder, shipped name or Hub id (default: the shipped model)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per run (default 600; --check: 60)")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds a run may take before it stops")
+    parser.add_argument("--threads", type=int, default=None, help="the server's torch threads (default: one per core)")
+    parser.add_argument("--seed", type=int, default=0, help="the shuffle of the sentences")
+    parser.add_argument("--name", default=None, help="results file name (default serve_load-cpu<cores>)")
+    parser.add_argument("--check", action="store_true", help="60 requests per run: the script works, figures mean little")
+    args = parser.parse_args()
+    count = args.requests or (60 if args.check else 600)
+    name = args.name or f"serve_load-cpu{os.cpu_count()}" + ("-check" if args.check else "")
+    sentences = common.real_sentences(count, seed=args.seed)
+    load_at_start = os.getloadavg()
+    print(f"{count} real sentences per run ({statistics.fmean(map(len, sentences)):.0f} characters on average), "
+          f"model {args.model or 'shipped'}, on {common.cpu_name()} ({os.cpu_count()} cores)")
+
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    reference: list[list[float] | None] = []
+    info: dict[str, Any] = {}
+    logs = Path(tempfile.mkdtemp(prefix="serve_load-"))  # the servers' stderr, shown if one fails
+    for mode, options in MODES.items():
+        print(f"  {mode} ({' '.join(options) or 'the defaults'})")
+        process, url = start_server(args.model, options, args.threads, logs / f"{mode.replace(' ', '-')}.log")
+        try:
+            info = httpx.get(f"{url}/info", timeout=10).json()
+            runs[mode] = {}
+            for clients in CLIENTS:
+                figures = run(url, process.pid, sentences, clients, args.time_limit)
+                answers = figures.pop("answers")
+                if not reference:
+                    reference = answers  # batching on, 1 client: every sentence alone
+                figures["check_against_single_requests"] = check(answers, reference)
+                runs[mode][clients] = figures
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+
+    ceiling = pipeline_ceiling(args.model, sentences, args.threads)
+    on, off = runs["batching on"], runs["batching off"]
+    scaling = on[64]["requests_per_s"] / on[1]["requests_per_s"]
+    tail = on[8]["p99_ms"] / on[1]["p50_ms"]
+    lost = sum(run["check_against_single_requests"]["lost"] for mode in runs.values() for run in mode.values())
+    mismatched = sum(run["check_against_single_requests"]["mismatched"] for mode in runs.values() for run in mode.values())
+    targets = {
+        "requests_per_s_64_over_1_clients": {"value": scaling, "target_min": TARGET_SCALING, "meets_target": scaling >= TARGET_SCALING},
+        "p99_8_clients_over_p50_1_client": {"value": tail, "target_max": TARGET_P99_OVER_P50, "meets_target": tail <= TARGET_P99_OVER_P50},
+        "mismatched_or_lost": {"value": lost + mismatched, "lost": lost, "mismatched": mismatched, "target_max": 0,
+                               "meets_target": lost + mismatched == 0},
+    }  # fmt: skip
+    ratios = {f"batching_on_over_off_requests_per_s_{clients}_clients": on[clients]["requests_per_s"] / off[clients]["requests_per_s"]
+              for clients in CLIENTS}  # fmt: skip
+    ratios["pipeline_in_process_merged_over_alone"] = ceiling["merged_over_alone"]
+    ratios["pipeline_in_process_estimated_floor_p50_8_over_p50_1"] = ceiling["estimated_floor_p50_8_clients_over_p50_1_client"]
+    results = {
+        "environment": {
+            "device": f"{common.cpu_name()} ({os.cpu_count()} cores)", "device_type": "cpu", "cores": os.cpu_count(),
+            "server_torch_threads": args.threads or "default (one per core)", "python": platform.python_version(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
+            "client": f"httpx {httpx.__version__}, one AsyncClient per simulated client, one process, on the same machine",
+        },
+        "model": info.get("model"), "server_info": info, "endpoint": "POST /embed (one sentence, document level, mean)",
+        "requests_per_run": count, "time_limit_s": args.time_limit,
+        "sentences_mean_characters": statistics.fmean(map(len, sentences)),
+        "runs": {mode: {f"{clients}_clients": figures for clients, figures in by_clients.items()} for mode, by_clients in runs.items()},
+        "targets": targets, "ratios": ratios, "pipeline_in_process": ceiling,
+        "notes": [
+            "reference: the answers of the first run (batching on, 1 client), each sentence sent alone",
+            "latency is the client's: from sending a request to reading its answer",
+            "client and server share the CPU; client_cpu_s and server_cpu_s say how much each used",
+            "a warm-up of 2 x clients requests (at least 32) precedes every run and is not counted",
+            "pipeline_in_process: no server, no HTTP: 64 sentences one call each vs one call of 64, after the "
+            "server runs, on the server's thread count: the most that merging inputs can gain on this machine",
+        ],
+    }  # fmt: skip
+    if args.check:
+        results["notes"].append("--check: few requests; the ratios mean little")
+    for label, target in targets.items():
+        print(f"  {label}: {target['value']:.3g} ({'meets' if target['meets_target'] else 'MISSES'} the target)")
+    common.write_results(name, results)
+    machine = f"{common.cpu_name()}, {os.cpu_count()} cores"
+    common.bar_chart(
+        name, f"albert serve, POST /embed of one real sentence ({info.get('model')}, {machine})",
+        {f"{clients} client{'s' if clients > 1 else ''}": {mode: runs[mode][clients]["requests_per_s"] for mode in MODES}
+         for clients in CLIENTS},
+        "requests / s",
+        note=f"64 / 1 clients (batching on): {scaling:.2f}x; batching on / off at 64 clients: "
+             f"{ratios['batching_on_over_off_requests_per_s_64_clients']:.2f}x; {mismatched} mismatched, {lost} lost",
+    )  # fmt: skip
+    common.bar_chart(
+        f"{name}-latency", f"albert serve latency, p50 and p99 ({machine})",
+        {f"{clients} client{'s' if clients > 1 else ''}": {
+            f"{mode} {quantile}": runs[mode][clients][f"{quantile}_ms"] for mode in MODES for quantile in ("p50", "p99")}
+         for clients in CLIENTS},
+        "milliseconds", note=f"p99 at 8 clients / p50 at 1 client (batching on): {tail:.2f}x",
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

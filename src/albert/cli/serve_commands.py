@@ -1,0 +1,45 @@
+"""``albert serve``: the pipelines as an HTTP service (see docs/serve.md). Needs the ``serve`` extra."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..serve.settings import ServeSettings
+from .app import app, settings_option
+from .pipeline_commands import Device, Dtype, Model, UseOnnx, _one_line_errors
+
+_setting = partial(settings_option, ServeSettings)
+
+
+@app.command("serve")
+@_one_line_errors
+def serve(
+    model: Model = None,
+    host: str = _setting("--host", help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."),
+    port: int = _setting("--port", min=0, max=65535, help="Port to listen on."),
+    max_batch_tokens: int = _setting("--max-batch-tokens", min=1, help="Most real tokens in one batch (no padding counted)."),
+    max_batch_requests: int | None = _setting("--max-batch-requests", min=1, help="Most inputs in one batch (1: no batching)."),
+    max_concurrent_requests: int = _setting(
+        "--max-concurrent-requests", min=1, help="Requests in flight before new ones get 429."
+    ),
+    max_client_batch_size: int = _setting("--max-client-batch-size", min=1, help="Most inputs in one request."),
+    payload_limit: int = _setting("--payload-limit", min=1, help="Largest request body, in bytes."),
+    auto_truncate: bool = _setting("--auto-truncate", help="Cut inputs longer than the model's window instead of refusing them."),
+    api_key: str | None = _setting(
+        "--api-key", envvar="ALBERT_API_KEY", show_envvar=True,
+        help="Require 'Authorization: Bearer KEY' (prefer the environment variable: ps shows arguments).",
+    ),
+    device: Device = None,
+    dtype: Dtype = None,
+    onnx: UseOnnx = False,
+    fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
+) -> None:
+    """Serve the model over HTTP: embeddings (also OpenAI's /v1/embeddings) and the task of its head."""
+    from ..serve import serve as run_service
+
+    run_service(ServeSettings(
+        model=model, host=host, port=port, max_batch_tokens=max_batch_tokens, max_batch_requests=max_batch_requests,
+        max_concurrent_requests=max_concurrent_requests, max_client_batch_size=max_client_batch_size,
+        payload_limit=payload_limit, auto_truncate=auto_truncate, api_key=api_key, device=device, dtype=dtype,
+        onnx=onnx, fast=fast,
+    ))  # fmt: skip

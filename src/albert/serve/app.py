@@ -1,0 +1,447 @@
+"""The FastAPI application: the endpoints, and how a request becomes batched inputs and an answer.
+
+An inference request is admitted (429 when ``--max-concurrent-requests`` are in flight, 503 while
+draining), its inputs are checked and counted (a large body off the event loop), queued in the
+batcher, and awaited while the client is watched: when it disconnects, its inputs still queued
+are dropped.
+The answer carries ``x-compute-time`` and ``x-queue-time`` (milliseconds: the model's time on the
+batches its inputs were in, the longest wait of one of them) and ``x-compute-tokens``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ..version import __version__
+from . import schemas
+from .auth import ApiKeyCheck
+from .batcher import Batcher, Entry
+from .errors import (
+    ClientDisconnected,
+    InvalidRequest,
+    NotServed,
+    ServeError,
+    ShuttingDown,
+    error_body,
+)
+from .limits import Admission, PayloadLimit, check_input_count, payload_too_large
+from .metrics import Metrics, RequestMetrics
+from .served_model import HEAD_TASKS, Ready, ServedModel
+from .settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+#: The endpoint of each task that has a head of its own.
+TASK_ENDPOINTS = dict(zip(HEAD_TASKS, ("/fill-mask", "/classify", "/tag", "/answer", "/choose")))
+ALWAYS = ("/embed", "/embed_all", "/v1/embeddings", "/tokenize", "/health", "/info", "/metrics")
+ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 404, 413, 422, 429, 503)}
+#: Bodies up to this size are tokenized on the event loop (well under a millisecond); a larger
+#: one in a thread, so that one big request never holds up the others (or /health).
+INLINE_BODY_BYTES = 16 * 1024
+
+
+@dataclass
+class Service:
+    """What the endpoints share: the model, the settings, the batcher, admission and metrics."""
+
+    served: ServedModel
+    settings: ServeSettings
+    batcher: Batcher
+    admission: Admission
+    metrics: Metrics
+
+    def truncate(self, asked: bool | None) -> bool:
+        return self.settings.auto_truncate if asked is None else asked
+
+
+@dataclass
+class Batched:
+    """A request's results, one per input, and the entries they came from (for the headers)."""
+
+    results: list[Any]
+    entries: list[Entry]
+
+    def response(self, content: Any) -> JSONResponse:
+        batches = {id(entry.batch): entry.batch for entry in self.entries if entry.batch is not None}
+        headers = {
+            "x-compute-time": f"{1000 * sum(batch.compute_seconds for batch in batches.values()):.3f}",
+            "x-queue-time": f"{1000 * max(entry.queue_seconds for entry in self.entries):.3f}",
+            "x-compute-tokens": str(sum(entry.tokens for entry in self.entries)),
+        }
+        return JSONResponse(content, headers=headers)
+
+
+def batch_key(task: str, **options: Any) -> Hashable:
+    """What a pipeline call is: inputs with equal keys can share one call (options sorted)."""
+    return task, tuple(sorted(options.items()))
+
+
+def as_list(inputs: Any) -> list[Any]:
+    return inputs if isinstance(inputs, list) else [inputs]
+
+
+def vector(values: np.ndarray, normalize: bool) -> np.ndarray:
+    """An embedding as float32, scaled to length 1 when ``normalize`` (a zero vector stays zero)."""
+    values = np.asarray(values, dtype=np.float32)
+    if not normalize:
+        return values
+    norm = float(np.linalg.norm(values))
+    return values / norm if norm > 0 else values
+
+
+def unit(record: dict[str, Any], normalize: bool = False) -> dict[str, Any]:
+    """A pipeline record as JSON: its embedding as a list, and no ``document`` (the input's index)."""
+    fields = {name: value for name, value in record.items() if name != "document"}
+    fields["embedding"] = vector(record["embedding"], normalize).tolist()
+    return fields
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the client disconnects (the body is read: the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def run_batched(
+    request: Request, service: Service, key: Hashable, make_ready: Callable[[], list[Ready]]
+) -> Batched:
+    """Admit the request, make its inputs ready (a large body off the event loop), queue them, await
+    the results.
+
+    Raises:
+        Overloaded, ShuttingDown: not admitted. EmptyInput, InvalidRequest: a bad input.
+        ClientDisconnected: the client went away first (its queued inputs are dropped).
+    """
+    service.admission.admit()
+    try:
+        small = len(await request.body()) <= INLINE_BODY_BYTES
+        ready = make_ready() if small else await run_in_threadpool(make_ready)
+        entries = service.batcher.submit(key, [(each.item, each.tokens) for each in ready])
+        results = asyncio.gather(*(asyncio.wrap_future(entry.future) for entry in entries))
+        watcher = asyncio.ensure_future(_client_gone(request))
+        try:
+            await asyncio.wait({results, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+        if not results.done():
+            results.cancel()  # cancels the entries' futures: the batcher drops those still queued
+            with contextlib.suppress(asyncio.CancelledError):
+                await results
+            raise ClientDisconnected("the client disconnected before its answer was ready")
+        try:
+            return Batched(results.result(), entries)
+        except (ValueError, TypeError) as error:  # an input the pipeline refused, alone
+            raise InvalidRequest(" ".join(str(error).split())) from None
+    finally:
+        service.admission.release()
+
+
+# -- the application ----------------------------------------------------------------------------
+
+
+def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
+    """The service for ``served`` under ``settings``: routes, limits, metrics, the batcher's lifespan.
+
+    Raises:
+        ValueError: settings that cannot work with this model (:meth:`ServeSettings.check`).
+    """
+    settings.check(served.window)
+    endpoints = [*ALWAYS, *(TASK_ENDPOINTS[task] for task in served.tasks if task in TASK_ENDPOINTS)]
+    metrics = Metrics([*ALWAYS, *TASK_ENDPOINTS.values()])
+    batcher = Batcher(
+        served.compute, settings.max_batch_tokens, settings.max_batch_requests, on_batch=metrics.observe_batch
+    )
+    admission = Admission(settings.max_concurrent_requests)
+    metrics.watch(lambda: batcher.queued, lambda: admission.in_flight)
+    service = Service(served, settings, batcher, admission, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        batcher.close()  # every accepted request is answered by now; this stops the worker
+
+    app = FastAPI(
+        title="albert serve",
+        version=__version__,
+        summary=f"The ALBERT model {served.name}: {', '.join(served.tasks)} and tokenization.",
+        lifespan=lifespan,
+        responses=ERRORS,
+    )
+    app.state.service = service
+    _add_error_handlers(app, service)
+    _add_embedding_routes(app, service)
+    _add_task_routes(app, service)
+    _add_service_routes(app, service, endpoints)
+    reply = functools.partial(_reply, service)
+    app.add_middleware(PayloadLimit, limit=settings.payload_limit, reply=reply)
+    if settings.api_key is not None:  # outside the payload limit: no key, no word on the body
+        app.add_middleware(ApiKeyCheck, api_key=settings.api_key, reply=reply)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # added last: outermost, so it sees every request
+    return app
+
+
+def _reply(service: Service, path: str, error: ServeError) -> Response:
+    """The one way an error leaves: its JSON body and status, counted by endpoint and cause."""
+    service.metrics.failed(path, error.cause)
+    headers = {"www-authenticate": "Bearer"} if error.status == 401 else None
+    return Response(error_body(error.message, error.cause), error.status, headers, media_type="application/json")
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for error in errors[:4]:
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "the body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 4} more)" if len(errors) > 4 else ""
+    return "invalid request: " + "; ".join(parts) + more + "; see /docs for the fields each endpoint takes"
+
+
+def _add_error_handlers(app: FastAPI, service: Service) -> None:
+    limit = service.settings.payload_limit
+
+    @app.exception_handler(ServeError)
+    async def serve_error(request: Request, error: ServeError) -> Response:
+        return _reply(service, request.url.path, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        return _reply(service, request.url.path, InvalidRequest(_validation_message(list(error.errors()))))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> Response:
+        path, method = request.url.path, request.method
+        if error.status_code == 413:  # a body without a declared length, past the limit
+            served_error: ServeError = payload_too_large(limit)
+        elif error.status_code == 404:
+            served_error = NotServed(f"there is no endpoint {path}; GET /docs lists the endpoints this server has")
+        elif error.status_code == 405:
+            served_error = InvalidRequest(f"{path} does not take {method}; GET /docs says how to call it", 405)
+        else:
+            served_error = ServeError(f"{error.detail}", error.status_code)
+        return _reply(service, path, served_error)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, error: Exception) -> Response:
+        logger.exception("an error while answering %s %s", request.method, request.url.path)
+        return _reply(service, request.url.path, ServeError(
+            f"internal error ({type(error).__name__}: {error}); the server's log has the traceback: please report it"
+        ))  # fmt: skip
+
+
+# -- embeddings -------------------------------------------------------------------------------------
+
+
+def _add_embedding_routes(app: FastAPI, service: Service) -> None:
+    served, limit = service.served, service.settings.max_client_batch_size
+
+    @app.post("/embed", response_model=list[list[float]] | list[list[schemas.SentenceEmbedding]], tags=["embeddings"])
+    async def embed(request: Request, body: schemas.EmbedRequest) -> Response:
+        """A vector per input (level document) or per sentence of each input (level sentence)."""
+        texts = as_list(body.inputs)
+        check_input_count(texts, limit)
+        key = batch_key("embeddings", level=body.level, sentence_pooling=body.pooling,
+                        split_sentences=body.split_sentences, output="records")  # fmt: skip
+        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        if body.level == "document":
+            return batched.response([vector(records[0]["embedding"], body.normalize).tolist() for records in batched.results])
+        return batched.response([[unit(record, body.normalize) for record in records] for records in batched.results])
+
+    @app.post("/embed_all", response_model=list[list[schemas.TokenEmbedding]], tags=["embeddings"])
+    async def embed_all(request: Request, body: schemas.EmbedAllRequest) -> Response:
+        """A vector per piece or word of each input, with its text and character span."""
+        texts = as_list(body.inputs)
+        check_input_count(texts, limit)
+        pooling = {"word_pooling": body.word_pooling} if body.level == "word" else {}
+        key = batch_key("embeddings", level=body.level, split_sentences=body.split_sentences, output="records", **pooling)
+        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        return batched.response([[unit(record) for record in records] for records in batched.results])
+
+    @app.post("/v1/embeddings", response_model=schemas.OpenAIEmbeddingList, tags=["embeddings"])
+    async def openai_embeddings(request: Request, body: schemas.OpenAIEmbeddingRequest) -> Response:
+        """OpenAI's embeddings API: unit-length mean-pooled document vectors (as /embed gives)."""
+        texts = as_list(body.input)
+        check_input_count(texts, limit)
+        if body.dimensions is not None and body.dimensions > served.dimension:
+            raise InvalidRequest(
+                f"dimensions {body.dimensions} is more than the model's {served.dimension}; ask for at most "
+                f"{served.dimension} (or leave dimensions out)"
+            )
+        key = batch_key("embeddings", level="document", sentence_pooling="mean", split_sentences=True, output="records")
+        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(None)))
+        data = []
+        for index, records in enumerate(batched.results):
+            values = vector(records[0]["embedding"][: body.dimensions], normalize=True)
+            encoded = base64.b64encode(values.astype("<f4").tobytes()).decode() if body.encoding_format == "base64" else values.tolist()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(entry.tokens for entry in batched.entries)
+        return batched.response({"object": "list", "data": data, "model": served.name,
+                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
+
+
+# -- the tasks with heads -------------------------------------------------------------------------
+
+
+def _add_task_routes(app: FastAPI, service: Service) -> None:
+    served, settings = service.served, service.settings
+    limit = settings.max_client_batch_size
+    routes: dict[str, Callable[..., Any]] = {}
+
+    async def fill_mask(request: Request, body: schemas.FillMaskRequest) -> Response:
+        """The most likely pieces behind each [MASK]: one list per mask where a text has several."""
+        texts = as_list(body.inputs)
+        check_input_count(texts, limit)
+        key = batch_key("fill-mask", top_k=body.top_k, targets=tuple(body.targets) if body.targets is not None else None)
+        mask = served.tokenizer.mask_token_id
+        batched = await run_batched(
+            request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate), must_hold=mask)
+        )
+        return batched.response(batched.results)
+
+    async def classify(request: Request, body: schemas.ClassifyRequest) -> Response:
+        """A score for every label of each text or text pair, best first."""
+        inputs = as_list(body.inputs)
+        check_input_count(inputs, limit)
+        pairs = [(item, None) if isinstance(item, str) else (item.text, item.text_pair) for item in inputs]
+        truncate = service.truncate(body.truncate)
+
+        def make_ready() -> list[Ready]:
+            counts = served.pair_tokens(pairs)
+            return [
+                Ready(first if second is None else {"text": first, "text_pair": second},
+                      served.check_window(index, tokens, truncate))
+                for index, ((first, second), tokens) in enumerate(zip(pairs, counts))
+            ]  # fmt: skip
+
+        key = batch_key("text-classification", top_k=body.top_k, function_to_apply=body.function_to_apply)
+        batched = await run_batched(request, service, key, make_ready)
+        return batched.response(batched.results)
+
+    async def tag(request: Request, body: schemas.TagRequest) -> Response:
+        """The entities of each text, with their character spans."""
+        texts = as_list(body.inputs)
+        check_input_count(texts, limit)
+        ignore = tuple(body.ignore_labels) if body.ignore_labels is not None else None
+        key = batch_key("token-classification", aggregation_strategy=body.aggregation_strategy, ignore_labels=ignore)
+        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        return batched.response(batched.results)
+
+    async def answer(request: Request, body: schemas.AnswerRequest) -> Response:
+        """The span of each context that answers its question (contexts of any length, in windows)."""
+        questions = as_list(body.inputs)
+        check_input_count(questions, limit)
+
+        def make_ready() -> list[Ready]:
+            counts = served.pair_tokens([(item.question, item.context) for item in questions])
+            for index, tokens in enumerate(counts):
+                if tokens > settings.max_batch_tokens:
+                    raise InvalidRequest(
+                        f"input {index} is {tokens} tokens, more than one batch holds (--max-batch-tokens "
+                        f"{settings.max_batch_tokens}); shorten its context or split it"
+                    )
+            return [Ready({"question": item.question, "context": item.context}, tokens)
+                    for item, tokens in zip(questions, counts)]  # fmt: skip
+
+        key = batch_key("question-answering", top_k=body.top_k, max_answer_len=body.max_answer_len,
+                        doc_stride=body.doc_stride, handle_impossible_answer=body.handle_impossible_answer)  # fmt: skip
+        batched = await run_batched(request, service, key, make_ready)
+        return batched.response(batched.results)
+
+    async def choose(request: Request, body: schemas.ChooseRequest) -> Response:
+        """How well each choice continues or answers its prompt (scores of one prompt sum to 1)."""
+        prompts = as_list(body.inputs)
+        check_input_count(prompts, limit)
+        truncate = service.truncate(body.truncate)
+
+        def make_ready() -> list[Ready]:
+            ready = []
+            for index, item in enumerate(prompts):
+                counts = served.pair_tokens([(item.prompt, choice) for choice in item.choices])
+                tokens = sum(served.check_window(index, count, truncate) for count in counts)
+                ready.append(Ready({"prompt": item.prompt, "choices": list(item.choices)}, tokens))
+            return ready
+
+        batched = await run_batched(request, service, batch_key("multiple-choice"), make_ready)
+        return batched.response(batched.results)
+
+    routes.update({
+        "fill-mask": (fill_mask, list[list[schemas.Prediction] | list[list[schemas.Prediction]]]),
+        "text-classification": (classify, list[list[schemas.LabelScore]]),
+        "token-classification": (tag, list[list[schemas.Entity]]),
+        "question-answering": (answer, list[schemas.Answer | list[schemas.Answer]]),
+        "multiple-choice": (choose, list[list[schemas.ChoiceScore]]),
+    })  # fmt: skip
+    for task, path in TASK_ENDPOINTS.items():
+        endpoint, response_model = routes[task]
+        if task in served.tasks:
+            app.post(path, response_model=response_model, tags=["tasks"])(endpoint)
+        else:
+            app.post(path, include_in_schema=False)(_not_served(served, task, path))
+
+
+def _not_served(served: ServedModel, task: str, path: str) -> Callable[..., Any]:
+    async def not_served() -> Response:
+        has = f"its head serves {served.head_task}" if served.head_task else "it is an encoder without a head"
+        raise NotServed(
+            f"{path} needs a model with a {task} head, and {served.name} has none ({has}); start the server with "
+            f"--model pointing at such a model (a folder written by albert finetune --task {task}, say)"
+        )
+
+    return not_served
+
+
+# -- tokenize, health, info, metrics --------------------------------------------------------------
+
+
+def _add_service_routes(app: FastAPI, service: Service, endpoints: list[str]) -> None:
+    served, settings = service.served, service.settings
+
+    @app.post("/tokenize", response_model=list[list[schemas.Token]], tags=["service"])
+    async def tokenize(body: schemas.TokenizeRequest) -> Response:
+        """The pieces of each text as the model reads them, with their ids and character spans."""
+        texts = as_list(body.inputs)
+        check_input_count(texts, settings.max_client_batch_size)
+        service.admission.admit()
+        try:
+            return JSONResponse(await run_in_threadpool(served.tokenize, texts, body.add_special_tokens))
+        finally:
+            service.admission.release()
+
+    @app.get("/health", response_model=schemas.Health, tags=["service"])
+    async def health() -> Response:
+        """200 while the server takes requests; 503 while it drains after SIGTERM, or if its worker stopped."""
+        if service.admission.draining:
+            raise ShuttingDown("the server is shutting down: it finishes the requests it has accepted, then exits")
+        if not service.batcher.alive:
+            raise ServeError("the inference worker has stopped (the server's log says why); restart the server")
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/info", response_model=schemas.Info, tags=["service"])
+    async def info() -> Response:
+        """The model, its tasks, the vectors' dimension, the longest input, the limits, the version."""
+        limits = {name: getattr(settings, name) for name in schemas.Limits.model_fields}
+        return JSONResponse({
+            "model": served.name, "tasks": served.tasks, "endpoints": endpoints, "dimension": served.dimension,
+            "max_input_length": served.window, "device": served.device, "dtype": served.dtype, "limits": limits,
+            "version": __version__,
+        })  # fmt: skip
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus' text format: requests, failures by cause, queue, batches, latencies."""
+        content, media_type = service.metrics.render()
+        return Response(content, media_type=media_type)

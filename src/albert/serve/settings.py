@@ -1,0 +1,60 @@
+"""What ``albert serve`` is started with: the model, where to listen, and the limits (TEI's names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """The service's settings; the defaults are ``albert serve``'s (those of text-embeddings-inference).
+
+    Attributes:
+        model: a folder, shipped model name or Hub id; None is the shipped model.
+        host, port: where to listen (127.0.0.1 by default: only this machine can connect).
+        max_batch_tokens: the most real tokens ([CLS] and [SEP] included, no padding) one batch holds.
+        max_batch_requests: the most inputs one batch holds (None: only the token budget counts;
+            1 turns batching off).
+        max_concurrent_requests: requests accepted and not yet answered; one more gets 429 at once.
+        max_client_batch_size: the most inputs one request may carry.
+        payload_limit: the largest request body, in bytes.
+        auto_truncate: cut inputs longer than the model's window to it, unless a request says
+            ``truncate: false``; without it such inputs are refused (422).
+        api_key: when set, every endpoint but ``/health`` and the API docs wants
+            ``Authorization: Bearer <api_key>``.
+        device, dtype, onnx, fast: as for :func:`albert.pipeline`.
+    """
+
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_batch_tokens: int = 16384
+    max_batch_requests: int | None = None
+    max_concurrent_requests: int = 512
+    max_client_batch_size: int = 32
+    payload_limit: int = 2_000_000
+    auto_truncate: bool = False
+    api_key: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    onnx: bool = False
+    fast: bool | None = None
+
+    def check(self, model_window: int) -> None:
+        """Refuse limits that cannot work, naming the value and what to give instead.
+
+        Raises:
+            ValueError: a limit below 1, or a token budget smaller than the model's window (an
+                input filling the window could never be batched).
+        """
+        for name in ("max_concurrent_requests", "max_client_batch_size", "payload_limit", "max_batch_requests"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.max_batch_tokens < model_window:
+            raise ValueError(
+                f"--max-batch-tokens {self.max_batch_tokens} is smaller than the model's window of {model_window} "
+                f"tokens, so an input that fills the window could never be batched; give at least {model_window}"
+            )
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("--api-key is empty; give a secret, or leave the option out to serve without one")

@@ -1,0 +1,473 @@
+"""``albert serve``: the real server, started in subprocesses on free ports of 127.0.0.1 and spoken
+to over HTTP, answers every endpoint with what the single-process pipeline returns (whatever batch
+an input was merged into), refuses bad requests with the documented status and a message, sheds
+load with 429 while /health answers, and drains on SIGTERM without losing a request.
+
+The servers start together, once per module (importing torch dominates their start-up), with one
+torch thread each; every one is stopped (terminate, then kill) whatever the tests do.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx", reason="the serve tests need httpx (the test extra)")
+pytest.importorskip("fastapi", reason="albert serve needs the serve extra: pip install -e '.[serve]'")
+
+from albert import (  # noqa: E402
+    AlbertForMultipleChoice,
+    AlbertForQuestionAnswering,
+    AlbertForSequenceClassification,
+    AlbertForTokenClassification,
+    AlbertModel,
+)
+from albert.pipelines import pipeline  # noqa: E402
+
+pytestmark = [pytest.mark.serve, pytest.mark.xdist_group("serve")]
+
+TINY_CORPUS = Path(__file__).resolve().parent / "data" / "tiny_corpus.txt"
+LINES = TINY_CORPUS.read_text().splitlines()
+#: Texts of one to four sentences: different lengths, so merged batches mix them.
+TEXTS = [" ".join(LINES[start : start + 1 + start % 4]) for start in range(0, 240, 5)]
+#: Inputs of 69 to 93 tokens: with a budget of 128 tokens, each is a batch of its own.
+HEAVY = [" ".join(LINES[start : start + 6]) for start in range(0, 180)]
+KEY = "test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TOLERANCE = 1e-5
+
+
+# -- the servers ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``albert serve`` in a subprocess on a free port of 127.0.0.1; its stderr in ``log``."""
+
+    def __init__(self, log: Path, *arguments: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, "-m", "albert.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), *arguments]
+        with log.open("wb") as stderr:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
+
+    def wait_ready(self, timeout: float = 180) -> Server:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"albert serve exited ({self.process.returncode}):\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"albert serve did not answer /health within {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metric(self, name: str, headers: dict | None = None) -> float:
+        """The sum of a metric's samples named ``name`` (all labels)."""
+        text = httpx.get(f"{self.url}/metrics", headers=headers).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.split("{")[0].split(" ")[0] == name)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, make_tiny_model):
+    """Every server the tests speak to, started at once (they import torch side by side)."""
+    logs = tmp_path_factory.mktemp("serve-logs")
+    labels = {0: "O", 1: "B-PER", 2: "I-PER"}
+    models = {
+        "classify": make_tiny_model(AlbertForSequenceClassification, seed=31, num_labels=3),
+        "tag": make_tiny_model(AlbertForTokenClassification, seed=32, id2label=labels,
+                               label2id={name: index for index, name in labels.items()}),  # fmt: skip
+        "answer": make_tiny_model(AlbertForQuestionAnswering, seed=33),
+        "choose": make_tiny_model(AlbertForMultipleChoice, seed=34),
+        "encoder": make_tiny_model(AlbertModel, seed=35),
+    }
+    arguments = {
+        "shipped": ["--api-key", KEY],  # the default model: no --model
+        # a small token budget: every long input is a batch of its own, so requests stay in flight
+        "busy": ["--max-concurrent-requests", "2", "--max-batch-tokens", "128"],
+        "draining": ["--max-batch-tokens", "128"],
+        **{name: ["--model", str(folder)] for name, folder in models.items()},
+    }
+    started: dict[str, Server] = {}
+    try:
+        for name, options in arguments.items():
+            started[name] = Server(logs / f"{name}.log", *options)
+        for server in started.values():
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.process.terminate()  # all at once: each takes a moment to exit
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def shipped(servers):
+    with httpx.Client(base_url=servers["shipped"].url, headers=AUTH, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return pipeline("embeddings", level="document")
+
+
+def post(client, path: str, body: dict) -> list:
+    response = client.post(path, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def close(ours, theirs) -> bool:
+    return float(np.abs(np.asarray(ours, np.float64) - np.asarray(theirs, np.float64)).max()) <= TOLERANCE
+
+
+def assert_same_records(ours, theirs, vector_key: str | None = None) -> None:
+    """JSON results against the pipeline's: equal but for floats, which agree within TOLERANCE."""
+    if isinstance(theirs, dict):
+        assert set(ours) == set(theirs)
+        for name, value in theirs.items():
+            assert_same_records(ours[name], value)
+    elif isinstance(theirs, (list, tuple)) or (isinstance(theirs, np.ndarray) and theirs.ndim):
+        assert len(ours) == len(theirs)
+        for mine, reference in zip(ours, theirs):
+            assert_same_records(mine, reference)
+    elif isinstance(theirs, (float, np.floating)):
+        assert abs(ours - float(theirs)) <= TOLERANCE
+    else:
+        assert ours == theirs
+
+
+# -- embeddings -------------------------------------------------------------------------------------
+
+
+def test_embed_equals_the_pipeline_alone_and_merged(shipped, embedder):
+    reference = list(embedder(TEXTS[:12], output="numpy"))
+    together = post(shipped, "/embed", {"inputs": TEXTS[:12], "normalize": False})
+    alone = [post(shipped, "/embed", {"inputs": text, "normalize": False})[0] for text in TEXTS[:12]]
+    for mine, single, theirs in zip(together, alone, reference):
+        assert len(mine) == 384 and close(mine, theirs) and close(single, theirs)
+    unit = post(shipped, "/embed", {"inputs": TEXTS[0]})[0]  # normalize is on by default
+    assert close(unit, reference[0] / np.linalg.norm(reference[0]))
+
+
+def test_embed_by_sentence_gives_each_sentence_its_span_and_vector(shipped):
+    text = TEXTS[3]
+    expected = pipeline("embeddings", level="sentence", sentence_pooling="max")(text)
+    response = shipped.post("/embed", json={"inputs": [text], "level": "sentence", "pooling": "max", "normalize": False})
+    assert response.status_code == 200
+    assert int(response.headers["x-compute-tokens"]) > 0
+    assert float(response.headers["x-compute-time"]) > 0 and float(response.headers["x-queue-time"]) >= 0
+    (sentences,) = response.json()
+    assert [s["text"] for s in sentences] == [text[s["start"] : s["end"]] for s in sentences]
+    assert_same_records(sentences, [{k: v for k, v in r.items() if k != "document"} for r in expected])
+
+
+def test_embed_all_gives_every_piece_and_word_with_its_span(shipped):
+    text = TEXTS[1]
+    for level in ("piece", "word"):
+        expected = pipeline("embeddings", level=level)(text)
+        (units,) = post(shipped, "/embed_all", {"inputs": text, "level": level})
+        assert_same_records(units, [{k: v for k, v in r.items() if k != "document"} for r in expected])
+        assert all(unit["text"] == text[unit["start"] : unit["end"]] for unit in units)
+
+
+def test_the_openai_client_works_unchanged(servers, embedder):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{servers['shipped'].url}/v1", api_key=KEY)
+    reference = [vector / np.linalg.norm(vector) for vector in embedder(TEXTS[:3], output="numpy")]
+    by_default = client.embeddings.create(model="albert-small-en", input=TEXTS[:3])  # the client asks for base64
+    as_floats = client.embeddings.create(model="anything", input=TEXTS[:3], encoding_format="float")
+    for response in (by_default, as_floats):
+        assert [item.index for item in response.data] == [0, 1, 2] and response.model == "albert-small-en"
+        for item, expected in zip(response.data, reference):
+            assert close(item.embedding, expected)
+    tokens = sum(len(ids) for ids in embedder.tokenizer(TEXTS[:3])["input_ids"])
+    assert by_default.usage.prompt_tokens == by_default.usage.total_tokens == tokens
+    short = client.embeddings.create(model="m", input=TEXTS[0], dimensions=64, encoding_format="float").data[0]
+    assert len(short.embedding) == 64 and abs(np.linalg.norm(short.embedding) - 1) < 1e-6
+    assert close(short.embedding, reference[0][:64] / np.linalg.norm(reference[0][:64]))
+    raw = httpx.post(f"{servers['shipped'].url}/v1/embeddings", headers=AUTH,
+                     json={"input": TEXTS[0], "encoding_format": "base64"}).json()  # fmt: skip
+    decoded = np.frombuffer(base64.b64decode(raw["data"][0]["embedding"]), dtype="<f4")
+    assert close(decoded, reference[0])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{servers['shipped'].url}/v1", api_key="wrong").embeddings.create(model="m", input="hi")
+
+
+def test_concurrent_requests_each_get_their_own_answer(servers, shipped, embedder):
+    reference = dict(zip(TEXTS, embedder(TEXTS, output="numpy")))
+    batches_before = servers["shipped"].metric("albert_batch_inputs_count", AUTH)
+
+    def ask(text: str) -> list:
+        return post(shipped, "/embed", {"inputs": text, "normalize": False})[0]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, TEXTS))
+    assert all(close(answer, reference[text]) for text, answer in zip(TEXTS, answers))
+    batches = servers["shipped"].metric("albert_batch_inputs_count", AUTH) - batches_before
+    assert batches < len(TEXTS)  # requests were merged into batches
+
+
+# -- the tasks --------------------------------------------------------------------------------------
+
+
+def test_fill_mask_equals_the_pipeline(shipped):
+    texts = ["The man worked as a [MASK].", "A [MASK] is a small [MASK] of the house."]
+    expected = pipeline("fill-mask")(texts, top_k=3)
+    assert_same_records(post(shipped, "/fill-mask", {"inputs": texts, "top_k": 3}), expected)
+
+
+TASKS = {
+    "classify": ("text-classification", {"inputs": ["a dog.", {"text": "a dog.", "text_pair": "an apple."}], "top_k": 2},
+                 lambda pipe, body: pipe(["a dog.", {"text": "a dog.", "text_pair": "an apple."}], top_k=2)),
+    "tag": ("token-classification", {"inputs": [LINES[0], LINES[2]], "ignore_labels": []},
+            lambda pipe, body: pipe([LINES[0], LINES[2]], aggregation_strategy="simple", ignore_labels=[])),
+    "answer": ("question-answering", {"inputs": [{"question": "who carried it?", "context": TEXTS[4]}], "top_k": 2},
+               lambda pipe, body: [pipe({"question": "who carried it?", "context": TEXTS[4]}, top_k=2)]),
+    "choose": ("multiple-choice", {"inputs": {"prompt": "The man", "choices": ["ran.", "read a book.", "a the."]}},
+               lambda pipe, body: [pipe("The man", choices=["ran.", "read a book.", "a the."])]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("endpoint", list(TASKS))
+def test_task_endpoints_equal_their_pipelines(servers, endpoint):
+    task, body, expected = TASKS[endpoint]
+    server = servers[endpoint]
+    model = json.loads(httpx.get(f"{server.url}/info").text)["model"]
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        answered = post(client, f"/{endpoint}", body)
+        assert client.post("/fill-mask", json={"inputs": "a [MASK]."}).status_code == 404  # no MLM head here
+    assert_same_records(answered, expected(pipeline(task, model=model), body))
+
+
+def test_an_encoder_without_a_head_serves_embeddings_only(servers):
+    server = servers["encoder"]
+    info = httpx.get(f"{server.url}/info").json()
+    assert info["tasks"] == ["embeddings"] and "/fill-mask" not in info["endpoints"]
+    refused = httpx.post(f"{server.url}/fill-mask", json={"inputs": "a [MASK]."})
+    assert refused.status_code == 404 and "without a head" in refused.json()["error"]
+    assert httpx.post(f"{server.url}/embed", json={"inputs": "a dog."}).status_code == 200
+
+
+def test_tokenize_gives_the_tokenizer_s_pieces_and_spans(shipped, embedder):
+    text = "Hello [MASK] world, again."
+    (tokens,) = post(shipped, "/tokenize", {"inputs": text})
+    encoding = embedder.tokenizer(text, return_offsets_mapping=True)
+    assert [token["id"] for token in tokens] == encoding["input_ids"]
+    assert [token["piece"] for token in tokens] == encoding.tokens()
+    assert [token["text"] for token in tokens] == [text[start:end] for start, end in encoding["offset_mapping"]]
+    assert [token["piece"] for token in tokens if token["special"]] == ["[CLS]", "[MASK]", "[SEP]"]
+    (bare,) = post(shipped, "/tokenize", {"inputs": text, "add_special_tokens": False})
+    assert [token["id"] for token in bare] == encoding["input_ids"][1:-1]
+
+
+# -- the service ------------------------------------------------------------------------------------
+
+
+def test_info_health_metrics_and_docs(servers, shipped):
+    info = shipped.get("/info").json()
+    assert info["model"] == "albert-small-en" and info["tasks"] == ["fill-mask", "embeddings"]
+    assert info["dimension"] == 384 and info["max_input_length"] == 128
+    assert info["limits"] == {"max_batch_tokens": 16384, "max_batch_requests": None, "max_concurrent_requests": 512,
+                              "max_client_batch_size": 32, "payload_limit": 2_000_000, "auto_truncate": False}  # fmt: skip
+    assert httpx.get(f"{servers['shipped'].url}/health").json() == {"status": "ok"}  # open without the key
+    metrics = shipped.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    for name in ("albert_requests_total", "albert_request_failures_total", "albert_queue_size", "albert_batch_inputs",
+                 "albert_batch_tokens", "albert_request_duration_seconds", "albert_queue_seconds"):  # fmt: skip
+        assert name in metrics.text
+    schema = httpx.get(f"{servers['shipped'].url}/openapi.json").json()
+    assert {"/embed", "/embed_all", "/v1/embeddings", "/fill-mask", "/tokenize"} <= set(schema["paths"])
+    assert "/classify" not in schema["paths"]  # the shipped model has no classifier
+    assert httpx.get(f"{servers['shipped'].url}/docs").status_code == 200
+
+
+LONG = " ".join(LINES[:40])  # hundreds of tokens, more than the shipped model's window of 128
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "cause", "says"),
+    [
+        (("POST", "/embed", {"inputs": "a"}, {}), 401, "unauthorized", "Authorization: Bearer"),
+        (("POST", "/embed", {"inputs": "a"}, {"Authorization": "Bearer nope"}), 401, "unauthorized", "wrong"),
+        (("GET", "/info", None, {}), 401, "unauthorized", "API key"),
+        (("POST", "/embed", {"inputs": []}, AUTH), 400, "empty_input", "inputs is empty"),
+        (("POST", "/embed", {"inputs": ["a", "  "]}, AUTH), 400, "empty_input", "input 1 is empty"),
+        (("POST", "/v1/embeddings", {"input": ""}, AUTH), 400, "empty_input", "input 0 is empty"),
+        (("POST", "/embed", {"inputs": "a", "level": "word"}, AUTH), 422, "invalid_request", "level"),
+        (("POST", "/embed", {"inputs": ["a"] * 33}, AUTH), 422, "invalid_request", "--max-client-batch-size"),
+        (("POST", "/embed", {"inputs": LONG}, AUTH), 422, "invalid_request", "window of 128"),
+        (("POST", "/embed", {"input": "a"}, AUTH), 422, "invalid_request", "inputs"),
+        (("POST", "/fill-mask", {"inputs": "no mask here"}, AUTH), 422, "invalid_request", "no [MASK]"),
+        (("POST", "/v1/embeddings", {"input": "a", "dimensions": 999}, AUTH), 422, "invalid_request", "384"),
+        (("POST", "/classify", {"inputs": "a"}, AUTH), 404, "not_served", "text-classification head"),
+        (("POST", "/embed", {"inputs": ["a" * 1000] * 2100}, AUTH), 413, "payload_too_large", "2000000 bytes"),
+        (("POST", "/embed", (b"x" * 1000 for _ in range(2100)), AUTH), 413, "payload_too_large", "2000000 bytes"),
+    ],
+)
+def test_errors_have_their_status_and_a_message(servers, request_, status, cause, says):
+    method, path, body, headers = request_
+    content = {"content": body} if not isinstance(body, (dict, type(None))) else {"json": body}  # a generator: chunked
+    response = httpx.request(method, f"{servers['shipped'].url}{path}", headers=headers, timeout=60, **content)
+    assert response.status_code == status, response.text
+    assert response.json()["error_type"] == cause and says in response.json()["error"]
+
+
+def test_truncation_cuts_a_long_input_to_the_window(shipped, embedder):
+    response = shipped.post("/embed", json={"inputs": LONG, "truncate": True, "normalize": False})
+    assert response.status_code == 200 and response.headers["x-compute-tokens"] == "128"
+    (tokens,) = post(shipped, "/tokenize", {"inputs": LONG})
+    cut = LONG[: tokens[126]["end"]]  # [CLS], 126 pieces, [SEP]
+    assert close(response.json()[0], embedder(cut, output="numpy"))
+
+
+def test_overload_is_refused_at_once_while_health_answers(servers):
+    server = servers["busy"]  # --max-concurrent-requests 2
+    slow = {"inputs": HEAVY[:12]}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        busy = [pool.submit(httpx.post, f"{server.url}/embed", json=slow, timeout=120) for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while server.metric("albert_requests_in_flight") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        start = time.monotonic()
+        refused = httpx.post(f"{server.url}/embed", json={"inputs": "one more"}, timeout=10)
+        refused_after = time.monotonic() - start
+        health = httpx.get(f"{server.url}/health", timeout=10)
+        assert busy[0].running() or busy[1].running(), "the slow requests ended too soon: make them slower"
+        assert refused.status_code == 429 and refused.json()["error_type"] == "overloaded"
+        assert "--max-concurrent-requests" in refused.json()["error"] and refused_after < 1.0
+        assert health.status_code == 200
+        assert [future.result().status_code for future in busy] == [200, 200]
+
+
+def test_a_client_that_leaves_has_its_queued_inputs_dropped(servers):
+    server = servers["busy"]  # a budget of 128 tokens: every input below is a batch of its own
+    blocker = {"inputs": HEAVY[:32]}
+    leaver = {"inputs": [LINES[index] for index in range(100, 116)]}
+    computed_before = server.metric("albert_batch_inputs_sum")
+    left_before = server.metric("albert_request_failures_total")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        blocking = pool.submit(httpx.post, f"{server.url}/embed", json=blocker, timeout=120)
+        deadline = time.monotonic() + 30
+        while server.metric("albert_requests_in_flight") < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/embed", json=leaver, timeout=httpx.Timeout(10, read=0.2))
+        assert blocking.result().status_code == 200
+    deadline = time.monotonic() + 10
+    while server.metric("albert_requests_in_flight") > 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.metric("albert_batch_inputs_sum") - computed_before == 32  # the leaver's 16 never ran
+    assert server.metric("albert_request_failures_total") - left_before == 1  # cause client_disconnected
+
+
+def test_sigterm_answers_every_accepted_request_then_exits(servers, embedder):
+    server = servers["draining"]
+    requests = [{"inputs": HEAVY[start : start + 8], "normalize": False} for start in (0, 50, 100)]
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        in_flight = [pool.submit(httpx.post, f"{server.url}/embed", json=body, timeout=120) for body in requests]
+        deadline = time.monotonic() + 30
+        while server.metric("albert_requests_in_flight") < len(requests) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the signal handler runs between two bytecodes of the server's main thread
+        late = httpx.post(f"{server.url}/embed", json={"inputs": "too late"}, timeout=10)
+        health = httpx.get(f"{server.url}/health", timeout=10)
+        answers = [future.result() for future in in_flight]
+    assert late.status_code == 503 and late.json()["error_type"] == "shutting_down"
+    assert health.status_code == 503
+    assert [answer.status_code for answer in answers] == [200] * len(requests)
+    for body, answer in zip(requests, answers):
+        for vector, expected in zip(answer.json(), embedder(body["inputs"], output="numpy")):
+            assert close(vector, expected)
+    assert server.process.wait(30) == 0
+    assert "every accepted request is answered" in server.log.read_text()
+
+
+# -- in process: the pieces without a server ---------------------------------------------------------
+
+
+def test_serve_without_the_extra_says_how_to_install_it(monkeypatch):
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+
+    for name in [name for name in sys.modules if name == "albert.serve" or name.startswith("albert.serve.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # import fastapi now raises ImportError
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert "pip install 'albert-lm[serve]'" in result.output and "Traceback" not in result.output
+
+
+def test_settings_refuse_a_token_budget_below_the_window():
+    from albert.serve import ServeSettings
+
+    with pytest.raises(ValueError, match="--max-batch-tokens 64 is smaller than the model's window of 128"):
+        ServeSettings(max_batch_tokens=64).check(128)
+    with pytest.raises(ValueError, match="--max-batch-requests must be at least 1"):
+        ServeSettings(max_batch_requests=0).check(128)
+
+
+def test_the_batcher_merges_first_in_first_out_within_the_budget():
+    from albert.serve.batcher import Batcher
+
+    batches = []
+
+    def compute(key, items):
+        batches.append((key, list(items)))
+        if "bad" in items:
+            raise ValueError("bad input")
+        return [f"{key}:{item}" for item in items]
+
+    batcher = Batcher(compute, max_batch_tokens=10, max_batch_requests=3)
+    first = batcher.submit("a", [("a1", 4), ("a2", 4), ("a3", 4)])  # a3 does not fit with a1 + a2
+    other = batcher.submit("b", [("b1", 1)])
+    later = batcher.submit("a", [("a4", 1), ("a5", 1), ("a6", 1), ("a7", 1)])
+    gone = batcher.submit("a", [("gone", 1)])
+    gone[0].future.cancel()  # its client left: never computed
+    failing = batcher.submit("c", [("good", 1), ("bad", 1)])
+    batcher.start()
+    batcher.close(timeout=10)
+    assert [entry.future.result() for entry in first + other + later] == [
+        "a:a1", "a:a2", "a:a3", "b:b1", "a:a4", "a:a5", "a:a6", "a:a7"]  # fmt: skip
+    # a3 does not fit after a1 + a2 and ends that batch; b1 waits for its own; three at most per batch;
+    # the failed batch is computed again one input at a time
+    assert [items for _, items in batches] == [["a1", "a2"], ["a3", "a4", "a5"], ["b1"], ["a6", "a7"],
+                                               ["good", "bad"], ["good"], ["bad"]]  # fmt: skip
+    assert failing[0].future.result() == "c:good"  # computed again alone: only the bad input fails
+    with pytest.raises(ValueError, match="bad input"):
+        failing[1].future.result()
