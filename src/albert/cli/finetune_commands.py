@@ -98,7 +98,7 @@ def finetune_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
     device: str = _setting("--device", help="cpu, cuda, or auto."),
     bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
-    fast: bool = _setting("--fast/--no-fast", help="The unpadded fast path on GPU."),
+    fast: bool = _setting("--fast/--no-fast", help="The packed (unpadded) encoder, attn_implementation='packed', on every device."),
     threads: int | None = _setting("--threads", help="CPU threads (default: torch's)."),
     progress: bool = _setting("--progress/--no-progress", help="Progress and status lines on stderr."),
 ) -> None:

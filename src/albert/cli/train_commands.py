@@ -132,7 +132,7 @@ def pretrain_command(
     activation_checkpointing: bool = _setting(
         "--activation-checkpointing", help="Recompute activations in backward: less memory, ~30% slower."
     ),
-    fast: bool = _setting("--fast", help="Run the encoder on albert.fast's unpadded path (same weights and checkpoints)."),
+    fast: bool = _setting("--fast", help="The packed (unpadded) encoder, attn_implementation='packed' (same weights and checkpoints)."),
     compile_layers: bool = _setting(
         "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
     ),
