@@ -304,7 +304,7 @@ class PreTrainedMixin(torch.nn.Module):
         if fast and attn_implementation not in (None, "packed"):
             raise ValueError(f"fast=True is attn_implementation='packed'; it contradicts {attn_implementation!r}")
         if fast or attn_implementation is not None:
-            model.set_attn_implementation(attn_implementation or "packed")  # type: ignore[attr-defined]
+            model.set_attn_implementation(attn_implementation or "packed")
         return cast(ModelT, (model, info)) if output_loading_info else model  # typed for the common call
 
     def _load_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:

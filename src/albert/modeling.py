@@ -611,10 +611,12 @@ class AlbertModel(AlbertPreTrainedModel):
                 packed_ids, segments, positions, layout, self._packed_kernel,
                 None if inputs_embeds is None else pack(inputs_embeds, layout), output_hidden_states,
             )
-        first_tokens = hidden.index_select(0, layout.cu_seqlens[:-1].long())  # (B, H): [CLS] of each row
+        pooled = None
+        if self.pooler is not None:  # the [CLS] state of each row: its first real token, (B, H)
+            pooled = self._pool(hidden.index_select(0, layout.cu_seqlens[:-1].long()))
         return BaseModelOutputWithPooling(
             last_hidden_state=unpack(hidden, layout),
-            pooler_output=self._pool(first_tokens),
+            pooler_output=pooled,
             hidden_states=None if all_hidden is None else tuple(unpack(h, layout) for h in all_hidden),
             attentions=None,
         )
