@@ -91,6 +91,18 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def model_process(self) -> int:
+        """The pid of the server's child that runs the model (the one multiprocessing spawned)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                command = (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[1]) == self.process.pid and b"spawn_main" in command:
+                return int(stat.parent.name)
+        raise AssertionError(f"albert serve (pid {self.process.pid}) has no model process")
+
     def metric(self, name: str, headers: dict | None = None) -> float:
         """The sum of a metric's samples named ``name`` (all labels)."""
         text = httpx.get(f"{self.url}/metrics", headers=headers).text
@@ -117,7 +129,9 @@ def servers(tmp_path_factory, make_tiny_model):
         "busy": ["--max-concurrent-requests", "2", "--max-batch-tokens", "128"],
         "draining": ["--max-batch-tokens", "128"],
         **{name: ["--model", str(folder)] for name, folder in models.items()},
+        "doomed": ["--max-batch-tokens", "128"],  # its model process is killed
     }
+    arguments["encoder"].append("--in-process")  # the model on the server's own thread: the same answers
     started: dict[str, Server] = {}
     try:
         for name, options in arguments.items():
@@ -279,7 +293,14 @@ def test_an_encoder_without_a_head_serves_embeddings_only(servers):
     assert info["tasks"] == ["embeddings"] and "/fill-mask" not in info["endpoints"]
     refused = httpx.post(f"{server.url}/fill-mask", json={"inputs": "a [MASK]."})
     assert refused.status_code == 404 and "without a head" in refused.json()["error"]
-    assert httpx.post(f"{server.url}/embed", json={"inputs": "a dog."}).status_code == 200
+    # started --in-process: no model process, and the same answers as the pipeline
+    with pytest.raises(AssertionError, match="no model process"):
+        server.model_process()
+    texts = LINES[:6]
+    ours = httpx.post(f"{server.url}/embed", json={"inputs": texts, "normalize": False}, timeout=60)
+    assert ours.status_code == 200
+    expected = pipeline("embeddings", model=info["model"], level="document")(texts, output="numpy")
+    assert all(close(mine, theirs) for mine, theirs in zip(ours.json(), expected))
 
 
 def test_tokenize_gives_the_tokenizer_s_pieces_and_spans(shipped, embedder):
@@ -396,6 +417,7 @@ def test_a_client_that_leaves_has_its_queued_inputs_dropped(servers):
 
 def test_sigterm_answers_every_accepted_request_then_exits(servers, embedder):
     server = servers["draining"]
+    model_process = server.model_process()
     requests = [{"inputs": HEAVY[start : start + 8], "normalize": False} for start in (0, 50, 100)]
     with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
         in_flight = [pool.submit(httpx.post, f"{server.url}/embed", json=body, timeout=120) for body in requests]
@@ -415,6 +437,32 @@ def test_sigterm_answers_every_accepted_request_then_exits(servers, embedder):
             assert close(vector, expected)
     assert server.process.wait(30) == 0
     assert "every accepted request is answered" in server.log.read_text()
+    deadline = time.monotonic() + 10  # the model's process has exited too, not been orphaned
+    while Path(f"/proc/{model_process}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{model_process}").exists()
+
+
+def test_a_killed_model_process_gives_503_and_health_says_so(servers):
+    server = servers["doomed"]
+    assert post(httpx.Client(base_url=server.url, timeout=30), "/embed", {"inputs": "still alive"})
+    blocker = {"inputs": HEAVY[:32]}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.post, f"{server.url}/embed", json=blocker, timeout=60)  # in flight at the kill
+        deadline = time.monotonic() + 30
+        while server.metric("albert_requests_in_flight") < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(server.model_process(), signal.SIGKILL)
+        answer = held.result()
+    try:
+        health: int | None = httpx.get(f"{server.url}/health", timeout=10).status_code
+    except httpx.TransportError:
+        health = None  # it has exited already
+    assert answer.status_code == 503 and answer.json()["error_type"] == "worker_stopped"
+    assert "killed by signal 9" in answer.json()["error"] and "restart" in answer.json()["error"]
+    assert health in (503, None)
+    assert server.process.wait(30) == 1  # it stops, for its supervisor to start it again
+    assert "the model's process stopped (killed by signal 9)" in server.log.read_text()
 
 
 # -- in process: the pieces without a server ---------------------------------------------------------

@@ -1,3 +1,4 @@
 from albert.cli import main
 
-main()
+if __name__ == "__main__":  # only when run: importing it (as a spawned process may) does nothing
+    main()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
+import typer
+
+from ..serve.errors import WorkerStopped
 from ..serve.settings import ServeSettings
 from .app import app, settings_option
 from .pipeline_commands import Device, Dtype, Model, UseOnnx, _one_line_errors
@@ -33,13 +36,21 @@ def serve(
     dtype: Dtype = None,
     onnx: UseOnnx = False,
     fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
+    in_process: bool = _setting(
+        "--in-process", help="Run the model in the server's process, not its own (less memory, slower under load)."
+    ),
 ) -> None:
     """Serve the model over HTTP: embeddings (also OpenAI's /v1/embeddings) and the task of its head."""
     from ..serve import serve as run_service
 
-    run_service(ServeSettings(
+    settings = ServeSettings(
         model=model, host=host, port=port, max_batch_tokens=max_batch_tokens, max_batch_requests=max_batch_requests,
         max_concurrent_requests=max_concurrent_requests, max_client_batch_size=max_client_batch_size,
         payload_limit=payload_limit, auto_truncate=auto_truncate, api_key=api_key, device=device, dtype=dtype,
-        onnx=onnx, fast=fast,
-    ))  # fmt: skip
+        onnx=onnx, fast=fast, in_process=in_process,
+    )  # fmt: skip
+    try:
+        run_service(settings)
+    except WorkerStopped as error:  # the server answered what it held, stopped: say why, exit 1
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from ..version import __version__
 from . import schemas
 from .auth import ApiKeyCheck
+from .backend import HEAD_TASKS
 from .batcher import Batcher, Entry
 from .errors import (
     ClientDisconnected,
@@ -36,11 +37,12 @@ from .errors import (
     NotServed,
     ServeError,
     ShuttingDown,
+    WorkerStopped,
     error_body,
 )
 from .limits import Admission, PayloadLimit, check_input_count, payload_too_large
 from .metrics import Metrics, RequestMetrics
-from .served_model import HEAD_TASKS, Ready, ServedModel
+from .served_model import Ready, ServedModel
 from .settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -173,7 +175,7 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
         yield
-        batcher.close()  # every accepted request is answered by now; this stops the worker
+        batcher.close()  # every accepted request is answered by now; this stops the batcher's thread
 
     app = FastAPI(
         title="albert serve",
@@ -423,11 +425,13 @@ def _add_service_routes(app: FastAPI, service: Service, endpoints: list[str]) ->
 
     @app.get("/health", response_model=schemas.Health, tags=["service"])
     async def health() -> Response:
-        """200 while the server takes requests; 503 while it drains after SIGTERM, or if its worker stopped."""
+        """200 while the server takes requests; 503 while it drains after SIGTERM, or if its model stopped."""
         if service.admission.draining:
             raise ShuttingDown("the server is shutting down: it finishes the requests it has accepted, then exits")
         if not service.batcher.alive:
             raise ServeError("the inference worker has stopped (the server's log says why); restart the server")
+        if not served.alive:
+            raise WorkerStopped("the model's process has stopped (the server's log says why); restart the server")
         return JSONResponse({"status": "ok"})
 
     @app.get("/info", response_model=schemas.Info, tags=["service"])

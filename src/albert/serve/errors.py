@@ -59,6 +59,10 @@ class ShuttingDown(ServeError, status=503, cause="shutting_down"):
     """The service is draining after SIGTERM and takes no new work."""
 
 
+class WorkerStopped(ServeError, status=503, cause="worker_stopped"):
+    """The model's process is gone (killed, out of memory): nothing more is computed until a restart."""
+
+
 def error_body(message: str, cause: str) -> bytes:
     """The JSON body every error is sent with."""
     return json.dumps({"error": message, "error_type": cause}).encode("utf-8")

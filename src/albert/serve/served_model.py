@@ -1,11 +1,7 @@
-"""The model a service holds: loaded once, the pipelines its head allows, and inputs made ready.
+"""The model a service holds: its facts, its tokenizer, what computes its batches, and inputs made ready.
 
-A folder's head is its config's ``architectures`` (what :class:`~albert.pipelines.embeddings.EmbeddingsPipeline`
-reads too); a task is served when its pipeline accepts that head, as the pipelines themselves
-decide (``accepted_classes``). The shipped model (``AlbertForPreTraining``) serves fill-mask.
-Every model serves embeddings and tokenization. The model is loaded once, by the head task's
-pipeline, and the embeddings pipeline runs on the same weights.
-
+The pipelines (:mod:`.backend`) run in a process of their own (:mod:`.worker`) unless asked to
+run in this one; this side keeps the tokenizer, to check and count inputs before they queue.
 Inputs are checked and counted here, before they queue: an empty one is refused (400); one
 longer than the model's window is cut to it when truncation is on, refused (422) otherwise.
 """
@@ -18,17 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import AlbertConfig
-from ..modeling import MODEL_CLASSES, AlbertModel
-from ..pipelines import Pipeline, default_model, pipeline, pipeline_class
+from ..pipelines import default_model
 from ..pipelines.base import check_texts, encode_pieces
+from ..tokenizer import load_tokenizer
+from .backend import ModelFacts, Pipelines
 from .errors import EmptyInput, InvalidRequest
+from .worker import ModelWorker
 
 logger = logging.getLogger(__name__)
-
-#: Tasks with a head of their own, in the order they are looked for.
-HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
-
 
 @dataclass(frozen=True)
 class Ready:
@@ -38,27 +31,20 @@ class Ready:
     tokens: int
 
 
-def head_task(name_or_path: str | Path) -> str | None:
-    """The task the head of the model at ``name_or_path`` serves, or None for a bare encoder."""
-    config = AlbertConfig.from_pretrained(name_or_path)
-    architecture = (config.extra.get("architectures") or ["AlbertModel"])[0]
-    head = MODEL_CLASSES.get(architecture, AlbertModel)
-    for task in HEAD_TASKS:
-        task_class = pipeline_class(task)
-        if issubclass(head, task_class.accepted_classes or (task_class.model_class,)):
-            return task
-    return None
-
-
 class ServedModel:
-    """The pipelines of one model, on one set of weights.
+    """The model a service holds: its facts, its tokenizer (to check and count inputs), and what
+    computes the batches, in a process of its own (:class:`~albert.serve.worker.ModelWorker`) or,
+    with ``in_process``, on the caller's.
 
     Args:
         model: a folder, shipped model name or Hub id; None is the shipped model.
         device, dtype, fast, onnx: as for :func:`albert.pipeline`.
+        in_process: load the model in this process (less memory; under load the model and the
+            event loop then share one GIL).
 
     Raises:
         ModelNotFoundError: no such model. ImportError: ``onnx`` without the onnx extra.
+        WorkerStopped: the model's process died while loading.
     """
 
     def __init__(
@@ -68,36 +54,53 @@ class ServedModel:
         dtype: str | None = None,
         fast: bool | None = None,
         onnx: bool = False,
+        in_process: bool = False,
     ) -> None:
         self.name = str(model) if model is not None else Path(default_model()).name
-        source = model if model is not None else default_model()
-        self.head_task = head_task(source)
-        options = dict(device=device, fast=fast, progress=False)
-        self.pipelines: dict[str, Pipeline] = {}
-        if self.head_task is not None:
-            head = pipeline(self.head_task, model=source, dtype=dtype, onnx=onnx, **options)
-            self.pipelines[self.head_task] = head
-            # The same weights (and their ONNX encoder) for the vectors; dtype and device are set.
-            self.pipelines["embeddings"] = pipeline("embeddings", model=head.model, tokenizer=head.tokenizer, **options)
+        source = str(model) if model is not None else str(default_model())
+        options = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx)
+        if in_process:
+            self.backend: Pipelines | ModelWorker = Pipelines(**options)
+            self.facts: ModelFacts = self.backend.facts()
+            self.tokenizer = self.backend.tokenizer
         else:
-            self.pipelines["embeddings"] = pipeline("embeddings", model=source, dtype=dtype, onnx=onnx, **options)
-        embeddings = self.pipelines["embeddings"]
-        self.tokenizer = embeddings.tokenizer
-        self.window = embeddings.max_length
-        self.dimension = int(embeddings.config.hidden_size)
-        self.device = str(embeddings.device)
-        self.dtype = str(next(embeddings.model.parameters()).dtype).replace("torch.", "")
+            self.backend = ModelWorker(**options)
+            self.facts = self.backend.facts
+            self.tokenizer = load_tokenizer(source)  # what the pipelines load: the same pieces
+        self.head_task = self.facts.head_task
+        self.window = self.facts.window
+        self.dimension = self.facts.dimension
+        self.device = self.facts.device
+        self.dtype = self.facts.dtype
 
     @property
     def tasks(self) -> list[str]:
         """The tasks served: embeddings, and the head's task if there is one."""
-        return list(self.pipelines)
+        return list(self.facts.tasks)
+
+    @property
+    def alive(self) -> bool:
+        """Whether batches can be computed (the model's process runs)."""
+        return not isinstance(self.backend, ModelWorker) or self.backend.alive
 
     # -- running a batch ------------------------------------------------------------------------
     def compute(self, key: Hashable, items: list[Any]) -> list[Any]:
-        """Run one merged batch: ``key`` is ``(task, ((option, value), ...))``; one result per item."""
-        task, options = key  # type: ignore[misc]
-        return self.pipelines[task](items, **dict(options))
+        """Run one merged batch: ``key`` is ``(task, ((option, value), ...))``; one result per item.
+
+        Raises:
+            WorkerStopped: the model's process is gone. Whatever the pipeline raised.
+        """
+        return self.backend.compute(key, items)
+
+    def wait_stopped(self) -> str | None:
+        """Block until the model's process exits: how it stopped, or None when :meth:`close` stopped it
+        (in process: None at once)."""
+        return self.backend.wait_stopped() if isinstance(self.backend, ModelWorker) else None
+
+    def close(self) -> None:
+        """Stop the model's process (after the batch it computes); nothing to do in process."""
+        if isinstance(self.backend, ModelWorker):
+            self.backend.close()
 
     # -- making inputs ready --------------------------------------------------------------------
     def piece_counts(self, texts: Sequence[str]) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import logging.config
+import signal
 import threading
 from types import FrameType
 
@@ -19,6 +20,7 @@ import uvicorn
 import uvicorn.config
 
 from .app import create_app
+from .errors import WorkerStopped
 from .limits import Admission
 from .served_model import ServedModel
 from .settings import ServeSettings
@@ -32,6 +34,20 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, admission: Admission) -> None:
         super().__init__(config)
         self.admission = admission
+        #: How the model's process stopped, when it did while serving (the server then stops too).
+        self.model_stopped: str | None = None
+
+    def stop_if_the_model_stops(self, served: ServedModel) -> None:
+        """Watch the model's process; when it dies, drain (requests get 503) and stop the server."""
+
+        def watch() -> None:
+            how = served.wait_stopped()  # None: closed on purpose, or no process of its own
+            if how is not None and not self.should_exit:
+                self.model_stopped = how
+                logger.error("the model's process stopped (%s): answering what is held with 503, then exiting", how)
+                self.handle_exit(signal.SIGTERM, None)
+
+        threading.Thread(target=watch, name="albert-model-watch", daemon=True).start()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.admission.draining:  # a second signal: uvicorn's way (stop; twice Ctrl-C: at once)
@@ -52,17 +68,25 @@ def serve(settings: ServeSettings) -> None:
 
     Raises:
         ModelNotFoundError: no such model. ValueError: settings that cannot work.
-        ImportError: ``onnx`` without the onnx extra.
+        ImportError: ``onnx`` without the onnx extra. WorkerStopped: the model's process died
+            (the server answered what it held with 503, then stopped).
     """
     show_logs()
     served = ServedModel(settings.model, device=settings.device, dtype=settings.dtype, fast=settings.fast,
-                         onnx=settings.onnx)  # fmt: skip
-    app = create_app(served, settings)
-    logger.info("serving %s (%s) on %s, dtype %s", served.name, ", ".join(served.tasks), served.device, served.dtype)
-    # No access log: a line per request costs the event loop time under load; /metrics counts them.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
-                            lifespan="on")  # fmt: skip
-    DrainingServer(config, app.state.service.admission).run()
+                         onnx=settings.onnx, in_process=settings.in_process)  # fmt: skip
+    try:
+        app = create_app(served, settings)
+        logger.info("serving %s (%s) on %s, dtype %s", served.name, ", ".join(served.tasks), served.device, served.dtype)
+        # No access log: a line per request costs the event loop time under load; /metrics counts them.
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
+                                lifespan="on")  # fmt: skip
+        server = DrainingServer(config, app.state.service.admission)
+        server.stop_if_the_model_stops(served)
+        server.run()
+    finally:
+        served.close()  # after the drain: the model's process finishes what it has, then exits
+    if server.model_stopped is not None:
+        raise WorkerStopped(f"the model's process stopped ({server.model_stopped}); start the server again")
 
 
 def show_logs() -> None:

@@ -23,6 +23,8 @@ class ServeSettings:
         api_key: when set, every endpoint but ``/health`` and the API docs wants
             ``Authorization: Bearer <api_key>``.
         device, dtype, onnx, fast: as for :func:`albert.pipeline`.
+        in_process: run the model in the server's process, not a process of its own (less
+            memory; under load the model then waits on the event loop for Python's lock).
     """
 
     model: str | None = None
@@ -39,6 +41,7 @@ class ServeSettings:
     dtype: str | None = None
     onnx: bool = False
     fast: bool | None = None
+    in_process: bool = False
 
     def check(self, model_window: int) -> None:
         """Refuse limits that cannot work, naming the value and what to give instead.

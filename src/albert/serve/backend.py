@@ -1,0 +1,87 @@
+"""What computes the service's batches: the pipelines of one model, on one set of weights.
+
+A folder's head is its config's ``architectures`` (what :class:`~albert.pipelines.embeddings.EmbeddingsPipeline`
+reads too); a task is served when its pipeline accepts that head, as the pipelines themselves
+decide (``accepted_classes``). The shipped model (``AlbertForPreTraining``) serves fill-mask.
+Every model serves embeddings and tokenization. The model is loaded once, by the head task's
+pipeline, and the embeddings pipeline runs on the same weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import AlbertConfig
+from ..modeling import MODEL_CLASSES, AlbertModel
+from ..pipelines import Pipeline, pipeline, pipeline_class
+
+#: Tasks with a head of their own, in the order they are looked for.
+HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
+
+
+def head_task(name_or_path: str | Path) -> str | None:
+    """The task the head of the model at ``name_or_path`` serves, or None for a bare encoder."""
+    config = AlbertConfig.from_pretrained(name_or_path)
+    architecture = (config.extra.get("architectures") or ["AlbertModel"])[0]
+    head = MODEL_CLASSES.get(architecture, AlbertModel)
+    for task in HEAD_TASKS:
+        task_class = pipeline_class(task)
+        if issubclass(head, task_class.accepted_classes or (task_class.model_class,)):
+            return task
+    return None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the service says about its model (``/info``) and needs to check inputs."""
+
+    tasks: tuple[str, ...]
+    head_task: str | None
+    window: int
+    dimension: int
+    device: str
+    dtype: str
+
+
+class Pipelines:
+    """The pipelines of one model, on one set of weights: what computes the batches.
+
+    Args:
+        model: a folder, shipped model name or Hub id.
+        device, dtype, fast, onnx: as for :func:`albert.pipeline`.
+
+    Raises:
+        ModelNotFoundError: no such model. ImportError: ``onnx`` without the onnx extra.
+    """
+
+    def __init__(self, model: str, device: str | None = None, dtype: str | None = None, fast: bool | None = None,
+                 onnx: bool = False) -> None:  # fmt: skip
+        self.head_task = head_task(model)
+        options = dict(device=device, fast=fast, progress=False)
+        self.pipelines: dict[str, Pipeline] = {}
+        if self.head_task is not None:
+            head = pipeline(self.head_task, model=model, dtype=dtype, onnx=onnx, **options)
+            self.pipelines[self.head_task] = head
+            # The same weights (and their ONNX encoder) for the vectors; dtype and device are set.
+            self.pipelines["embeddings"] = pipeline("embeddings", model=head.model, tokenizer=head.tokenizer, **options)
+        else:
+            self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx, **options)
+        self.tokenizer = self.pipelines["embeddings"].tokenizer
+
+    def facts(self) -> ModelFacts:
+        embeddings = self.pipelines["embeddings"]
+        return ModelFacts(
+            tasks=tuple(self.pipelines), head_task=self.head_task, window=int(embeddings.max_length),
+            dimension=int(embeddings.config.hidden_size), device=str(embeddings.device),
+            dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""),
+        )  # fmt: skip
+
+    def compute(self, key: Hashable, items: list[Any]) -> list[Any]:
+        """Run one merged batch: ``key`` is ``(task, ((option, value), ...))``; one result per item."""
+        task, options = key  # type: ignore[misc]
+        return self.pipelines[task](items, **dict(options))
+
+
