@@ -46,8 +46,10 @@ _SIZES: dict[str, dict[str, int]] = {
 def _released_config(size: str, version: str) -> dict[str, Any]:
     """The config.json of ``albert-{size}-{version}`` as released on the Hub.
 
-    v1 used exact GELU and 0.1 dropout (xxlarge already trained without dropout); v2 uses the tanh
-    GELU ("gelu_new") and no dropout, as described in the v2 release notes of google-research/albert.
+    v1 configs on the Hub say exact GELU ("gelu") and 0.1 dropout (xxlarge already trained without
+    dropout); v2 configs say the tanh GELU ("gelu_new") and no dropout. Google's TF code computes the
+    tanh form for both (``albert convert tf`` maps its "gelu" to "gelu_new"); these presets keep the
+    Hub's values, which transformers' checkpoints were converted with.
     """
     v1 = version == "v1"
     dropout = 0.1 if v1 and size != "xxlarge" else 0

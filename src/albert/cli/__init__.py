@@ -5,7 +5,14 @@ Subcommands live in one module per area and register themselves on :data:`app` w
 
 from __future__ import annotations
 
-from . import finetune_commands, pipeline_commands, serve_commands, speed_commands, train_commands  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    convert_commands,
+    finetune_commands,
+    pipeline_commands,
+    serve_commands,
+    speed_commands,
+    train_commands,
+)
 from .app import app
 
 

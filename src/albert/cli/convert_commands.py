@@ -1,0 +1,80 @@
+"""``albert convert tf | tf-hub``: the original TensorFlow checkpoints into albert folders.
+
+Needs the ``tf`` extra (``pip install 'albert-lm[tf]'``); see docs/convert.md. Each command
+prints the check of :class:`albert.convert.ConversionReport`: every TF variable used or skipped,
+every model weight filled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app
+from .pipeline_commands import _one_line_errors
+
+convert_app = typer.Typer(
+    help="Convert original TensorFlow ALBERT checkpoints and TF-Hub modules into albert folders.",
+    no_args_is_help=True,
+)
+app.add_typer(convert_app, name="convert")
+
+Out = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder to write config.json, model.safetensors and spiece.model into.")
+]
+Config = Annotated[
+    Path | None,
+    typer.Option("--config", help="The release's albert_config.json (default: found beside the checkpoint)."),
+]
+Vocab = Annotated[
+    Path | None,
+    typer.Option("--vocab", help="The release's vocabulary, 30k-clean.model (default: found beside the checkpoint)."),
+]
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up lines (CPU features, missing CUDA) say nothing about the conversion.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@convert_app.command("tf")
+@_one_line_errors
+def convert_tf(
+    checkpoint: Annotated[
+        Path,
+        typer.Argument(help="Checkpoint prefix (.../model.ckpt-best), a release folder, or the release .tar.gz."),
+    ],
+    out: Out,
+    config: Config = None,
+    vocab: Vocab = None,
+) -> None:
+    """Convert a google-research/albert checkpoint (v1 or v2) into a folder albert and transformers load."""
+    from ..convert import convert_tf_checkpoint
+
+    _quiet_tensorflow()
+    typer.echo(convert_tf_checkpoint(checkpoint, out, config=config, vocab=vocab).summary())
+
+
+@convert_app.command("tf-hub")
+@_one_line_errors
+def convert_tf_hub(
+    module: Annotated[
+        Path, typer.Argument(help="TF-Hub module folder (saved_model.pb, variables/, assets/) or its .tar.gz.")
+    ],
+    out: Out,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="albert_config.json, for modules without assets/albert_config.json (v1)."),
+    ] = None,
+    vocab: Annotated[
+        Path | None, typer.Option("--vocab", help="SentencePiece model (default: the module's assets/30k-clean.model).")
+    ] = None,
+) -> None:
+    """Convert an ALBERT TF-Hub module (e.g. google/albert_base/3) into a folder albert and transformers load."""
+    from ..convert import convert_tf_hub as convert_module
+
+    _quiet_tensorflow()
+    typer.echo(convert_module(module, out, config=config, vocab=vocab).summary())
