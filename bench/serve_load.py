@@ -2,8 +2,9 @@
 dynamic batcher on and off, every answer checked.
 
 The script starts ``albert serve`` (the shipped model unless ``--model``) on a free port of
-127.0.0.1, twice: with its defaults (batching on) and with ``--max-batch-requests 1`` (batching
-off: one input per pipeline call). Against each, a bounded async client (httpx) sends the same
+127.0.0.1, three times: with its defaults (batching on, the model in a process of its own), with
+``--max-batch-requests 1`` (batching off: one input per pipeline call) and with ``--in-process``
+(batching on, the model on a thread of the server's process). Against each, a bounded async client (httpx) sends the same
 ``--requests`` real sentences (SST-2, then corpus lines), one sentence per ``POST /embed``
 (document vector, not normalised), from 1, 8 and 64 concurrent clients; a run stops at
 ``--time-limit`` seconds whatever is left. The first run (batching on, 1 client) sends every
@@ -11,7 +12,7 @@ sentence alone, one request at a time: its answers are the reference every other
 checked against (max abs difference <= 1e-5); a lost request (an error, a timeout) or a
 mismatched answer is counted, never hidden. Per run: requests/s, p50 and p99 latency (client
 side, sending to answer), the mean batch the server formed (its /metrics), and the CPU seconds
-the client and the server used (the client shares the machine with the server). Last, without a
+the client and the server (with its model process) used (the client shares the machine with the server). Last, without a
 server, the embeddings pipeline in this process on 64 of the sentences, one call each and one
 call for all: the most that merging inputs can gain on this machine, to read the server's
 ratios against.
@@ -53,7 +54,11 @@ CLIENTS = (1, 8, 64)
 TOLERANCE = 1e-5
 TARGET_SCALING = 3.0
 TARGET_P99_OVER_P50 = 4.0
-MODES = {"batching on": [], "batching off": ["--max-batch-requests", "1"]}
+MODES = {
+    "batching on": [],
+    "batching off": ["--max-batch-requests", "1"],
+    "batching on, model in the server's process": ["--in-process"],
+}
 
 
 # -- the server ------------------------------------------------------------------------------------
@@ -83,9 +88,16 @@ def start_server(model: str | None, options: list[str], threads: int | None, log
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and its children (the server's model process), Linux /proc."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 BATCH_METRICS = ("albert_batch_inputs_sum", "albert_batch_inputs_count", "albert_batch_compute_seconds_sum")
@@ -256,8 +268,11 @@ def main() -> None:
         "mismatched_or_lost": {"value": lost + mismatched, "lost": lost, "mismatched": mismatched, "target_max": 0,
                                "meets_target": lost + mismatched == 0},
     }  # fmt: skip
+    in_process = runs["batching on, model in the server's process"]
     ratios = {f"batching_on_over_off_requests_per_s_{clients}_clients": on[clients]["requests_per_s"] / off[clients]["requests_per_s"]
               for clients in CLIENTS}  # fmt: skip
+    ratios.update({f"model_process_over_in_process_requests_per_s_{clients}_clients":
+                   on[clients]["requests_per_s"] / in_process[clients]["requests_per_s"] for clients in CLIENTS})  # fmt: skip
     ratios["pipeline_in_process_merged_over_alone"] = ceiling["merged_over_alone"]
     ratios["pipeline_in_process_estimated_floor_p50_8_over_p50_1"] = ceiling["estimated_floor_p50_8_clients_over_p50_1_client"]
     results = {
