@@ -52,3 +52,16 @@ def test_gpu_pretrain_step_script_checks_the_first_loss_and_profiles(tmp_path):
     assert setting["speedup_vs_transformers"] > 0
     profile = setting["implementations"]["albert fast"]["profile_2_steps"]
     assert profile["launches"] > 0 and any("backward" in row["name"].lower() for row in profile["top"])
+
+
+@pytest.mark.jax
+def test_jax_cpu_script_checks_agreement_of_flax_torch_and_transformers(tmp_path):
+    pytest.importorskip("flax")
+    results = run_bench("jax_cpu.py", tmp_path, "--shapes", "check", "--latency-sentences", "2", "--batches", "1",
+                        "--repeats", "1")
+    (setting,) = results["shapes"]
+    assert all(check["agree"] for check in setting["agreement_vs_transformers"].values())
+    assert set(setting["implementations"]) == {
+        "transformers", "albert torch (sdpa)", "albert torch (packed)", "albert flax (jax.jit)",
+    }
+    assert setting["jax_compiled_shapes"] >= 1 and results["environment"]["xla_flags"]

@@ -1,21 +1,44 @@
-"""albert: ALBERT (A Lite BERT) models, tokenizer, checkpoints, pipelines and training in one package."""
+"""albert: ALBERT (A Lite BERT) models, tokenizer, checkpoints, pipelines and training in one package.
 
-from .checkpoint import CheckpointError, LoadingInfo
+The torch models and the pipelines are imported when first named (``albert.AlbertModel``,
+``from albert import pipeline``), so that ``import albert.flax`` or ``albert.config`` never
+loads torch, and the command line starts without it until a command needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .checkpoint_files import CheckpointError, LoadingInfo
 from .config import AlbertConfig
 from .hub import ModelNotFoundError
-from .modeling import (
-    AlbertForMaskedLM,
-    AlbertForMultipleChoice,
-    AlbertForPreTraining,
-    AlbertForQuestionAnswering,
-    AlbertForSequenceClassification,
-    AlbertForTokenClassification,
-    AlbertModel,
-    AlbertPreTrainedModel,
-)
-from .pipelines import pipeline
-from .tokenizer import AlbertTokenizer
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .modeling import (
+        AlbertForMaskedLM,
+        AlbertForMultipleChoice,
+        AlbertForPreTraining,
+        AlbertForQuestionAnswering,
+        AlbertForSequenceClassification,
+        AlbertForTokenClassification,
+        AlbertModel,
+        AlbertPreTrainedModel,
+    )
+    from .pipelines import pipeline
+    from .tokenizer import AlbertTokenizer
+
+#: The public names that need torch (or more), and the module each lives in.
+_LAZY = {
+    **dict.fromkeys(
+        ("AlbertForMaskedLM", "AlbertForMultipleChoice", "AlbertForPreTraining", "AlbertForQuestionAnswering",
+         "AlbertForSequenceClassification", "AlbertForTokenClassification", "AlbertModel", "AlbertPreTrainedModel"),
+        "modeling",
+    ),  # fmt: skip
+    "pipeline": "pipelines",
+    "AlbertTokenizer": "tokenizer",
+}
 
 __all__ = [
     "AlbertConfig",
@@ -34,3 +57,15 @@ __all__ = [
     "pipeline",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # once imported, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -15,46 +15,33 @@ import logging
 import os
 import pickle
 import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 
-from .atomic_files import write_atomic, write_bytes_atomic, write_text_atomic
+from .atomic_files import write_atomic, write_text_atomic
+from .checkpoint_files import (
+    PT_WEIGHTS_INDEX_NAME,
+    PT_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    CheckpointError,
+    LoadingInfo,
+    align_prefix,
+    copy_tokenizer_files,
+    one_line,
+    shard_names,
+    without_ignored,
+)
 from .config import CONFIG_NAME, AlbertConfig
 from .devices import resolve_dtype
-from .hub import ModelNotFoundError, local_folder, resolve_file
+from .hub import ModelNotFoundError, resolve_file
 
 logger = logging.getLogger("albert")
 
-SAFE_WEIGHTS_NAME = "model.safetensors"
-SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-PT_WEIGHTS_NAME = "pytorch_model.bin"
-PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-TOKENIZER_FILES = ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
-
-#: Weights that exist in the checkpoints of some heads but are not needed by others; skipping
-#: them is expected, not a sign of a wrong checkpoint.
-_HEAD_PREFIXES = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs.", "albert.pooler.", "pooler.")
-#: Buffers older transformers versions saved; they are recomputed, never loaded.
-_IGNORED_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
-
 ModelT = TypeVar("ModelT", bound="PreTrainedMixin")
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be used: corrupt, unsafe, or not matching the model."""
-
-
-@dataclass
-class LoadingInfo:
-    """What ``from_pretrained`` did with the checkpoint's tensors."""
-
-    missing_keys: list[str] = field(default_factory=list)  # newly initialised weights
-    unexpected_keys: list[str] = field(default_factory=list)  # checkpoint tensors not used
-    mismatched_keys: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
 
 
 # -- reading weight files ----------------------------------------------------------------------
@@ -119,37 +106,7 @@ def describe_load_error(error: BaseException) -> str:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         reasons = [line for line in lines if not line.startswith(boilerplate)]
         return (reasons[0] if reasons else "not a plain tensor file").rstrip(".")
-    return _one_line(error)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def _shard_names(index_path: Path) -> list[str]:
-    """The shard files a ``*.index.json`` names: plain file names beside it, nothing else.
-
-    Raises:
-        CheckpointError: the index is not JSON, has no ``weight_map`` of names, or names a file
-            outside its folder (``../``, an absolute path), which is refused, never read.
-    """
-    try:
-        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(
-            f"{index_path} is not a shard index ({_one_line(error)}): it must be JSON with a 'weight_map' of "
-            "tensor name -> shard file"
-        ) from None
-    if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
-        raise CheckpointError(f"{index_path}: 'weight_map' must map tensor names to shard file names")
-    names = sorted(set(weight_map.values()))
-    for name in names:
-        if not name or name != Path(name).name or name in (".", "..") or "\\" in name:
-            raise CheckpointError(
-                f"refusing {index_path}: it names the shard {name!r}, which is not a file beside the index "
-                "(a shard index may only name files in its own folder)"
-            )
-    return names
+    return one_line(error)
 
 
 def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> list[Path]:
@@ -162,37 +119,13 @@ def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) 
         if index_path is not None:
             return [
                 resolve_file(name_or_path, shard, **hub_kwargs)  # type: ignore[misc]
-                for shard in _shard_names(index_path)
+                for shard in shard_names(index_path)
             ]
     raise ModelNotFoundError(
         f"found no weights for '{name_or_path}': expected {SAFE_WEIGHTS_NAME} (or {PT_WEIGHTS_NAME}, "
         "possibly sharded with an index). If you are offline, the file may simply not be cached: "
         "point at a local folder written by save_pretrained."
     )
-
-
-# -- matching names ----------------------------------------------------------------------------
-
-def _align_prefix(state: dict[str, torch.Tensor], expected: Iterable[str], prefix: str) -> dict[str, torch.Tensor]:
-    """Add or strip the base-model prefix (``albert.``) so a base checkpoint loads into a head
-    and a head's checkpoint loads into the base model, as transformers allows."""
-    expected = set(expected)
-    model_has_prefix = any(name.startswith(prefix + ".") for name in expected)
-    checkpoint_has_prefix = any(name.startswith(prefix + ".") for name in state)
-    if model_has_prefix and not checkpoint_has_prefix:
-        return {
-            (f"{prefix}.{name}" if f"{prefix}.{name}" in expected else name): tensor for name, tensor in state.items()
-        }
-    if checkpoint_has_prefix and not model_has_prefix:
-        return {
-            (name[len(prefix) + 1:] if name.startswith(prefix + ".") else name): tensor
-            for name, tensor in state.items()
-        }
-    return state
-
-
-def _is_head_weight(name: str) -> bool:
-    return name.startswith(_HEAD_PREFIXES)
 
 
 # -- the mixin ---------------------------------------------------------------------------------
@@ -312,8 +245,7 @@ class PreTrainedMixin(torch.nn.Module):
         params = dict(self.named_parameters())
         modules = dict(self.named_modules())
         ties = self.tied_weight_names()
-        state = {k: v for k, v in state.items() if not k.endswith(_IGNORED_SUFFIXES)}
-        state = _align_prefix(state, set(params) | set(ties), self.base_model_prefix)
+        state = align_prefix(without_ignored(state), set(params) | set(ties), self.base_model_prefix)
         info = LoadingInfo()
         loaded: set[str] = set()
         for name, tensor in state.items():
@@ -353,27 +285,8 @@ class PreTrainedMixin(torch.nn.Module):
             self.init_parameter(modules[module_name], attribute, parameter)
             if name not in {key for key, *_ in info.mismatched_keys}:
                 info.missing_keys.append(name)
-        self._report(info)
+        info.report(type(self).__name__)
         return info
-
-    def _report(self, info: LoadingInfo) -> None:
-        kind = type(self).__name__
-        if info.missing_keys:
-            logger.warning(
-                "Some weights of %s were not in the checkpoint and are newly initialised: %s. "
-                "Train the model on a downstream task before using its predictions.",
-                kind, ", ".join(info.missing_keys),
-            )
-        if info.mismatched_keys:
-            logger.warning(
-                "Some weights of %s had another shape in the checkpoint and are newly initialised: %s",
-                kind, ", ".join(f"{n} {a} -> {b}" for n, a, b in info.mismatched_keys),
-            )
-        unknown = [name for name in info.unexpected_keys if not _is_head_weight(name)]
-        if unknown:
-            logger.warning("Some checkpoint weights do not belong to %s and were ignored: %s", kind, ", ".join(unknown))
-        elif info.unexpected_keys:
-            logger.info("Weights of other heads not used by %s: %s", kind, ", ".join(info.unexpected_keys))
 
     def save_pretrained(
         self,
@@ -421,23 +334,8 @@ class PreTrainedMixin(torch.nn.Module):
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
         else:
-            self._copy_tokenizer_files(folder)
+            copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
         return folder
-
-    def _copy_tokenizer_files(self, folder: Path) -> None:
-        source_name = getattr(self, "name_or_path", None)
-        if source_name is None:
-            return
-        source = local_folder(source_name)
-        for filename in TOKENIZER_FILES:
-            try:
-                path = (source / filename) if source is not None else resolve_file(
-                    source_name, filename, required=False, local_files_only=True
-                )
-            except ModelNotFoundError:
-                path = None
-            if path is not None and path.is_file() and path.resolve() != (folder / filename).resolve():
-                write_bytes_atomic(folder / filename, path.read_bytes())
 
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Distinct parameters (shared ones counted once, as the paper counts them)."""

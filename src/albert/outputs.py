@@ -1,17 +1,18 @@
 """What the models return: dataclasses with transformers' field names.
 
 They read like transformers' outputs: ``out.logits``, ``out["logits"]``, ``out[0]`` (the first
-field that is set) and ``out.to_tuple()``, so code written for transformers keeps working.
+field that is set) and ``out.to_tuple()``, so code written for transformers keeps working. The
+torch models and the Flax ones (:mod:`albert.flax`, which registers these classes as JAX pytrees
+so that a jitted forward returns them whole) share them: nothing here imports either framework.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class ModelOutput:
@@ -52,8 +53,9 @@ class ModelOutput:
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, Tensor):
-        return f"Tensor{tuple(value.shape)}"
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # a torch tensor, a JAX or NumPy array
+        kind = "Tensor" if type(value).__module__.startswith("torch") else "Array"
+        return f"{kind}{tuple(value.shape)}"
     if isinstance(value, tuple):
         return f"tuple[{len(value)}]"
     return repr(value)

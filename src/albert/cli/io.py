@@ -20,6 +20,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..atomic_files import atomic_path, check_writable
+from ..checkpoint_files import one_line
 from ..text_normalization import decode_utf8, utf8_problem
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
@@ -62,9 +63,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     except CliInputError:
         raise
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as error:
-        raise CliInputError(f"cannot read {path}: {_one_line(error)}") from None
+        raise CliInputError(f"cannot read {path}: {one_line(error)}") from None
     except Exception as error:  # pyarrow's own errors (not a parquet file, truncated)
-        raise CliInputError(f"cannot read {path}: {_one_line(error)}") from None
+        raise CliInputError(f"cannot read {path}: {one_line(error)}") from None
 
 
 def _json_row(line: str, number: int, path: Path) -> dict[str, Any]:
@@ -249,5 +250,3 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

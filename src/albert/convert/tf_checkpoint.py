@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..atomic_files import check_writable
-from ..checkpoint import SAFE_WEIGHTS_NAME, TOKENIZER_FILES
+from ..checkpoint_files import SAFE_WEIGHTS_NAME, TOKENIZER_FILES, one_line
 from ..config import CONFIG_NAME, AlbertConfig
 from ..modeling import MODEL_CLASSES
 from ..tokenization_base import BaseTokenizer
@@ -138,7 +138,7 @@ class TFVariables:
             names = self._object_names(shapes) if _OBJECT_GRAPH in shapes else {}
         except (tf.errors.OpError, ValueError, OSError) as error:
             raise ConversionError(
-                f"could not read a TF checkpoint at {prefix} ({_one_line(error)}): expected {prefix}.index and "
+                f"could not read a TF checkpoint at {prefix} ({one_line(error)}): expected {prefix}.index and "
                 f"{prefix}.data-00000-of-00001 written by TensorFlow"
             ) from None
         self._keys = {names.get(key, key): key for key in shapes}
@@ -323,9 +323,9 @@ def _unpacked(archive: Path) -> Iterator[Path]:
                 "would write elsewhere, so nothing from it is used"
             ) from None
         except (tarfile.TarError, EOFError) as error:
-            raise ConversionError(f"{archive} is not a readable tar archive ({_one_line(error)})") from None
+            raise ConversionError(f"{archive} is not a readable tar archive ({one_line(error)})") from None
         except OSError as error:
-            raise ConversionError(f"could not unpack {archive} ({_one_line(error)})") from None
+            raise ConversionError(f"could not unpack {archive} ({one_line(error)})") from None
         yield Path(folder)
 
 
@@ -524,5 +524,3 @@ def _incomplete(match: VariableMatch, label: str, architecture: str, config: Alb
     )
 
 
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,322 @@
+"""Checkpoints for the Flax models: the same folders as the torch models, read and written
+without torch.
+
+A folder holds config.json and model.safetensors (or shards with an index) under transformers'
+weight names (``albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight``), so one folder
+loads in albert's torch models, in transformers and here. Tensors are read and written with
+``safetensors.numpy``; the name of a Flax parameter is its path in the module tree with the leaf
+renamed (``kernel``, stored transposed because torch's ``Linear.weight`` is (out, in); ``scale``
+and ``embedding`` -> ``weight``).
+
+What both frameworks share (file names, the shard index, the ``albert.`` prefix,
+:class:`LoadingInfo`) is :mod:`albert.checkpoint_files`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ..atomic_files import write_atomic
+from ..checkpoint_files import (
+    PT_WEIGHTS_INDEX_NAME,
+    PT_WEIGHTS_NAME,
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    CheckpointError,
+    LoadingInfo,
+    align_prefix,
+    copy_tokenizer_files,
+    shard_names,
+    without_ignored,
+)
+from ..config import CONFIG_NAME, AlbertConfig
+from ..hub import ModelNotFoundError, resolve_file
+
+logger = logging.getLogger("albert")
+
+#: The MLM decoder's names in torch checkpoints, and the weights they are tied to (never stored twice).
+_TIED_ALIASES = {
+    "predictions.decoder.weight": "{prefix}.embeddings.word_embeddings.weight",
+    "predictions.decoder.bias": "predictions.bias",
+}
+
+ModelT = TypeVar("ModelT", bound="PreTrainedMixin")
+
+
+# -- names -------------------------------------------------------------------------------------
+
+def checkpoint_name(path: tuple[Any, ...]) -> tuple[str, bool]:
+    """The checkpoint name of the parameter at ``path`` in a Flax model, and whether it is stored
+    transposed (a ``Linear`` kernel is (in, out) here and (out, in) in torch)."""
+    *modules, leaf = (str(part) for part in path)
+    if leaf == "kernel":
+        return ".".join([*modules, "weight"]), True
+    if leaf in ("scale", "embedding"):
+        return ".".join([*modules, "weight"]), False
+    return ".".join([*modules, leaf]), False
+
+
+class Parameter(NamedTuple):
+    """One parameter of a Flax model as a checkpoint sees it."""
+
+    path: tuple[Any, ...]  # where it sits in the module tree
+    variable: nnx.Variable  # the nnx.Param holding it
+    transposed: bool  # stored transposed in the checkpoint (a Linear kernel)
+
+
+def named_parameters(model: nnx.Module) -> dict[str, Parameter]:
+    """Checkpoint name -> :class:`Parameter`, for every parameter of ``model``."""
+    return {
+        name: Parameter(path, variable, transposed)
+        for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param))
+        for name, transposed in [checkpoint_name(path)]
+    }
+
+
+def state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
+    """The model's parameters as host arrays under their checkpoint names, laid out as torch's."""
+    return {
+        name: np.asarray(parameter.variable.get_value().T if parameter.transposed else parameter.variable.get_value())
+        for name, parameter in named_parameters(model).items()
+    }
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """One safetensors file as name -> host array (bf16 through ``ml_dtypes``).
+
+    Raises:
+        CheckpointError: the file is truncated or corrupt.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({error}); it may be truncated or corrupt: "
+            "download or save it again"
+        ) from None
+
+
+def read_checkpoint(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
+    """Every tensor of a model's safetensors weights (one file or shards), by name.
+
+    Raises:
+        ModelNotFoundError: no weights there.
+        CheckpointError: only a torch ``pytorch_model.bin``, which cannot be read without torch
+            (and is never unpickled here).
+    """
+    path = resolve_file(name_or_path, SAFE_WEIGHTS_NAME, required=False, **hub_kwargs)
+    if path is not None:
+        return read_safetensors(path)
+    index = resolve_file(name_or_path, SAFE_WEIGHTS_INDEX_NAME, required=False, **hub_kwargs)
+    if index is not None:
+        state: dict[str, np.ndarray] = {}
+        for shard in shard_names(index):
+            state.update(read_safetensors(resolve_file(name_or_path, shard, **hub_kwargs)))  # type: ignore[arg-type]
+        return state
+    for torch_name in (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
+        if resolve_file(name_or_path, torch_name, required=False, **hub_kwargs) is not None:
+            raise CheckpointError(
+                f"'{name_or_path}' holds only {torch_name}, a torch pickle the Flax models do not read. Convert it "
+                "once where torch is installed: albert.AlbertModel.from_pretrained(path).save_pretrained(path) "
+                "writes model.safetensors beside it (use the head class the folder was trained with)."
+            )
+    raise ModelNotFoundError(f"found no weights for '{name_or_path}': expected {SAFE_WEIGHTS_NAME} (or shards)")
+
+
+def load_state(
+    model: nnx.Module,
+    state: Mapping[str, np.ndarray],
+    initialize: Callable[[Parameter], None],
+    prefix: str = "albert",
+    ignore_mismatched_sizes: bool = False,
+) -> LoadingInfo:
+    """Copy checkpoint tensors into ``model``'s parameters (cast to each parameter's dtype) and
+    give every parameter the checkpoint lacks (or, with ``ignore_mismatched_sizes``, has in
+    another shape) its initial value through ``initialize``; ``model`` may be abstract
+    (``nnx.eval_shape``), as ``from_pretrained`` builds it.
+
+    Raises:
+        CheckpointError: a tensor whose shape does not fit, unless ``ignore_mismatched_sizes``.
+    """
+    params = named_parameters(model)
+    ties = {alias: source.format(prefix=prefix) for alias, source in _TIED_ALIASES.items()}
+    ties = {alias: source for alias, source in ties.items() if source in params}
+    state = align_prefix(without_ignored(dict(state)), set(params) | set(ties), prefix)
+    # A checkpoint may carry a tied weight only under its alias (transformers allows it).
+    for alias, source in ties.items():
+        if alias in state and source not in state:
+            state[source] = state[alias]
+    info, loaded = LoadingInfo(), set()
+    for name, tensor in state.items():
+        if name in ties:
+            continue
+        if name not in params:
+            info.unexpected_keys.append(name)
+            continue
+        parameter = params[name]
+        wanted = tuple(parameter.variable.get_value().shape)
+        value = tensor.T if parameter.transposed else tensor
+        if tuple(value.shape) != wanted:
+            info.mismatched_keys.append((name, tuple(tensor.shape), wanted[::-1] if parameter.transposed else wanted))
+            continue
+        parameter.variable.set_value(jnp.asarray(value, dtype=parameter.variable.get_value().dtype))
+        loaded.add(name)
+    if info.mismatched_keys and not ignore_mismatched_sizes:
+        details = "; ".join(
+            f"{name!r} has shape {found} in the checkpoint but {type(model).__name__} expects {wanted}"
+            for name, found, wanted in info.mismatched_keys[:5]
+        )
+        more = len(info.mismatched_keys) - 5
+        raise CheckpointError(
+            f"weights do not fit the model: {details}{f' (and {more} more)' if more > 0 else ''}. Check the config "
+            "(e.g. vocab_size, num_labels), or pass ignore_mismatched_sizes=True to re-initialise them."
+        )
+    mismatched = {name for name, *_ in info.mismatched_keys}
+    for name, parameter in params.items():
+        if name not in loaded:
+            initialize(parameter)
+            if name not in mismatched:
+                info.missing_keys.append(name)
+    info.report(type(model).__name__)
+    return info
+
+
+def resolve_dtype(dtype: Any) -> jnp.dtype:
+    """A JAX dtype from a dtype or its name (``"bf16"``, ``"bfloat16"``, ``"float32"`` ...)."""
+    if isinstance(dtype, str):
+        dtype = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}.get(dtype, dtype)
+    try:
+        resolved = jnp.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"unknown dtype {dtype!r}; use jnp.float32, jnp.bfloat16 or jnp.float16") from None
+    if not jnp.issubdtype(resolved, jnp.floating):
+        raise ValueError(f"the model's dtype must be a floating point type, got {resolved}")
+    return resolved
+
+
+# -- the mixin ---------------------------------------------------------------------------------
+
+class PreTrainedMixin:
+    """``from_pretrained`` / ``save_pretrained`` for a Flax model class built as
+    ``cls(config, rngs=..., dtype=..., param_dtype=...)`` with a ``config``."""
+
+    base_model_prefix = "albert"
+    config: AlbertConfig
+
+    @classmethod
+    def from_pretrained(
+        cls: type[ModelT],
+        name_or_path: str | os.PathLike,
+        *,
+        config: AlbertConfig | None = None,
+        dtype: Any = jnp.float32,
+        param_dtype: Any = None,
+        rngs: nnx.Rngs | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        ignore_mismatched_sizes: bool = False,
+        output_loading_info: bool = False,
+        **config_overrides: Any,
+    ) -> ModelT:
+        """Load a folder written by ``save_pretrained`` (albert's torch or Flax models, or
+        transformers), a shipped model (``"albert-small-en"``) or a Hub id.
+
+        Args:
+            config: use this config instead of the checkpoint's config.json.
+            dtype: the dtype of the computation (``jnp.bfloat16`` for bf16 activations).
+            param_dtype: the dtype the weights are kept in; by default ``dtype``, so
+                ``dtype=jnp.bfloat16`` alone gives a bf16 model as in torch. Pass
+                ``param_dtype=jnp.float32`` with a bf16 ``dtype`` for mixed precision training.
+            rngs: random streams for weights the checkpoint lacks (a new classifier) and for
+                dropout in training (default ``nnx.Rngs(0)``).
+            ignore_mismatched_sizes: re-initialise weights whose shape differs instead of raising.
+            output_loading_info: also return a :class:`LoadingInfo`.
+            **config_overrides: config fields to change, e.g. ``num_labels=3``.
+
+        Returns:
+            The model in eval mode (dropout off; ``model.train()`` turns it on), and the
+            LoadingInfo when asked.
+
+        Raises:
+            ModelNotFoundError: no such folder or Hub model, or offline without a cached copy.
+            CheckpointError: corrupt weights, only a torch .bin, or a tensor whose shape does not fit.
+        """
+        hub_kwargs = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
+        if config is None:
+            config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))  # type: ignore[arg-type]
+        else:
+            config = config.copy()
+        config.apply_overrides(config_overrides, keep_unknown=False, caller=f"{cls.__name__}.from_pretrained()")
+        state = read_checkpoint(name_or_path, **hub_kwargs)
+        compute = resolve_dtype(dtype)
+        storage = resolve_dtype(param_dtype or compute)
+        rngs = rngs if rngs is not None else nnx.Rngs(0)
+        # Built abstract (shapes only, as torch builds on the meta device): the random
+        # initialisation of weights about to be overwritten would cost more than the loading.
+        model = nnx.eval_shape(lambda: cls(config, rngs=nnx.Rngs(0), dtype=compute, param_dtype=storage))  # type: ignore[call-arg]
+        for _, variable in nnx.to_flat_state(nnx.state(model, nnx.RngState)):  # the dropout streams
+            variable.set_value(rngs.dropout() if isinstance(variable, nnx.RngKey) else jnp.zeros((), jnp.uint32))
+        info = load_state(
+            model, state, lambda parameter: model.init_parameter(parameter.path, parameter.variable, rngs.params()),  # type: ignore[attr-defined]
+            cls.base_model_prefix, ignore_mismatched_sizes,
+        )
+        model.eval()  # type: ignore[attr-defined]
+        model.name_or_path = str(name_or_path)
+        return (model, info) if output_loading_info else model  # type: ignore[return-value]
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, tokenizer: Any = None) -> Path:
+        """Write config.json, model.safetensors (torch's layout and names, so albert's torch
+        models and transformers load it) and the tokenizer files into ``save_directory``.
+
+        Args:
+            tokenizer: a tokenizer to save beside the weights; by default the tokenizer files of
+                the folder the model was loaded from are copied, when it had them.
+
+        Returns:
+            The folder. The weights are written to a temporary name and renamed, so a crash never
+            leaves half a model.safetensors.
+        """
+        from safetensors.numpy import save_file
+
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = state_dict(self)  # type: ignore[arg-type]
+        config = self.config.copy()
+        config.extra["architectures"] = [type(self).__name__.removeprefix("Flax")]
+        config.extra["torch_dtype"] = str(next(iter(tensors.values())).dtype)
+        config.save_pretrained(folder)
+        # "pt": the layout is torch's, which is what transformers checks the format for.
+        write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+        for stale in (SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
+            (folder / stale).unlink(missing_ok=True)
+        for shard in folder.glob("model-*-of-*.safetensors"):
+            shard.unlink()
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+        else:
+            copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
+        return folder
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Distinct parameters (shared layers and the tied decoder counted once, as the paper counts them)."""
+        return sum(
+            int(np.prod(variable.get_value().shape))
+            for name, (_, variable, _) in named_parameters(self).items()  # type: ignore[arg-type]
+            if not (exclude_embeddings and "embeddings." in name)
+        )
+
