@@ -4,7 +4,7 @@ dynamic batcher on and off, every answer checked.
 The script starts ``albert serve`` (the shipped model unless ``--model``) on a free port of
 127.0.0.1, three times: with its defaults (batching on, the model in a process of its own), with
 ``--max-batch-requests 1`` (batching off: one input per pipeline call) and with ``--in-process``
-(batching on, the model on a thread of the server's process). Against each, a bounded async client (httpx) sends the same
+(batching on, the model on a thread of the server's process). Against each, a bounded async client (aiohttp; `--client httpx`) sends the same
 ``--requests`` real sentences (SST-2, then corpus lines), one sentence per ``POST /embed``
 (document vector, not normalised), from 1, 8 and 64 concurrent clients; a run stops at
 ``--time-limit`` seconds whatever is left. The first run (batching on, 1 client) sends every
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import signal
@@ -115,43 +116,69 @@ def batch_figures(url: str) -> tuple[float, ...]:
 
 # -- the client ------------------------------------------------------------------------------------
 
-async def load(url: str, sentences: list[str], clients: int, time_limit: float) -> dict[str, Any]:
-    """Send one request per sentence from ``clients`` concurrent workers; stop at ``time_limit``."""
+async def load(url: str, sentences: list[str], clients: int, time_limit: float, client: str = "aiohttp") -> dict[str, Any]:
+    """Send one request per sentence from ``clients`` concurrent workers; stop at ``time_limit``.
+
+    ``client`` is the HTTP library: aiohttp (default; its C parser costs the shared cores about a
+    quarter of httpx's CPU per request) or httpx.
+    """
     answers: list[list[float] | None] = [None] * len(sentences)
     latencies: list[float] = []
     failures: list[str] = []
     next_index = iter(range(len(sentences)))
     deadline = time.perf_counter() + time_limit
 
-    async def worker() -> None:
+    async def send_all(post: Any) -> None:
+        for index in next_index:
+            if time.perf_counter() > deadline:
+                return
+            sent = time.perf_counter()
+            try:
+                status, body = await post({"inputs": sentences[index], "normalize": False})
+            except (httpx.HTTPError, OSError, asyncio.TimeoutError) as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                continue
+            latencies.append(time.perf_counter() - sent)
+            if status == 200:
+                answers[index] = json.loads(body)[0]
+            else:
+                failures.append(f"{status}: {body[:200]!r}")
+
+    async def httpx_worker() -> None:
         # One client (one connection) per worker: httpx's shared pool scans every connection on
         # each request, 70% of this client's CPU at 64 connections, taken from the server's cores.
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            for index in next_index:
-                if time.perf_counter() > deadline:
-                    return
-                sent = time.perf_counter()
-                try:
-                    response = await client.post("/embed", json={"inputs": sentences[index], "normalize": False})
-                except httpx.HTTPError as error:
-                    failures.append(f"{type(error).__name__}: {error}")
-                    continue
-                latencies.append(time.perf_counter() - sent)
-                if response.status_code == 200:
-                    answers[index] = response.json()[0]
-                else:
-                    failures.append(f"{response.status_code}: {response.text[:200]}")
+        async with httpx.AsyncClient(base_url=url, timeout=60) as session:
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+            async def post(body: dict[str, Any]) -> tuple[int, bytes]:
+                response = await session.post("/embed", json=body)
+                return response.status_code, response.content
+
+            await send_all(post)
+
+    async def aiohttp_worker(session: Any) -> None:
+        async def post(body: dict[str, Any]) -> tuple[int, bytes]:
+            async with session.post(f"{url}/embed", json=body) as response:
+                return response.status, await response.read()
+
+        await send_all(post)
+
+    if client == "httpx":
+        await asyncio.gather(*(httpx_worker() for _ in range(clients)))
+    else:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=clients)  # one kept-alive connection per simulated client
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            await asyncio.gather(*(aiohttp_worker(session) for _ in range(clients)))
     return {"answers": answers, "latencies": latencies, "failures": failures}
 
 
-def run(url: str, pid: int, sentences: list[str], clients: int, time_limit: float) -> dict[str, Any]:
-    asyncio.run(load(url, sentences[: max(2 * clients, 32)], clients, time_limit))  # warm-up, not counted
+def run(url: str, pid: int, sentences: list[str], clients: int, time_limit: float, client: str) -> dict[str, Any]:
+    asyncio.run(load(url, sentences[: max(2 * clients, 32)], clients, time_limit, client))  # warm-up, not counted
     before = batch_figures(url)
     client_cpu, server_cpu = time.process_time(), cpu_seconds(pid)
     start = time.perf_counter()
-    outcome = asyncio.run(load(url, sentences, clients, time_limit))
+    outcome = asyncio.run(load(url, sentences, clients, time_limit, client))
     seconds = time.perf_counter() - start
     client_cpu, server_cpu = time.process_time() - client_cpu, cpu_seconds(pid) - server_cpu
     inputs, batches, compute = (after - earlier for after, earlier in zip(batch_figures(url), before))
@@ -182,6 +209,15 @@ def check(answers: list[list[float] | None], reference: list[list[float] | None]
         "mismatched": sum(difference > TOLERANCE for difference in differences),
         "lost": sum(answer is None for answer in answers),
     }
+
+
+def _client_description(client: str) -> str:
+    if client == "httpx":
+        return f"httpx {httpx.__version__}, one AsyncClient per simulated client, one process, on the same machine"
+    import aiohttp
+
+    return (f"aiohttp {aiohttp.__version__}, one ClientSession with one kept-alive connection per simulated client, "
+            "one process, on the same machine")
 
 
 # -- what batching can buy at most ------------------------------------------------------------------
@@ -226,6 +262,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="the server's torch threads (default: one per core)")
     parser.add_argument("--seed", type=int, default=0, help="the shuffle of the sentences")
     parser.add_argument("--name", default=None, help="results file name (default serve_load-cpu<cores>)")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="the load generator's HTTP library (aiohttp: less of the shared CPU per request)")
     parser.add_argument("--check", action="store_true", help="60 requests per run: the script works, figures mean little")
     args = parser.parse_args()
     count = args.requests or (60 if args.check else 600)
@@ -246,7 +284,7 @@ def main() -> None:
             info = httpx.get(f"{url}/info", timeout=10).json()
             runs[mode] = {}
             for clients in CLIENTS:
-                figures = run(url, process.pid, sentences, clients, args.time_limit)
+                figures = run(url, process.pid, sentences, clients, args.time_limit, args.client)
                 answers = figures.pop("answers")
                 if not reference:
                     reference = answers  # batching on, 1 client: every sentence alone
@@ -282,7 +320,7 @@ def main() -> None:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
-            "client": f"httpx {httpx.__version__}, one AsyncClient per simulated client, one process, on the same machine",
+            "client": _client_description(args.client),
         },
         "model": info.get("model"), "server_info": info, "endpoint": "POST /embed (one sentence, document level, mean)",
         "requests_per_run": count, "time_limit_s": args.time_limit,
