@@ -38,6 +38,12 @@ def _combining_marks_table() -> dict[int, None]:
     return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.combining(chr(cp))}
 
 
+def build_tables() -> None:
+    """Build the normalizer's lookup tables now (a service calls this at start, so that its first
+    accented text does not wait ~0.1 s for them)."""
+    _combining_marks_table()
+
+
 def lowercase_per_char(text: str) -> str:
     """Lowercase each character on its own, as the reference does before splitting special tokens.
 

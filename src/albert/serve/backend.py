@@ -17,6 +17,7 @@ from typing import Any
 from ..config import AlbertConfig
 from ..modeling import MODEL_CLASSES, AlbertModel
 from ..pipelines import Pipeline, pipeline, pipeline_class
+from ..text_normalization import build_tables
 
 #: Tasks with a head of their own, in the order they are looked for.
 HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
@@ -70,6 +71,7 @@ class Pipelines:
         else:
             self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx, **options)
         self.tokenizer = self.pipelines["embeddings"].tokenizer
+        build_tables()  # here, not in the first batch with an accent
 
     def facts(self) -> ModelFacts:
         embeddings = self.pipelines["embeddings"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..pipelines import default_model
 from ..pipelines.base import check_texts, encode_pieces
+from ..text_normalization import build_tables
 from ..tokenizer import load_tokenizer
 from .backend import ModelFacts, Pipelines
 from .errors import EmptyInput, InvalidRequest
@@ -67,6 +68,7 @@ class ServedModel:
             self.backend = ModelWorker(**options)
             self.facts = self.backend.facts
             self.tokenizer = load_tokenizer(source)  # what the pipelines load: the same pieces
+        build_tables()  # here, not in the first request with an accent
         self.head_task = self.facts.head_task
         self.window = self.facts.window
         self.dimension = self.facts.dimension
