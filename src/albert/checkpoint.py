@@ -261,17 +261,8 @@ class PreTrainedMixin(torch.nn.Module):
             with torch.no_grad():
                 target.copy_(tensor)
             loaded.add(name)
-        if info.mismatched_keys and not ignore_mismatched_sizes:
-            details = "; ".join(
-                f"{name!r} has shape {found} in the checkpoint but {type(self).__name__} expects {wanted}"
-                for name, found, wanted in info.mismatched_keys[:5]
-            )
-            more = len(info.mismatched_keys) - 5
-            raise CheckpointError(
-                f"weights do not fit the model: {details}{f' (and {more} more)' if more > 0 else ''}. "
-                "Check the config (e.g. vocab_size, num_labels), or pass ignore_mismatched_sizes=True "
-                "to re-initialise them."
-            )
+        if not ignore_mismatched_sizes:
+            info.refuse_mismatches(type(self).__name__)
         # A checkpoint may carry only the alias of a tied weight (rare, but transformers allows it).
         for alias, source in ties.items():
             if source not in loaded and alias in state and state[alias].shape == params[source].shape:

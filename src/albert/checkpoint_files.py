@@ -47,6 +47,26 @@ class LoadingInfo:
     unexpected_keys: list[str] = field(default_factory=list)  # checkpoint tensors not used
     mismatched_keys: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
 
+    def refuse_mismatches(self, kind: str) -> None:
+        """Raise when a checkpoint tensor had another shape than the model's (the caller's
+        ``ignore_mismatched_sizes=False``).
+
+        Raises:
+            CheckpointError: naming up to five of them, and what to do.
+        """
+        if not self.mismatched_keys:
+            return
+        details = "; ".join(
+            f"{name!r} has shape {found} in the checkpoint but {kind} expects {wanted}"
+            for name, found, wanted in self.mismatched_keys[:5]
+        )
+        more = len(self.mismatched_keys) - 5
+        raise CheckpointError(
+            f"weights do not fit the model: {details}{f' (and {more} more)' if more > 0 else ''}. "
+            "Check the config (e.g. vocab_size, num_labels), or pass ignore_mismatched_sizes=True "
+            "to re-initialise them."
+        )
+
     def report(self, kind: str) -> None:
         """Log what a model of class ``kind`` did not get from its checkpoint (as transformers does)."""
         if self.missing_keys:

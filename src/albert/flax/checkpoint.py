@@ -174,16 +174,8 @@ def load_state(
             continue
         parameter.variable.set_value(jnp.asarray(value, dtype=parameter.variable.get_value().dtype))
         loaded.add(name)
-    if info.mismatched_keys and not ignore_mismatched_sizes:
-        details = "; ".join(
-            f"{name!r} has shape {found} in the checkpoint but {type(model).__name__} expects {wanted}"
-            for name, found, wanted in info.mismatched_keys[:5]
-        )
-        more = len(info.mismatched_keys) - 5
-        raise CheckpointError(
-            f"weights do not fit the model: {details}{f' (and {more} more)' if more > 0 else ''}. Check the config "
-            "(e.g. vocab_size, num_labels), or pass ignore_mismatched_sizes=True to re-initialise them."
-        )
+    if not ignore_mismatched_sizes:
+        info.refuse_mismatches(type(model).__name__)
     mismatched = {name for name, *_ in info.mismatched_keys}
     for name, parameter in params.items():
         if name not in loaded:
