@@ -54,6 +54,7 @@ class ModelWorker:
         self._process.start()
         child_end.close()  # the child's copy is the only one left: its exit closes the pipe
         self._lock = threading.Lock()
+        self._reaping = threading.Lock()
         self._closing = False
         #: What the child says about the model it loaded (:meth:`Pipelines.facts`).
         self.facts: ModelFacts = self._receive("loading the model")
@@ -61,7 +62,8 @@ class ModelWorker:
     @property
     def alive(self) -> bool:
         """Whether the child runs."""
-        return self._process.is_alive()
+        with self._reaping:
+            return self._process.is_alive()
 
     @property
     def pid(self) -> int | None:
@@ -110,8 +112,9 @@ class ModelWorker:
         return value
 
     def _how(self) -> str:
-        self._process.join(1.0)
-        code = self._process.exitcode
+        with self._reaping:  # one thread at a time: two in waitpid at once, and the loser sees no exit code
+            self._process.join(5.0)
+            code = self._process.exitcode
         return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
 
     def _stopped(self, doing: str) -> WorkerStopped:
