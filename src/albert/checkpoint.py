@@ -31,11 +31,13 @@ from .checkpoint_files import (
     LoadingInfo,
     align_prefix,
     copy_tokenizer_files,
+    load_config,
     one_line,
+    remove_stale_weights,
     shard_names,
     without_ignored,
 )
-from .config import CONFIG_NAME, AlbertConfig
+from .config import AlbertConfig
 from .devices import resolve_dtype
 from .hub import ModelNotFoundError, resolve_file
 
@@ -208,11 +210,7 @@ class PreTrainedMixin(torch.nn.Module):
         hub_kwargs = {
             "revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token,
         }
-        if config is None:
-            config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))
-        else:
-            config = config.copy()
-        config.apply_overrides(config_overrides, keep_unknown=False, caller=f"{cls.__name__}.from_pretrained()")
+        config = load_config(name_or_path, config, config_overrides, f"{cls.__name__}.from_pretrained()", **hub_kwargs)
 
         state: dict[str, torch.Tensor] = {}
         for path in _weights_files(name_or_path, hub_kwargs):
@@ -313,14 +311,8 @@ class PreTrainedMixin(torch.nn.Module):
             for name, tensor in self.state_dict().items()
             if name not in ties
         }
-        # The new weights replace the old by renames; only then are files of another layout (a
-        # .bin, old shards) removed, so a save killed midway never leaves a folder without weights.
-        written = _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
-        stale = [folder / name for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME,
-                                            PT_WEIGHTS_INDEX_NAME)]
-        for path in [*stale, *folder.glob("model-*-of-*.safetensors")]:
-            if path.name not in written:
-                path.unlink(missing_ok=True)
+        # The new weights replace the old by renames; only then are files of another layout removed.
+        remove_stale_weights(folder, _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size)))
 
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)

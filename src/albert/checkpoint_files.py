@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .atomic_files import write_bytes_atomic
+from .config import CONFIG_NAME, AlbertConfig
 from .hub import ModelNotFoundError, local_folder, resolve_file
 
 logger = logging.getLogger("albert")
@@ -158,3 +160,31 @@ def copy_tokenizer_files(source_name: str | None, folder: Path) -> None:
             path = None
         if path is not None and path.is_file() and path.resolve() != (folder / filename).resolve():
             write_bytes_atomic(folder / filename, path.read_bytes())
+
+
+def load_config(
+    name_or_path: str | os.PathLike, config: AlbertConfig | None, overrides: Mapping[str, Any], caller: str,
+    **hub_kwargs: Any,
+) -> AlbertConfig:
+    """The config ``from_pretrained`` builds a model with: ``config`` (copied) or the checkpoint's
+    config.json, with ``overrides`` applied (unknown fields refused, naming ``caller``).
+
+    Raises:
+        ModelNotFoundError: no config.json there. ValueError: an unknown override.
+    """
+    if config is None:
+        config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))  # type: ignore[arg-type]
+    else:
+        config = config.copy()
+    config.apply_overrides(dict(overrides), keep_unknown=False, caller=caller)
+    return config
+
+
+def remove_stale_weights(folder: Path, written: set[str]) -> None:
+    """Remove the weight files of another layout (a .bin, an index, old shards) that a save did not
+    write: called after the new files are in place, so a save killed midway never leaves a folder
+    without weights."""
+    stale = [folder / name for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)]
+    for path in [*stale, *folder.glob("model-*-of-*.safetensors")]:
+        if path.name not in written:
+            path.unlink(missing_ok=True)

@@ -34,10 +34,12 @@ from ..checkpoint_files import (
     LoadingInfo,
     align_prefix,
     copy_tokenizer_files,
+    load_config,
+    remove_stale_weights,
     shard_names,
     without_ignored,
 )
-from ..config import CONFIG_NAME, AlbertConfig
+from ..config import AlbertConfig
 from ..hub import ModelNotFoundError, resolve_file
 
 logger = logging.getLogger("albert")
@@ -249,11 +251,7 @@ class PreTrainedMixin:
             CheckpointError: corrupt weights, only a torch .bin, or a tensor whose shape does not fit.
         """
         hub_kwargs = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
-        if config is None:
-            config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))  # type: ignore[arg-type]
-        else:
-            config = config.copy()
-        config.apply_overrides(config_overrides, keep_unknown=False, caller=f"{cls.__name__}.from_pretrained()")
+        config = load_config(name_or_path, config, config_overrides, f"{cls.__name__}.from_pretrained()", **hub_kwargs)
         state = read_checkpoint(name_or_path, **hub_kwargs)
         compute = resolve_dtype(dtype)
         storage = resolve_dtype(param_dtype or compute)
@@ -294,10 +292,7 @@ class PreTrainedMixin:
         config.save_pretrained(folder)
         # "pt": the layout is torch's, which is what transformers checks the format for.
         write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-        for stale in (SAFE_WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
-            (folder / stale).unlink(missing_ok=True)
-        for shard in folder.glob("model-*-of-*.safetensors"):
-            shard.unlink()
+        remove_stale_weights(folder, {SAFE_WEIGHTS_NAME})
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
         else:
