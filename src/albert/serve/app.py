@@ -161,7 +161,7 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
     Raises:
         ValueError: settings that cannot work with this model (:meth:`ServeSettings.check`).
     """
-    settings.check(served.window)
+    settings.check(served.facts.window)
     endpoints = [*ALWAYS, *(TASK_ENDPOINTS[task] for task in served.tasks if task in TASK_ENDPOINTS)]
     metrics = Metrics([*ALWAYS, *TASK_ENDPOINTS.values()])
     batcher = Batcher(
@@ -278,10 +278,10 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
         """OpenAI's embeddings API: unit-length mean-pooled document vectors (as /embed gives)."""
         texts = as_list(body.input)
         check_input_count(texts, limit)
-        if body.dimensions is not None and body.dimensions > served.dimension:
+        if body.dimensions is not None and body.dimensions > served.facts.dimension:
             raise InvalidRequest(
-                f"dimensions {body.dimensions} is more than the model's {served.dimension}; ask for at most "
-                f"{served.dimension} (or leave dimensions out)"
+                f"dimensions {body.dimensions} is more than the model's {served.facts.dimension}; ask for at most "
+                f"{served.facts.dimension} (or leave dimensions out)"
             )
         key = batch_key("embeddings", level="document", sentence_pooling="mean", split_sentences=True, output="records")
         batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(None)))
@@ -397,7 +397,7 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
 
 def _not_served(served: ServedModel, task: str, path: str) -> Callable[..., Any]:
     async def not_served() -> Response:
-        has = f"its head serves {served.head_task}" if served.head_task else "it is an encoder without a head"
+        has = f"its head serves {served.facts.head_task}" if served.facts.head_task else "it is an encoder without a head"
         raise NotServed(
             f"{path} needs a model with a {task} head, and {served.name} has none ({has}); start the server with "
             f"--model pointing at such a model (a folder written by albert finetune --task {task}, say)"
@@ -439,8 +439,8 @@ def _add_service_routes(app: FastAPI, service: Service, endpoints: list[str]) ->
         """The model, its tasks, the vectors' dimension, the longest input, the limits, the version."""
         limits = {name: getattr(settings, name) for name in schemas.Limits.model_fields}
         return JSONResponse({
-            "model": served.name, "tasks": served.tasks, "endpoints": endpoints, "dimension": served.dimension,
-            "max_input_length": served.window, "device": served.device, "dtype": served.dtype, "limits": limits,
+            "model": served.name, "tasks": served.tasks, "endpoints": endpoints, "dimension": served.facts.dimension,
+            "max_input_length": served.facts.window, "device": served.facts.device, "dtype": served.facts.dtype, "limits": limits,
             "version": __version__,
         })  # fmt: skip
 

@@ -69,11 +69,6 @@ class ServedModel:
             self.facts = self.backend.facts
             self.tokenizer = load_tokenizer(source)  # what the pipelines load: the same pieces
         build_tables()  # here, not in the first request with an accent
-        self.head_task = self.facts.head_task
-        self.window = self.facts.window
-        self.dimension = self.facts.dimension
-        self.device = self.facts.device
-        self.dtype = self.facts.dtype
 
     @property
     def tasks(self) -> list[str]:
@@ -125,10 +120,10 @@ class ServedModel:
             ids = pieces.ids
             if not ids:
                 raise EmptyInput(f"input {index} has no pieces the tokenizer can read: {text[:60]!r}")
-            if len(ids) + 2 > self.window:
+            if len(ids) + 2 > self.facts.window:
                 if not truncate:
                     raise InvalidRequest(self._too_long(index, len(ids) + 2))
-                text, ids = self._cut(text, self.window - 2)
+                text, ids = self._cut(text, self.facts.window - 2)
             if must_hold is not None and must_hold not in ids:
                 token = self.tokenizer.convert_ids_to_tokens(must_hold)
                 raise InvalidRequest(
@@ -161,14 +156,14 @@ class ServedModel:
         Raises:
             InvalidRequest: too long, and ``truncate`` is off.
         """
-        if tokens > self.window and not truncate:
+        if tokens > self.facts.window and not truncate:
             raise InvalidRequest(self._too_long(index, tokens))
-        return min(tokens, self.window)
+        return min(tokens, self.facts.window)
 
     def _too_long(self, index: int, tokens: int) -> str:
         return (
             f"input {index} is {tokens} tokens ([CLS] and [SEP] included), more than the model's window of "
-            f"{self.window}; send truncate: true (or start the server with --auto-truncate) to cut it, or shorten it"
+            f"{self.facts.window}; send truncate: true (or start the server with --auto-truncate) to cut it, or shorten it"
         )
 
     def _cut(self, text: str, budget: int) -> tuple[str, list[int]]:

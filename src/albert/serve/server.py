@@ -76,7 +76,7 @@ def serve(settings: ServeSettings) -> None:
                          onnx=settings.onnx, in_process=settings.in_process)  # fmt: skip
     try:
         app = create_app(served, settings)
-        logger.info("serving %s (%s) on %s, dtype %s", served.name, ", ".join(served.tasks), served.device, served.dtype)
+        logger.info("serving %s (%s) on %s, dtype %s", served.name, ", ".join(served.tasks), served.facts.device, served.facts.dtype)
         # No access log: a line per request costs the event loop time under load; /metrics counts them.
         config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                                 lifespan="on")  # fmt: skip
