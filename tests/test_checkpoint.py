@@ -235,3 +235,22 @@ def test_num_parameters_counts_shared_weights_once():
         model = albert.AlbertModel(config)
     # 11.7M: the paper's "12M" for ALBERT-base (Table 1)
     assert 11_000_000 < model.num_parameters() < 12_500_000
+
+
+def test_a_saved_model_brings_its_own_tokenizer_into_a_reused_folder(saved_mlm, tmp_path):
+    """Saving a model with a WordPiece vocabulary (a Chinese release) into a folder that holds an
+    earlier save's SentencePiece files: the folder loads the model's own tokenizer after."""
+    from albert.pipelines import default_model
+    from albert.wordpiece import AlbertWordPieceTokenizer
+
+    model, source = saved_mlm
+    (source / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "你", "好"]) + "\n")
+    reused = tmp_path / "reused"
+    albert.AlbertTokenizer.from_pretrained(default_model()).save_pretrained(reused)
+    albert.AlbertForMaskedLM.from_pretrained(source).save_pretrained(reused)
+    assert not (reused / "spiece.model").exists() and not (reused / "tokenizer_config.json").exists()
+    tokenizer = albert.AlbertTokenizer.from_pretrained(reused)
+    assert isinstance(tokenizer, AlbertWordPieceTokenizer) and tokenizer.tokenize("你好") == ["你", "好"]
+    # Saved again into its own folder: nothing of its own is removed.
+    albert.AlbertForMaskedLM.from_pretrained(reused).save_pretrained(reused)
+    assert (reused / "vocab.txt").is_file()

@@ -636,6 +636,29 @@ def test_wordpiece_save_loads_in_transformers(wordpiece_folder, tmp_path):
     assert pickle.loads(pickle.dumps(reloaded)).encode("the cat") == ours.encode("the cat")
 
 
+def test_a_save_over_another_kind_of_tokenizer_leaves_only_its_own(tok, wordpiece_folder, tmp_path):
+    """A folder that held a SentencePiece tokenizer, saved over with a WordPiece one, loads the
+    WordPiece one (spiece.model, read first, is gone), and the other way round."""
+    wordpiece = AlbertWordPieceTokenizer(wordpiece_folder / "vocab.txt")
+    tok.save_pretrained(tmp_path)
+    wordpiece.save_pretrained(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["special_tokens_map.json", "tokenizer_config.json", "vocab.txt"]
+    assert isinstance(AlbertTokenizer.from_pretrained(tmp_path), AlbertWordPieceTokenizer)
+    tok.save_pretrained(tmp_path)
+    assert not (tmp_path / "vocab.txt").exists()
+    assert AlbertTokenizer.from_pretrained(tmp_path).encode("hello world") == tok.encode("hello world")
+
+
+def test_few_texts_encode_as_the_batch_api_does(tok):
+    """Under BATCH_API_MIN_TEXTS texts are encoded one call each; the ids are the batch API's."""
+    from albert.tokenizer import BATCH_API_MIN_TEXTS
+
+    texts = [f"hello world number {index}, the cat's {index * 7} mats" for index in range(BATCH_API_MIN_TEXTS + 3)]
+    many = tok(texts)["input_ids"]
+    assert [tok([text])["input_ids"][0] for text in texts] == many
+    assert tok(texts[:3])["input_ids"] == many[:3]
+
+
 def test_wordpiece_errors(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"sep_token='\[SEP\]' is not in the vocabulary"):

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from .atomic_files import write_bytes_atomic
 from .config import CONFIG_NAME, AlbertConfig
 from .hub import ModelNotFoundError, local_folder, resolve_file
+from .tokenization_base import TOKENIZER_FILES, VOCABULARY_FILES, remove_stale_tokenizer_files
 
 logger = logging.getLogger("albert")
 
@@ -26,7 +27,6 @@ SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 PT_WEIGHTS_NAME = "pytorch_model.bin"
 PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-TOKENIZER_FILES = ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 #: Weights that exist in the checkpoints of some heads but are not needed by others; skipping
 #: them is expected, not a sign of a wrong checkpoint.
@@ -147,10 +147,12 @@ def is_head_weight(name: str) -> bool:
 
 def copy_tokenizer_files(source_name: str | None, folder: Path) -> None:
     """Copy the tokenizer files of the folder (or cached Hub model) a model came from into ``folder``,
-    so that a saved model is a complete folder even when no tokenizer was given to save."""
+    so that a saved model is a complete folder even when no tokenizer was given to save; tokenizer
+    files of another model already in ``folder`` are removed, as a tokenizer's own save does."""
     if source_name is None:
         return
     source = local_folder(source_name)
+    present = []
     for filename in TOKENIZER_FILES:
         try:
             path = (source / filename) if source is not None else resolve_file(
@@ -158,8 +160,13 @@ def copy_tokenizer_files(source_name: str | None, folder: Path) -> None:
             )
         except ModelNotFoundError:
             path = None
-        if path is not None and path.is_file() and path.resolve() != (folder / filename).resolve():
+        if path is None or not path.is_file():
+            continue
+        present.append(filename)
+        if path.resolve() != (folder / filename).resolve():
             write_bytes_atomic(folder / filename, path.read_bytes())
+    if any(name in present for name in VOCABULARY_FILES):  # a tokenizer came: the folder's others are stale
+        remove_stale_tokenizer_files(folder, present)
 
 
 def load_config(

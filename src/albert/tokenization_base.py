@@ -29,6 +29,11 @@ from albert.text_normalization import Span, utf8_problem
 
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+#: The vocabulary of each kind of tokenizer: SentencePiece (read first when a folder holds both)
+#: and WordPiece (the Chinese ALBERT models).
+VOCABULARY_FILES = ("spiece.model", "vocab.txt")
+#: Every file a tokenizer is saved as, whatever its kind.
+TOKENIZER_FILES = (*VOCABULARY_FILES, CONFIG_FILE, SPECIAL_TOKENS_FILE)
 DEFAULT_MODEL_MAX_LENGTH = 512
 #: transformers' marker for "no length limit"; a model_max_length this large disables truncation.
 VERY_LARGE_INTEGER = int(1e30)
@@ -1302,6 +1307,14 @@ def prepare_folder(save_directory: str | os.PathLike) -> Path:
         raise NotADirectoryError(f"cannot save the tokenizer into {folder}: it is a file, not a folder.")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def remove_stale_tokenizer_files(folder: Path, kept: Iterable[str]) -> None:
+    """Remove the tokenizer files in ``folder`` that are not ``kept`` (what a save just wrote, or
+    what a copy brought): a ``spiece.model`` left from an earlier save beside a new WordPiece
+    ``vocab.txt`` would be read instead of it. Called after the new files are in place."""
+    for name in set(TOKENIZER_FILES) - set(kept):
+        (folder / name).unlink(missing_ok=True)
 
 
 def write_configs(folder: Path, config: dict[str, Any], special_tokens: dict[str, str]) -> tuple[str, str]:

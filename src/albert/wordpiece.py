@@ -24,6 +24,7 @@ from albert.tokenization_base import (
     build_from_config,
     clean_up_tokenization,
     prepare_folder,
+    remove_stale_tokenizer_files,
     write_configs,
 )
 
@@ -195,7 +196,9 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
             "model_max_length": self.model_max_length,
             **self._special_tokens,
         }
-        return (str(vocab_path), *write_configs(folder, config, self._special_tokens))
+        written = (str(vocab_path), *write_configs(folder, config, self._special_tokens))
+        remove_stale_tokenizer_files(folder, [Path(path).name for path in written])
+        return written
 
     @classmethod
     def from_pretrained(
