@@ -24,6 +24,7 @@ from .errors import WorkerStopped
 from .limits import Admission
 from .served_model import ServedModel
 from .settings import ServeSettings
+from .worker import freeze_startup_objects
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def serve(settings: ServeSettings) -> None:
                                 lifespan="on")  # fmt: skip
         server = DrainingServer(config, app.state.service.admission)
         server.stop_if_the_model_stops(served)
+        freeze_startup_objects()
         server.run()
     finally:
         served.close()  # after the drain: the model's process finishes what it has, then exits
