@@ -65,3 +65,26 @@ def test_jax_cpu_script_checks_agreement_of_flax_torch_and_transformers(tmp_path
         "transformers", "albert torch (sdpa)", "albert torch (packed)", "albert flax (jax.jit)",
     }
     assert setting["jax_compiled_shapes"] >= 1 and results["environment"]["xla_flags"]
+
+
+@pytest.mark.serve
+def test_serve_load_script_checks_every_answer_and_bounds_the_targets(tmp_path):
+    """bench/serve_load.py --check: three servers, every answer checked, and the same-round
+    bounds of what any server reaches (the figures mean nothing at 40 requests)."""
+    pytest.importorskip("aiohttp")
+    environment = {**os.environ, "ALBERT_BENCH_RESULTS": str(tmp_path)}
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "serve_load.py"), "--check", "--requests", "40", "--name", "smoke"],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = json.loads((tmp_path / "smoke.json").read_text())
+    assert results["targets"]["mismatched_or_lost"]["value"] == 0
+    assert set(results["runs"]) == {"batching on", "batching off", "batching on, model in the server's process"}
+    for cells in results["runs"].values():
+        for cell in cells.values():
+            assert cell["check_against_single_requests"]["compared"] == 40 and len(cell["rounds"]) == 1
+    (ceiling,) = results["pipeline_in_process"]
+    assert ceiling["bound_64_over_1"] == pytest.approx(ceiling["merged_sentences_per_s"] / ceiling["alone_sentences_per_s"])
+    assert results["targets"]["requests_per_s_64_over_1_clients"]["bound_for_this_server_here"] > 0
+    assert (tmp_path / "smoke.png").exists() and (tmp_path / "smoke-latency.png").exists()
