@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from albert import AlbertForMaskedLM, AlbertForSequenceClassification, ModelNotFoundError
+from albert import AlbertForMaskedLM, AlbertForSequenceClassification, ModelNotFoundError, hub
 from albert.pipelines import TASK_ALIASES, TASKS, pipeline, pipeline_class
 from albert.pipelines import base as pipeline_base
 from albert.pipelines.base import length_sorted_batches, most_central_window, truncate_pair, window_ranges
@@ -37,14 +37,14 @@ def test_unknown_task_lists_the_known_ones():
 
 
 def test_without_a_shipped_model_the_default_says_to_pass_one(monkeypatch):
-    monkeypatch.setattr(pipeline_base, "shipped_models", lambda: {})
+    monkeypatch.setattr(hub, "shipped_models", lambda: {})
     with pytest.raises(ModelNotFoundError, match="model="):
         pipeline("fill-mask")
 
 
 def test_the_default_model_is_the_first_shipped_one(monkeypatch, make_tiny_model):
     folder = make_tiny_model(AlbertForMaskedLM, seed=1)
-    monkeypatch.setattr(pipeline_base, "shipped_models", lambda: {"tiny": folder, "zzz": folder.parent})
+    monkeypatch.setattr(hub, "shipped_models", lambda: {"tiny": folder, "zzz": folder.parent})
     assert pipeline_base.default_model() == folder
     assert pipeline("fill-mask")("a [MASK] dog.")
 

@@ -519,3 +519,18 @@ def test_the_batcher_merges_first_in_first_out_within_the_budget():
     assert failing[0].future.result() == "c:good"  # computed again alone: only the bad input fails
     with pytest.raises(ValueError, match="bad input"):
         failing[1].future.result()
+
+
+def test_the_http_side_of_the_server_never_imports_torch():
+    """The server's process only checks, counts and queues inputs; the model (and torch) live in
+    the model's process. Checked in a fresh interpreter, as a deployment starts it."""
+    code = (
+        "import sys\n"
+        "import albert.serve.server, albert.serve.app, albert.serve.served_model, albert.serve.worker\n"
+        "from albert.pipelines.texts import encode_pieces\n"
+        "from albert.pipelines import default_model\n"
+        "print(sorted(name for name in sys.modules if name == 'torch' or name.startswith('torch.'))[:3])\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert finished.stdout.strip() == "[]"

@@ -36,6 +36,22 @@ def shipped_models() -> dict[str, Path]:
     }
 
 
+def default_model() -> Path:
+    """The model used when none is given: the first model shipped inside the package.
+
+    Raises:
+        ModelNotFoundError: no model ships with this installation; the message says to pass one.
+    """
+    shipped = shipped_models()
+    if not shipped:
+        raise ModelNotFoundError(
+            "no model ships with this installation of albert, so there is no default model: pass "
+            "model=... (Python) or --model ... (shell), naming a folder written by save_pretrained "
+            "or a Hub id such as 'albert/albert-base-v2'"
+        )
+    return next(iter(shipped.values()))
+
+
 def _looks_like_path(name_or_path: str) -> bool:
     """Hub ids are ``name`` or ``owner/name``; anything else with separators is meant as a path."""
     return name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path

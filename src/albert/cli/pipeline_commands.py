@@ -78,9 +78,19 @@ Texts = Annotated[
 def _one_line_errors(command: Function) -> Function:
     """Turn the errors a user can fix into one line on stderr and exit status 1, and warnings
     into one line each (``warning: ...``) instead of Python's two-line source listing."""
-    from ..checkpoint import CheckpointError
-    from ..fast.onnx_export import ExportMismatchError
+    from ..checkpoint_files import CheckpointError
     from ..hub import ModelNotFoundError
+
+    def fixable() -> tuple[type[BaseException], ...]:
+        """The errors a user can fix, looked up when one is raised: the ONNX export's own error
+        only if its module (torch's) was loaded, so that a command that never loads torch (the
+        HTTP side of ``albert serve``) does not import it to name an error it cannot raise."""
+        errors: list[type[BaseException]] = [CliInputError, ModelNotFoundError, CheckpointError, ValueError,
+                                             TypeError, OSError, ImportError]  # fmt: skip
+        onnx_export = sys.modules.get("albert.fast.onnx_export")
+        if onnx_export is not None:
+            errors.append(onnx_export.ExportMismatchError)
+        return tuple(errors)
 
     def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
         typer.echo(f"warning: {message}", err=True)
@@ -94,10 +104,7 @@ def _one_line_errors(command: Function) -> Function:
             with warnings.catch_warnings():
                 warnings.showwarning = show_warning
                 return command(*args, **kwargs)
-        except (
-            CliInputError, ModelNotFoundError, CheckpointError, ExportMismatchError, ValueError, TypeError, OSError,
-            ImportError,
-        ) as error:
+        except fixable() as error:
             message = " ".join(str(error).split()) or type(error).__name__
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1) from None

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from ..hub import default_model
 
-from .base import Pipeline, default_model
+if TYPE_CHECKING:
+    import torch
+
+    from .base import Pipeline
 
 #: Task name -> (module, class). Modules are imported on first use, so `import albert` stays light.
 TASKS: dict[str, tuple[str, str]] = {
@@ -85,6 +88,16 @@ def pipeline(
         ValueError: unknown task; ModelNotFoundError: no such model (or no default model).
     """
     return pipeline_class(task)(model, tokenizer, device=device, dtype=dtype, batch_size=batch_size, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``Pipeline`` on first use: the pipelines need torch, and :mod:`albert.pipelines.texts`
+    (what a process that only tokenizes imports) must not pull it in through this package."""
+    if name == "Pipeline":
+        from .base import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["TASKS", "TASK_ALIASES", "Pipeline", "default_model", "pipeline", "pipeline_class"]

@@ -12,18 +12,16 @@ import bisect
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..devices import resolve_device, resolve_dtype
-from ..hub import ModelNotFoundError, shipped_models
-from ..text_normalization import trim_span, utf8_problem
+from ..hub import default_model as default_model  # re-exported: albert.pipelines' default
 from ..tokenization_base import check_tokenizer_fits, pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
+from .texts import Pieces, check_texts, encode_pieces  # noqa: F401  (the pipelines import them from here)
 
 #: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
 Feature = Mapping[str, Sequence[int]]
@@ -33,64 +31,7 @@ Feature = Mapping[str, Sequence[int]]
 PROGRESS_MIN_BATCHES = 8
 
 
-def default_model() -> Path:
-    """The model used when none is given: the first model shipped inside the package.
-
-    Raises:
-        ModelNotFoundError: no model ships with this installation; the message says to pass one.
-    """
-    shipped = shipped_models()
-    if not shipped:
-        raise ModelNotFoundError(
-            "no model ships with this installation of albert, so there is no default model: pass "
-            "model=... (Python) or --model ... (shell), naming a folder written by save_pretrained "
-            "or a Hub id such as 'albert/albert-base-v2'"
-        )
-    return next(iter(shipped.values()))
-
-
 # -- pieces, spans and windows -----------------------------------------------------------------
-
-
-@dataclass
-class Pieces:
-    """One text cut into SentencePiece pieces (no special tokens).
-
-    ``spans[i]`` is the character span of piece ``i`` in the text, trimmed of whitespace (a bare
-    "▁" piece has an empty span at the start of its word); ``word_ids[i]`` is the index of the
-    whitespace/punctuation word the piece belongs to, as the tokenizer numbers words.
-    """
-
-    ids: list[int]
-    spans: list[tuple[int, int]]
-    word_ids: list[int]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def encode_pieces(tokenizer: Any, texts: Sequence[str], with_spans: bool = True) -> list[Pieces]:
-    """Tokenize ``texts`` without special tokens, keeping each piece's span and word.
-
-    ``with_spans=False`` leaves ``spans`` and ``word_ids`` empty: aligning pieces to characters
-    costs several times the tokenization itself, and sentence or document vectors do not need it.
-    """
-    if not texts:
-        return []
-    if not with_spans:
-        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [Pieces(ids=list(row), spans=[], word_ids=[]) for row in ids]
-    encoding = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
-    result = []
-    for index, text in enumerate(texts):
-        ids = list(encoding["input_ids"][index])
-        offsets = encoding["offset_mapping"][index]
-        word_ids = encoding.word_ids(index)
-        spans = [trim_span(text, int(start), int(end)) for start, end in offsets]
-        words = [word if word is not None else -1 for word in word_ids]
-        result.append(Pieces(ids=ids, spans=spans, word_ids=words))
-    return result
-
 
 
 def span_of(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
@@ -373,14 +314,3 @@ def as_list(inputs: Any, kind: str = "text") -> tuple[list[Any], bool]:
     raise TypeError(f"expected a {kind} or a list of them, got {type(inputs).__name__}")
 
 
-def check_texts(texts: Sequence[Any]) -> None:
-    """Reject inputs that are not strings, hold nothing to read or are not valid UTF-8 (lone
-    surrogates), naming the first such input."""
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"input {index} is a {type(text).__name__}, not a string: {text!r}")
-        if not text.strip():
-            raise ValueError(f"input {index} is empty: give text to read (or leave that input out)")
-        problem = utf8_problem(text)
-        if problem is not None:
-            raise ValueError(f"input {index} is not valid UTF-8: it holds {problem}")

@@ -30,7 +30,6 @@ from starlette.exceptions import HTTPException
 from ..version import __version__
 from . import schemas
 from .auth import ApiKeyCheck
-from .backend import HEAD_TASKS
 from .batcher import Batcher, Entry
 from .errors import (
     ClientDisconnected,
@@ -43,6 +42,7 @@ from .errors import (
 )
 from .limits import Admission, PayloadLimit, check_input_count, payload_too_large
 from .metrics import Metrics, RequestMetrics
+from .model_facts import HEAD_TASKS
 from .served_model import Ready, ServedModel
 from .settings import ServeSettings
 

@@ -10,7 +10,6 @@ pipeline, and the embeddings pipeline runs on the same weights.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,7 @@ from ..config import AlbertConfig
 from ..modeling import MODEL_CLASSES, AlbertModel
 from ..pipelines import Pipeline, pipeline, pipeline_class
 from ..text_normalization import build_tables
-
-#: Tasks with a head of their own, in the order they are looked for.
-HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
+from .model_facts import HEAD_TASKS, ModelFacts
 
 
 def head_task(name_or_path: str | Path) -> str | None:
@@ -33,18 +30,6 @@ def head_task(name_or_path: str | Path) -> str | None:
         if issubclass(head, task_class.accepted_classes or (task_class.model_class,)):
             return task
     return None
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the service says about its model (``/info``) and needs to check inputs."""
-
-    tasks: tuple[str, ...]
-    head_task: str | None
-    window: int
-    dimension: int
-    device: str
-    dtype: str
 
 
 class Pipelines:

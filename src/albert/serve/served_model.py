@@ -12,15 +12,18 @@ import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..pipelines import default_model
-from ..pipelines.base import check_texts, encode_pieces
+from ..hub import default_model
+from ..pipelines.texts import check_texts, encode_pieces
 from ..text_normalization import build_tables
 from ..tokenizer import load_tokenizer
-from .backend import ModelFacts, Pipelines
 from .errors import EmptyInput, InvalidRequest
+from .model_facts import ModelFacts
 from .worker import ModelWorker
+
+if TYPE_CHECKING:
+    from .backend import Pipelines
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class ServedModel:
         source = str(model) if model is not None else str(default_model())
         options = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx)
         if in_process:
+            from .backend import Pipelines  # torch, in this process only when the model is here
+
             self.backend: Pipelines | ModelWorker = Pipelines(**options)
             self.facts: ModelFacts = self.backend.facts()
             self.tokenizer = self.backend.tokenizer

@@ -26,8 +26,8 @@ from collections.abc import Hashable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .backend import ModelFacts, Pipelines
 from .errors import WorkerStopped
+from .model_facts import ModelFacts
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,8 @@ def _serve_batches(connection: Connection, options: dict[str, Any]) -> None:
     """The child: load the pipelines, say what was loaded, then compute batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server drains first, then closes the pipe
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .backend import Pipelines  # here only: the server's side of the pipe never loads torch
+
     try:
         pipelines = Pipelines(**options)
     except Exception as error:  # noqa: BLE001 - the server raises it again

@@ -1,0 +1,22 @@
+"""What the service knows of its model without loading it: the tasks with a head of their own,
+and the facts the model's process reports (``/info``, and what inputs are checked against).
+Torch-free, for the server's HTTP side, which holds no model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Tasks with a head of their own, in the order they are looked for.
+HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the service says about its model (``/info``) and needs to check inputs."""
+
+    tasks: tuple[str, ...]
+    head_task: str | None
+    window: int
+    dimension: int
+    device: str
+    dtype: str
