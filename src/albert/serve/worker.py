@@ -130,9 +130,9 @@ class ModelWorker:
 def freeze_startup_objects() -> None:
     """Leave what start-up made (the libraries, the tokenizer, the model) out of every later
     garbage collection: a full collection walks each tracked object, ~240,000 once torch, FastAPI
-    and the model are loaded, and took ~110 ms here, stalling every request in flight at once
-    (the slowest 1% of answers at 8 clients came in such runs of 8). Called by the server before it
-    serves and by the model's process before its first batch."""
+    and the model are loaded, and took 90-145 ms here, two or three times per 1,200 requests in
+    each process, stalling every request in flight at once. Called by the server before it serves
+    and by the model's process before its first batch."""
     gc.collect()
     gc.freeze()
 
@@ -141,9 +141,9 @@ def _serve_batches(connection: Connection, options: dict[str, Any]) -> None:
     """The child: load the pipelines, say what was loaded, then compute batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server drains first, then closes the pipe
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from .backend import Pipelines  # here only: the server's side of the pipe never loads torch
-
     try:
+        from .backend import Pipelines  # here only: the server's side of the pipe never loads torch
+
         pipelines = Pipelines(**options)
     except Exception as error:  # noqa: BLE001 - the server raises it again
         _send(connection, "error", error)
