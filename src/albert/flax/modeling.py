@@ -24,8 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..config import AlbertConfig
-from .checkpoint import PreTrainedMixin
-from .outputs import (
+from ..outputs import (
     AlbertForPreTrainingOutput,
     BaseModelOutputWithPooling,
     MaskedLMOutput,
@@ -34,6 +33,8 @@ from .outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from . import outputs as _pytrees  # noqa: F401  (importing it registers those classes as JAX pytrees)
+from .checkpoint import PreTrainedMixin
 
 Array = jax.Array
 IGNORE_INDEX = -100

@@ -9,29 +9,13 @@ import dataclasses
 
 import jax
 
-from ..outputs import (
-    AlbertForPreTrainingOutput,
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    ModelOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from ..outputs import ModelOutput
 
-OUTPUT_CLASSES: tuple[type[ModelOutput], ...] = (
-    AlbertForPreTrainingOutput,
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+#: Every output class of :mod:`albert.outputs` (each a direct subclass of ``ModelOutput``), so a
+#: new one is a pytree too without being listed here.
+OUTPUT_CLASSES: tuple[type[ModelOutput], ...] = tuple(ModelOutput.__subclasses__())
 
 for _output_class in OUTPUT_CLASSES:
     jax.tree_util.register_dataclass(
         _output_class, data_fields=[spec.name for spec in dataclasses.fields(_output_class)], meta_fields=[]
     )
-
