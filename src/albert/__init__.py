@@ -10,9 +10,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint_files import CheckpointError, LoadingInfo
+from .checkpoint_files import LoadingInfo
 from .config import AlbertConfig
-from .hub import ModelNotFoundError
+from .errors import (
+    AlbertError,
+    CheckpointError,
+    ConfigError,
+    DiskFullError,
+    FolderInUseError,
+    InputError,
+    ModelNotFoundError,
+    OptionError,
+    OutputError,
+    UntrainedHeadError,
+)
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -42,6 +53,14 @@ _LAZY = {
 
 __all__ = [
     "AlbertConfig",
+    "AlbertError",
+    "ConfigError",
+    "DiskFullError",
+    "FolderInUseError",
+    "InputError",
+    "OptionError",
+    "OutputError",
+    "UntrainedHeadError",
     "AlbertForMaskedLM",
     "AlbertForMultipleChoice",
     "AlbertForPreTraining",

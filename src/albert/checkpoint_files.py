@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .atomic_files import write_bytes_atomic
 from .config import CONFIG_NAME, AlbertConfig
+from .errors import CheckpointError as CheckpointError  # re-exported: its home before albert.errors
 from .hub import ModelNotFoundError, local_folder, resolve_file
 from .tokenization_base import TOKENIZER_FILES, VOCABULARY_FILES, remove_stale_tokenizer_files
 
@@ -35,10 +36,6 @@ HEAD_PREFIXES = ("predictions.", "sop_classifier.", "classifier.", "qa_outputs."
 IGNORED_SUFFIXES = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 Value = TypeVar("Value")
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be used: corrupt, unsafe, or not matching the model."""
 
 
 @dataclass

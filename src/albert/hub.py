@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import ModelNotFoundError as ModelNotFoundError  # re-exported: its home before albert.errors
+
 #: The released checkpoints moved under the ``albert/`` organisation on the Hub; the short
 #: names people type still work.
 HUB_ALIASES = {
@@ -19,10 +21,6 @@ HUB_ALIASES = {
 }
 
 SHIPPED_MODELS_DIR = Path(__file__).resolve().parent / "models"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """A model name or path that resolves to nothing usable: says where it looked and what to do."""
 
 
 def shipped_models() -> dict[str, Path]:

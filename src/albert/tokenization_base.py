@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from albert.atomic_files import write_text_atomic
+from albert.errors import CheckpointError
 from albert.hub import resolve_file
 from albert.text_normalization import Span, utf8_problem
 
@@ -1122,7 +1123,7 @@ def check_utf8(inputs: list, name: str, batched: bool) -> None:
                 )
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(CheckpointError):
     """A tokenizer whose ids the model has no embedding for."""
 
 

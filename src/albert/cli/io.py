@@ -21,13 +21,14 @@ import numpy as np
 
 from ..atomic_files import atomic_path, check_writable
 from ..checkpoint_files import one_line
+from ..errors import InputError
 from ..text_normalization import decode_utf8, utf8_problem
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".parquet", ".npy")
 
 
-class CliInputError(ValueError):
+class CliInputError(InputError):
     """A problem with what the user gave the command (file, column, empty input): shown as one line."""
 
 

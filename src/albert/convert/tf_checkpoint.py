@@ -33,6 +33,7 @@ import torch
 from ..atomic_files import check_writable
 from ..checkpoint_files import SAFE_WEIGHTS_NAME, TOKENIZER_FILES, one_line
 from ..config import CONFIG_NAME, AlbertConfig
+from ..errors import CheckpointError
 from ..modeling import MODEL_CLASSES
 from ..tokenization_base import BaseTokenizer
 from ..tokenizer import AlbertTokenizer
@@ -56,7 +57,7 @@ _OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _SHOWN = 12  # names listed in one error
 
 
-class ConversionError(ValueError):
+class ConversionError(CheckpointError):
     """A checkpoint that cannot become a complete albert model; the message lists what is wrong."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import AlbertError
 from .models import accelerate, decelerate
 
 logger = logging.getLogger("albert")
@@ -42,7 +43,7 @@ OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
 PER_TOKEN_OUTPUTS = {"last_hidden_state", "logits", "prediction_logits", "start_logits", "end_logits"}
 
 
-class ExportMismatchError(RuntimeError):
+class ExportMismatchError(AlbertError, RuntimeError):
     """The exported graph's outputs differ from the torch model's beyond the tolerance."""
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import AlbertConfig
+from ..errors import InputError
 from ..modeling import MODEL_CLASSES, AlbertModel, AlbertPreTrainedModel
 from ..sentences import sentence_spans
 from .base import (
@@ -45,7 +46,7 @@ SENTENCE_POOLINGS = ("mean", "cls", "max")
 OUTPUTS = ("records", "dataframe", "numpy")
 
 
-class UnreadableTextError(ValueError):
+class UnreadableTextError(InputError):
     """A text holds no piece the tokenizer can read (only control characters, say).
 
     ``index`` is its position among the texts of the call, so a caller embedding many texts

@@ -22,16 +22,17 @@ import torch
 
 from ..atomic_files import write_atomic
 from ..checkpoint import describe_load_error, load_torch_file
+from ..errors import AlbertError, CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d{8})\.pt$")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(AlbertError, RuntimeError):
     """The loss (or gradient norm) became NaN or infinite; the run stops without saving."""
 
 
-class CheckpointReadError(RuntimeError):
+class CheckpointReadError(CheckpointError, RuntimeError):
     """A checkpoint file that cannot be read back (damaged, or not a checkpoint)."""
 
 

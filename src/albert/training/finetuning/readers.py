@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...errors import InputError
 from ...text_normalization import decode_utf8
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A file that cannot be read as the task's format; the message names the file and line."""
 
 

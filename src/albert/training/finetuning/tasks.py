@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ...errors import InputError
 from ...modeling import (
     IGNORE_INDEX,
     AlbertForMultipleChoice,
@@ -57,7 +58,7 @@ TASK_NAMES = ("text-classification", "regression", "token-classification", "ques
 Feature = dict[str, Any]
 
 
-class UnknownLabelError(ValueError):
+class UnknownLabelError(InputError):
     """A label in an evaluation file that the training file (or the model) does not have."""
 
 

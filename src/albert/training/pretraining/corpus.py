@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ...errors import InputError
 from ...sentences import split_sentences
 
 #: File names read as text; anything else inside a folder is skipped (READMEs are .md, for one).
@@ -39,7 +40,7 @@ DEFAULT_MAX_DOCUMENT_LINES = 64
 DEFAULT_MIN_DOCUMENT_CHARS = 2000
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A corpus that cannot be read: missing, empty, corrupt or not UTF-8 text."""
 
 

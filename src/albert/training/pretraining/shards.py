@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic_files import atomic_path, write_text_atomic
+from ...errors import InputError
 from ..run_log import terminal_progress
 from .corpus import (
     DEFAULT_MAX_DOCUMENT_LINES,
@@ -52,7 +53,7 @@ _PROBE_TEXT = "Héllo, WORLD! ``Quoted'' text, 1,000.5 numbers\tand ﬁne Ligatu
 Encoder = Callable[[list[str]], list[list[int]]]
 
 
-class DataMismatchError(ValueError):
+class DataMismatchError(InputError):
     """Prepared data that does not belong with the tokenizer (or settings) it is used with."""
 
 
