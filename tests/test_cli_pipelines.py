@@ -94,10 +94,11 @@ def test_texts_come_from_stdin_and_from_every_file_kind(mlm, tmp_path):
         assert [r["token"] for r in records] == [r["token"] for r in from_stdin], name
 
 
-def test_warnings_are_one_line_each(mlm):
-    process = albert_in_process("fill-mask", "a [MASK] dog.", "-m", mlm, "--target", "dangerous", "--json")
+def test_warnings_are_one_line_each(make_tiny_model):
+    classifier = make_tiny_model(AlbertForSequenceClassification, seed=22, num_labels=3)
+    process = albert_in_process("classify", "a dog at night " * 30, "-m", classifier, "--json")
     assert process.returncode == 0, process.stderr
-    assert process.stderr.strip().startswith("warning: the target 'dangerous'")
+    assert process.stderr.strip().startswith("warning: inputs[0] is longer than the model's window of 64 tokens")
     assert len(process.stderr.strip().splitlines()) == 1
 
 
@@ -220,7 +221,7 @@ def test_a_failure_in_a_real_process_is_one_line_and_leaves_no_output(mlm, tmp_p
     process = albert("fill-mask", "a [MASK].", "no mask", "-m", mlm, "--output", path)
     assert process.returncode == 1
     lines = [line for line in process.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: input 1 has no [MASK]"), process.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: inputs[1] has no [MASK]"), process.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -230,7 +231,7 @@ def test_a_failure_in_a_real_process_is_one_line_and_leaves_no_output(mlm, tmp_p
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
-        (["embed", "fine", "caf\udce9"], b"", "argument 2 is not valid UTF-8: it holds a lone surrogate U+DCE9 at "
+        (["embed", "fine", "caf\udce9"], b"", "inputs[1] is not valid UTF-8: it holds a lone surrogate U+DCE9 at "
                                               "character 3 (the byte 0xE9, which is not UTF-8)"),
         (["answer", "--question", "wh\udce9re?", "--context", "here"], b"", "--question is not valid UTF-8"),
         (["fill-mask", "a [MASK].", "--target", "ok", "--target", "b\udce9d"], b"", "--target is not valid UTF-8"),
@@ -255,6 +256,6 @@ def test_undecodable_argument_bytes_in_a_real_process(mlm):
                              capture_output=True, timeout=120)
     assert process.returncode == 1
     assert process.stderr.decode() == (
-        "error: argument 1 is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 3 "
+        "error: inputs[0] is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 3 "
         "(the byte 0xE9, which is not UTF-8)\n"
     )

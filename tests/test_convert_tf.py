@@ -33,10 +33,12 @@ from albert.convert import (
     convert_tf_checkpoint,
     convert_tf_hub,
     convert_tf_variables,
+    read_original_config,
     tf_to_torch_name,
     torch_to_tf_name,
 )
-from albert.convert.tf_names import is_skipped
+from albert.convert.tf_names import BOOKKEEPING, OPTIMIZER_NAMED_SLOTS, OPTIMIZER_SLOTS, is_skipped, skip_kind
+from albert.errors import ConfigError, ModelNotFoundError
 
 MAX_DIFF = 1e-5
 
@@ -68,9 +70,11 @@ def original_config(vocab_size: int, **shape) -> dict:
 
 
 def original_variables(config: dict, seed: int = 0, heads: tuple[str, ...] = ("mlm", "sop"),
-                       adam: bool = False) -> dict[str, np.ndarray]:
+                       slots: tuple[str, str] | None = None) -> dict[str, np.ndarray]:
     """Random weights under the original names and shapes (kernels (in, out), SOP (2, H)), with no
-    embedding_hidden_mapping_in when E == H, as modeling.py builds them."""
+    embedding_hidden_mapping_in when E == H, as modeling.py builds them; with ``slots``, two
+    optimizer slots per weight under those names (``("adam_m", "adam_v")`` as
+    google-research/albert's optimizers write them) and the step counter."""
     rng = np.random.default_rng(seed)
     vocab, embed, hidden = config["vocab_size"], config["embedding_size"], config["hidden_size"]
     inner = config["intermediate_size"]
@@ -109,10 +113,11 @@ def original_variables(config: dict, seed: int = 0, heads: tuple[str, ...] = ("m
         variables["cls/seq_relationship/output_weights"] = rng.normal(0, 0.2, (2, hidden))
         variables["cls/seq_relationship/output_bias"] = rng.normal(0, 0.1, 2)
     variables = {name: value.astype(np.float32) for name, value in variables.items()}
-    if adam:  # AdamWeightDecayOptimizer / LAMBOptimizer slots, and the step counter
+    if slots is not None:
+        first, second = slots
         for name in list(variables):
-            variables[f"{name}/adam_m"] = variables[name] * 0.5
-            variables[f"{name}/adam_v"] = np.abs(variables[name])
+            variables[f"{name}/{first}"] = variables[name] * 0.5
+            variables[f"{name}/{second}"] = np.abs(variables[name])
         variables["global_step"] = np.int64(125000)
     return variables
 
@@ -293,13 +298,39 @@ def test_every_pretraining_weight_round_trips_through_tf_names():
     assert tf_to_torch_name("cls/squad/output_weights") is None
 
 
-def test_optimizer_state_and_bookkeeping_are_skipped_and_weights_are_not():
-    for name in ("bert/embeddings/word_embeddings/adam_m", "bert/pooler/dense/kernel/adam_v", "global_step",
-                 "bert/pooler/dense/bias/Adam_1", "beta1_power", "_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter",
-                 "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE"):
-        assert is_skipped(name), name
-    for name in ("bert/embeddings/word_embeddings", "cls/predictions/output_bias", "output_weights"):
-        assert not is_skipped(name), name
+def _every_weight_name() -> list[str]:
+    """The TF name of every weight of a pretraining model with 2 groups of 2 inner groups."""
+    model = albert.AlbertForPreTraining(tiny_config(vocab_size=50, embedding_size=16, num_hidden_groups=2,
+                                                    inner_group_num=2))
+    return sorted(filter(None, map(torch_to_tf_name, model.state_dict())))
+
+
+def test_every_known_optimizer_slot_and_bookkeeping_name_is_skipped_and_no_weight_is():
+    """The whole table, on every weight: each slot naming (and the _1, _2 ... that TF gives an
+    optimizer's later slots), as tf.train, google-research/albert and Hub modules show it."""
+    weights = _every_weight_name()
+    assert len(weights) > 30
+    for weight in weights:
+        assert skip_kind(weight) is None and tf_to_torch_name(weight) is not None, weight
+        for slot in OPTIMIZER_SLOTS:
+            for name in (f"{weight}/{slot}", f"module/{weight}/{slot}:0", f"{weight}/{slot}/part_0"):
+                assert skip_kind(name) == slot and tf_to_torch_name(name) is None, name
+        for slot in OPTIMIZER_NAMED_SLOTS:
+            for suffix in ("", "_1", "_2", "_13"):
+                name = f"{weight}/{slot}{suffix}"
+                assert skip_kind(name) == slot + suffix and tf_to_torch_name(name) is None, name
+    for name in BOOKKEEPING:
+        assert skip_kind(name) == name and skip_kind(f"training/{name}") == name, name
+    for name in ("optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE",
+                 "bert/pooler/dense/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"):
+        assert skip_kind(name) == "optimizer", name
+    # the names transformers' load_tf_weights_in_albert skips are all here
+    assert {"adam_m", "adam_v", "global_step"} <= {*OPTIMIZER_SLOTS, *BOOKKEEPING}
+    assert skip_kind("bert/pooler/dense/kernel/AdamWeightDecayOptimizer_1") == "AdamWeightDecayOptimizer_1"
+    # neither ALBERT weights nor optimizer state: left unknown (a conversion then stops with their names)
+    for name in ("output_weights", "cls/squad/output_bias", "bert/pooler/dense/kernel/Adamant",
+                 "bert/pooler/dense/kernel/ExponentialMovingAverage", "Adam_x"):
+        assert skip_kind(name) is None, name
 
 
 def test_a_tf_style_variable_dict_converts_into_the_same_model():
@@ -335,6 +366,18 @@ def test_albert_config_json_maps_faithfully():
         config_from_original(original_config(100, hidden_act="swish"))
     with pytest.raises(ValueError, match="multiple of num_hidden_groups"):
         config_from_original(original_config(100, num_hidden_layers=3, num_hidden_groups=2))
+
+
+def test_an_original_config_that_is_not_one_is_a_config_error(tmp_path):
+    deep = tmp_path / "albert_config.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # a RecursionError in json.loads
+    with pytest.raises(ConfigError, match="nests objects or lists deeper"):
+        read_original_config(deep)
+    deep.write_text(json.dumps(["not", "an", "object"]))
+    with pytest.raises(ConfigError, match="must hold a JSON object"):
+        read_original_config(deep)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        read_original_config(tmp_path / "missing.json")
 
 
 def test_importing_albert_convert_does_not_import_tensorflow():
@@ -394,14 +437,36 @@ def test_a_hostile_tarball_is_refused_and_writes_nothing_outside(tmp_path, hosti
     assert not (tmp_path / "out").exists()
 
 
-def test_people_get_one_line_errors_for_bad_paths(tmp_path):
-    result = run_cli("tf", tmp_path / "nowhere" / "model.ckpt-best", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "no such checkpoint" in result.stderr and "Traceback" not in result.output
-    result = run_cli("tf", tmp_path / "model.ckpt-best", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "no TF checkpoint at" in result.stderr
-    (tmp_path / "broken.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
-    result = run_cli("tf-hub", tmp_path / "broken.tar.gz", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "error:" in result.stderr and "Traceback" not in result.output
+def test_people_get_one_line_errors_for_bad_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # a missing path says so first, whatever it looks like, and never lists the files of a checkpoint
+    for missing in ("albert_base_v2.tar.gz", "albert_base", "model.ckpt-best", "nowhere/model.ckpt-best",
+                    "model.ckpt-best.index"):
+        result = run_cli("tf", missing, "--out", "out")
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.stderr.startswith(f"error: {missing} does not exist"), result.stderr
+        assert ".data-" not in result.stderr and result.stderr.count("\n") == 1
+        with pytest.raises(ModelNotFoundError, match="does not exist"):
+            convert_tf_checkpoint(missing, "out")
+    assert "(nor does the folder nowhere)" in run_cli("tf", "nowhere/model.ckpt-best", "--out", "out").stderr
+    (tmp_path / "model.ckpt-100.index").write_bytes(b"")  # a typo beside real checkpoints: they are named
+    assert "(checkpoints in .: model.ckpt-100)" in run_cli("tf", "model.ckpt-best", "--out", "out").stderr
+    result = run_cli("tf-hub", "albert_base_3", "--out", "out")
+    assert result.exit_code == 1 and result.stderr.startswith("error: albert_base_3 does not exist")
+    # a path that exists but is none of the three kinds gets its own message
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = run_cli("tf", "notes.txt", "--out", "out")
+    assert result.exit_code == 1 and "notes.txt is neither a tar archive, a folder nor a file of a TF checkpoint" in (
+        result.stderr)
+    (tmp_path / "cut.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    for command in ("tf", "tf-hub"):
+        result = run_cli(command, "cut.tar.gz", "--out", "out")
+        assert result.exit_code == 1 and "cut.tar.gz is not a readable tar archive (not a gzip file)" in result.stderr
+    (tmp_path / "lost.ckpt.data-00000-of-00001").write_bytes(b"")
+    for given in ("lost.ckpt", "lost.ckpt.data-00000-of-00001"):
+        with pytest.raises(ConversionError, match=r"has lost.ckpt.data-00000-of-00001 but no lost.ckpt.index"):
+            convert_tf_checkpoint(given, "out")
+    assert not (tmp_path / "out").exists()
     result = run_cli("tf-hub", tmp_path, "--out", tmp_path / "out")
     assert result.exit_code == 1 and "is not a TF-Hub module" in result.stderr
 
@@ -410,7 +475,11 @@ def test_people_get_one_line_errors_for_bad_paths(tmp_path):
 
 LAYOUTS = {
     # E != H, one group of one layer for all layers, with optimizer slots and global_step
-    "E<H-groups1-inner1-adam": dict(num_hidden_layers=2, num_hidden_groups=1, inner_group_num=1, adam=True),
+    "E<H-groups1-inner1-adam": dict(num_hidden_layers=2, num_hidden_groups=1, inner_group_num=1,
+                                    slots=("adam_m", "adam_v")),
+    # slots named after the optimizer, as a tf.train.Optimizer subclass makes them (transformers skips these)
+    "E<H-groups1-inner1-adamweightdecay": dict(num_hidden_layers=2, num_hidden_groups=1, inner_group_num=1,
+                                               slots=("AdamWeightDecayOptimizer", "AdamWeightDecayOptimizer_1")),
     # E == H (no projection in TF: an exact identity here), 2 groups of 2 inner groups
     "E=H-groups2-inner2": dict(embedding_size=32, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2),
     "E<H-groups2-inner1": dict(num_hidden_layers=4, num_hidden_groups=2, inner_group_num=1),
@@ -424,22 +493,24 @@ LAYOUTS = {
 def test_a_checkpoint_converts_exactly_and_computes_what_the_original_computes(tmp_path, tiny_spm, vocab_size,
                                                                               layout, tensorflow):
     shape = dict(LAYOUTS[layout])
-    adam = shape.pop("adam", False)
+    slots = shape.pop("slots", None)
     config = original_config(vocab_size, **shape)
-    variables = original_variables(config, seed=len(layout), adam=adam)
+    variables = original_variables(config, seed=len(layout), slots=slots)
     release = write_release(tmp_path / "albert_tiny", config, variables, tiny_spm)
 
     report = convert_tf_checkpoint(release / "model.ckpt-best", tmp_path / "out")
 
     weights = {name: array for name, array in variables.items() if not is_skipped(name)}
     assert sorted(report.used) == sorted(weights) and report.unknown == []
-    assert len(report.skipped) == (2 * len(weights) + 1 if adam else 0)
+    assert len(report.skipped) == (2 * len(weights) + 1 if slots else 0)
     projection = [f"albert.encoder.embedding_hidden_mapping_in.{kind}" for kind in ("weight", "bias")]
     assert report.identity == (sorted(projection) if config["embedding_size"] == config["hidden_size"] else [])
     assert report.architecture == "AlbertForPreTraining" and report.weights == len(weights) + len(report.identity)
     summary = report.summary()
     assert re.search(rf"used +{len(weights)} ", summary) and re.search(r"unknown +0\n", summary)
     assert re.search(rf"skipped +{len(report.skipped)} ", summary) and "none missing" in summary
+    if slots:
+        assert f"{slots[0]} {len(weights)}, {slots[1]} {len(weights)}, global_step 1" in summary
 
     out = tmp_path / "out"
     assert {"config.json", "model.safetensors", "spiece.model"} <= {path.name for path in out.iterdir()}
@@ -504,7 +575,7 @@ def test_the_heads_in_the_checkpoint_choose_the_architecture(tmp_path, tiny_spm,
 @tf_test
 def test_the_release_tarball_converts_with_config_and_vocab_found_inside(tmp_path, tiny_spm, vocab_size, tensorflow):
     config = original_config(vocab_size, num_hidden_layers=2)
-    variables = original_variables(config, seed=11, adam=True)
+    variables = original_variables(config, seed=11, slots=("adam_m", "adam_v"))
     release = write_release(tmp_path / "albert_tiny", config, variables, tiny_spm, checkpoint="model.ckpt-best")
     write_checkpoint(release / "model.ckpt-1000", {"global_step": np.int64(1000)})  # an older, worse checkpoint
     archive = tmp_path / "albert_tiny_v2.tar.gz"
@@ -665,7 +736,7 @@ def test_incomplete_or_foreign_checkpoints_are_refused_with_the_names(tmp_path, 
     assert result.exit_code == 1 and "--vocab" in result.stderr
     result = run_cli("tf", bare, "--out", tmp_path / "out", "--config", tmp_path / "albert_config.json",
                      "--vocab", tmp_path / "missing.model")
-    assert result.exit_code == 1 and "no vocabulary at" in result.stderr
+    assert result.exit_code == 1 and f"the vocabulary {tmp_path / 'missing.model'} does not exist" in result.stderr
     result = run_cli("tf", bare.with_name("model.ckpt-best.index"), "--out", tmp_path / "out",
                      "--config", tmp_path / "albert_config.json", "--vocab", tiny_spm)
     assert result.exit_code == 0, result.output  # a file of the checkpoint is as good as its prefix

@@ -77,7 +77,7 @@ def test_an_unknown_dev_label_is_one_line_on_stderr(tmp_path, data, make_tiny_mo
     dev = write_jsonl(tmp_path / "dev.jsonl", [{"sentence": "city paint", "label": "maybe"}])
     result = CliRunner().invoke(app, finetune_arguments(make_tiny_model(), data[0], dev, tmp_path / "run"))
     assert result.exit_code == 1
-    assert "error:" in result.output and "'maybe' (example 0)" in result.output and "Traceback" not in result.output
+    assert "error:" in result.output and "'maybe' (first in examples[0])" in result.output and "Traceback" not in result.output
 
 
 def test_evaluate_prints_the_metrics_and_writes_them(tmp_path, data, make_tiny_model):

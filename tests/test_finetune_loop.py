@@ -87,7 +87,7 @@ def test_an_unknown_dev_label_stops_before_the_model_is_loaded(tmp_path, data):
     train, _ = data
     dev = write_jsonl(tmp_path / "dev.jsonl", [{"sentence": "city paint", "label": "pos"},
                                                {"sentence": "city night", "label": "neutral"}])
-    with pytest.raises(UnknownLabelError, match=r"'neutral' \(example 1\).*known labels are 'neg', 'pos'"):
+    with pytest.raises(UnknownLabelError, match=r"'neutral' \(first in examples\[1\]\).*known labels are 'neg', 'pos'"):
         finetune(tmp_path / "no-such-model", train, dev, tmp_path / "run", settings())
 
 

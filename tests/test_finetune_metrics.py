@@ -108,7 +108,7 @@ def test_entity_scores_by_hand():
 
 
 def test_entity_scores_refuse_sentences_of_different_length():
-    with pytest.raises(ValueError, match="sentence 0 has 1 predicted tags for 2 words"):
+    with pytest.raises(ValueError, match=r"predictions\[0\] has 1 tags for the 2 words of references\[0\]"):
         metrics.entity_scores([["O"]], [["O", "O"]])
 
 

@@ -211,7 +211,7 @@ def test_an_unknown_dev_label_is_a_clear_error():
     train = [readers.TaggedSentence(["a", "b"], ["B-PER", "O"])]
     dev = [readers.TaggedSentence(["a"], ["O"]), readers.TaggedSentence(["b"], ["B-LOC"])]
     label2id = {label: index for index, label in enumerate(task.label_list(train))}
-    with pytest.raises(UnknownLabelError, match=r"dev.txt has labels the model cannot predict: 'B-LOC' \(example 1\)"):
+    with pytest.raises(UnknownLabelError, match=r"dev.txt has labels the model cannot predict: 'B-LOC' \(first in examples\[1\]\)"):
         task.check_labels(dev, label2id, "dev.txt")
 
 

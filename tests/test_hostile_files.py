@@ -106,6 +106,12 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "empty spiece.model": (lambda f, m: (f / "spiece.model").write_bytes(b""), "as a SentencePiece model"),
     "tokenizer_config.json a list": (lambda f, m: _write_json(f / "tokenizer_config.json", [1]),
                                      "must hold a JSON object"),
+    "tokenizer_config.json num_threads a string": (
+        lambda f, m: _write_json(f / "tokenizer_config.json", {"num_threads": "x"}), "num_threads='x' must be"),
+    "tokenizer_config.json do_lower_case a string": (
+        lambda f, m: _write_json(f / "tokenizer_config.json", {"do_lower_case": "no"}), "must be True or False"),
+    "special_tokens_map.json mask_token not in the vocabulary": (
+        lambda f, m: _write_json(f / "special_tokens_map.json", {"mask_token": "[NOPE]"}), "is not in the vocabulary"),
     "pickle that runs code (raw)": (lambda f, m: _replace_weights_with_pickle(f, m, raw=True), "refusing to load"),
     "pickle that runs code (torch zip)": (lambda f, m: _replace_weights_with_pickle(f, m), "refusing to load"),
     "pickle that runs code (sharded)": (lambda f, m: (

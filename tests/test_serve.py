@@ -25,6 +25,9 @@ import pytest
 
 httpx = pytest.importorskip("httpx", reason="the serve tests need httpx (the test extra)")
 pytest.importorskip("fastapi", reason="albert serve needs the serve extra: pip install -e '.[serve]'")
+pytest.importorskip("hypothesis", reason="hypothesis is in the test extra")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from albert import (  # noqa: E402
     AlbertForMultipleChoice,
@@ -130,6 +133,7 @@ def servers(tmp_path_factory, make_tiny_model):
         "draining": ["--max-batch-tokens", "128"],
         **{name: ["--model", str(folder)] for name, folder in models.items()},
         "doomed": ["--max-batch-tokens", "128"],  # its model process is killed
+        "hasty": ["--max-batch-tokens", "128", "--graceful-timeout", "1"],  # SIGTERM with more than 1 s of work
     }
     arguments["encoder"].append("--in-process")  # the model on the server's own thread: the same answers
     started: dict[str, Server] = {}
@@ -346,8 +350,8 @@ LONG = " ".join(LINES[:40])  # hundreds of tokens, more than the shipped model's
         (("POST", "/embed", {"inputs": "a"}, {"Authorization": "Bearer nope"}), 401, "unauthorized", "wrong"),
         (("GET", "/info", None, {}), 401, "unauthorized", "API key"),
         (("POST", "/embed", {"inputs": []}, AUTH), 400, "empty_input", "inputs is empty"),
-        (("POST", "/embed", {"inputs": ["a", "  "]}, AUTH), 400, "empty_input", "input 1 is empty"),
-        (("POST", "/v1/embeddings", {"input": ""}, AUTH), 400, "empty_input", "input 0 is empty"),
+        (("POST", "/embed", {"inputs": ["a", "  "]}, AUTH), 400, "empty_input", "inputs[1] is empty"),
+        (("POST", "/v1/embeddings", {"input": ""}, AUTH), 400, "empty_input", "inputs[0] is empty"),
         (("POST", "/embed", {"inputs": "a", "level": "word"}, AUTH), 422, "invalid_request", "level"),
         (("POST", "/embed", {"inputs": ["a"] * 33}, AUTH), 422, "invalid_request", "--max-client-batch-size"),
         (("POST", "/embed", {"inputs": LONG}, AUTH), 422, "invalid_request", "window of 128"),
@@ -361,10 +365,254 @@ LONG = " ".join(LINES[:40])  # hundreds of tokens, more than the shipped model's
 )
 def test_errors_have_their_status_and_a_message(servers, request_, status, cause, says):
     method, path, body, headers = request_
-    content = {"content": body} if not isinstance(body, (dict, type(None))) else {"json": body}  # a generator: chunked
+    content = {"json": body}
+    if not isinstance(body, (dict, type(None))):  # a generator: chunked
+        content, headers = {"content": body}, {**headers, "content-type": "application/json"}
     response = httpx.request(method, f"{servers['shipped'].url}{path}", headers=headers, timeout=60, **content)
     assert response.status_code == status, response.text
     assert response.json()["error_type"] == cause and says in response.json()["error"]
+
+
+# -- hostile bodies ---------------------------------------------------------------------------------
+#
+# Every POST endpoint, with a valid body and the kind of each of its fields; from them, bodies that
+# break each rule: bytes that are not UTF-8 or not JSON, nesting past the parser's recursion, an
+# integer past Python's 4300 digits, a lone surrogate in every string field, wrong types for each
+# field, NaN and floats where integers go, missing and extra fields, empty and oversized arrays,
+# and bodies sent as something else than JSON. Each must get its 4xx and cause, never 500.
+
+SURROGATE = "\ud800"
+#: Each endpoint: its server, a valid body, and its fields' kinds (see BAD_VALUES); ``open``: the
+#: endpoint takes unknown fields (OpenAI's clients send newer ones).
+POSTED = {
+    "/embed": ("shipped", {"inputs": "A text."}, {"inputs": "texts", "level": "choice", "pooling": "choice",
+                                                 "normalize": "flag", "split_sentences": "flag", "truncate": "flag?"}),
+    "/embed_all": ("shipped", {"inputs": "A text."}, {"inputs": "texts", "level": "choice", "word_pooling": "choice",
+                                                     "split_sentences": "flag", "truncate": "flag?"}),
+    "/v1/embeddings": ("shipped", {"input": "A text."}, {"input": "texts", "model": "text?", "user": "text?",
+                                                        "encoding_format": "choice", "dimensions": "count?"}),
+    "/tokenize": ("shipped", {"inputs": "A text."}, {"inputs": "texts", "add_special_tokens": "flag"}),
+    "/fill-mask": ("shipped", {"inputs": "A [MASK] text."}, {"inputs": "texts", "top_k": "count", "targets": "words?",
+                                                            "truncate": "flag?"}),
+    "/classify": ("classify", {"inputs": "a dog."}, {"inputs": "pairs", "top_k": "count?", "truncate": "flag?",
+                                                    "function_to_apply": "choice?"}),
+    "/tag": ("tag", {"inputs": "a dog."}, {"inputs": "texts", "aggregation_strategy": "choice", "truncate": "flag?",
+                                          "ignore_labels": "words?"}),
+    "/answer": ("answer", {"inputs": {"question": "who?", "context": "a dog."}},
+                {"inputs": "questions", "top_k": "count", "max_answer_len": "length", "doc_stride": "stride?",
+                 "handle_impossible_answer": "flag"}),
+    "/choose": ("choose", {"inputs": {"prompt": "a dog", "choices": ["ran.", "sat."]}},
+                {"inputs": "choices", "truncate": "flag?"}),
+}  # fmt: skip
+OPEN = {"/v1/embeddings"}
+TOO_LONG = 10**20  # an integer Python reads, past any count a request may ask for
+#: Wrong values for each kind of field (a kind ending in "?" may also be null, so null is no error).
+BAD_VALUES = {
+    "texts": [5, 1.5, True, {"a": 1}, [5], [["a"]], None],
+    "text?": [5, [], {}],
+    "words?": ["a word", [5], [[]], {}],
+    "flag": ["maybe", 2, [], {}, None],
+    "flag?": ["maybe", 2, [], {}],
+    "choice": ["nope", 5, [], None],
+    "choice?": ["nope", 5, []],
+    "count": ["five", 2.5, -1, 0, [], {}, None, TOO_LONG],
+    "count?": ["five", 2.5, -1, 0, [], {}, TOO_LONG],
+    "length": ["five", 2.5, -1, [], None],
+    "stride?": ["five", 2.5, -1, [], TOO_LONG],
+    "pairs": [5, [5], [{"text": 5}], [{"text_pair": "b"}], [{"text": "a", "extra": 1}], {"text": "a", "text_pair": 5}],
+    "questions": [5, "a string", {"question": "a"}, {"question": 5, "context": "b"}, [[]],
+                  [{"question": "a", "context": "b", "extra": 1}]],
+    "choices": [5, "a string", {"prompt": "a"}, {"prompt": "a", "choices": "b"}, {"prompt": "a", "choices": ["one"]},
+                {"prompt": 5, "choices": ["a", "b"]}, {"prompt": "a", "choices": []}],
+}  # fmt: skip
+#: The same string field's value with a lone surrogate, in each place a kind of field holds text.
+SURROGATES = {
+    "texts": [SURROGATE, ["fine", f"then {SURROGATE}"]],
+    "text?": [SURROGATE],
+    "words?": [[SURROGATE]],
+    "pairs": [[{"text": SURROGATE}], [{"text": "a", "text_pair": f"b{SURROGATE}"}], {"text": SURROGATE}],
+    "questions": [{"question": SURROGATE, "context": "b"}, [{"question": "a", "context": SURROGATE}]],
+    "choices": [{"prompt": SURROGATE, "choices": ["a", "b"]}, {"prompt": "a", "choices": ["b", SURROGATE]}],
+}
+#: Bodies that cannot be read as JSON at all, whatever the endpoint.
+UNREADABLE = {
+    "not UTF-8": (b'{"inputs": "caf\xe9"}', "not valid UTF-8"),
+    "50,000-deep": (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
+    "50,000-deep field": (b'{"inputs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "nested too deeply"),
+    "5,000-digit integer": (b'{"inputs": "a", "top_k": ' + b"7" * 5000 + b"}", "5000 digits"),
+    "truncated": (b'{"inputs": "a', "not valid JSON"),
+    "not JSON": (b"inputs=a", "not valid JSON"),
+}
+NOT_JSON_TYPES = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                  "application/xml", None]  # fmt: skip
+
+
+def one_input(kind: str) -> object:
+    """One valid input of an ``inputs`` field's kind."""
+    return {"questions": {"question": "who?", "context": "a dog."},
+            "choices": {"prompt": "a dog", "choices": ["ran.", "sat."]}}.get(kind, "a dog.")  # fmt: skip
+
+
+def hostile_requests() -> list[tuple[str, str, bytes, str | None, int, str, str]]:
+    """``(endpoint, what, body, content type, status, error_type, words the message holds)``, for
+    every POST endpoint: each a request the server must refuse with that status and cause."""
+    cases = []
+
+    def add(path: str, what: str, body: object, status: int = 422, cause: str = "invalid_request", says: str = "") -> None:
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()  # surrogates as \ud800 escapes
+        cases.append((path, what, content, "application/json", status, cause, says))
+
+    for path, (_, valid, fields) in POSTED.items():
+        main = "input" if "input" in fields else "inputs"
+        for what, (content, says) in UNREADABLE.items():
+            add(path, what, content, 400, "malformed_body", says)
+        for content_type in NOT_JSON_TYPES:
+            cases.append((path, f"sent as {content_type}", json.dumps(valid).encode(), content_type, 415,
+                          "unsupported_media_type", "Content-Type: application/json"))  # fmt: skip
+        for what, content in {"empty": b"", "null": b"null", "a list": b"[1]", "a string": b'"a"'}.items():
+            add(path, f"a body that is {what}", content)
+        add(path, "NaN", f'{{"{main}": NaN}}'.encode())
+        add(path, f"no {main}", {name: value for name, value in valid.items() if name != main}, says="is required")
+        add(path, f"{main} empty", {**valid, main: []}, 400, "empty_input", "inputs is empty")
+        add(path, f"{main} too many", {**valid, main: [one_input(fields[main])] * 33}, says="--max-client-batch-size")
+        if path not in OPEN:
+            add(path, "an unknown field", {**valid, "bogus": 1}, says="bogus is not a field")
+        for name, kind in fields.items():
+            for number, value in enumerate(BAD_VALUES[kind]):
+                add(path, f"{name} wrong #{number}: {value!r:.40}", {**valid, name: value})
+            for number, value in enumerate(SURROGATES.get(kind, [])):
+                add(path, f"{name} with a lone surrogate #{number}", {**valid, name: value}, says="lone surrogate U+D800")
+            if kind in ("count", "count?", "stride?"):
+                add(path, f"{name} NaN", f'{{"{main}": {json.dumps(valid[main])}, "{name}": NaN}}'.encode())
+                add(path, f"{name} Infinity", f'{{"{main}": {json.dumps(valid[main])}, "{name}": Infinity}}'.encode())
+    add("/fill-mask", "targets empty", {"inputs": "A [MASK].", "targets": []}, says="targets")
+    add("/fill-mask", "targets too many", {"inputs": "A [MASK].", "targets": ["word"] * 101}, says="targets")
+    add("/choose", "choices past a batch", {"inputs": {"prompt": "a", "choices": ["b c d e f g"] * 2000}},
+        says="--max-batch-tokens")  # fmt: skip
+    return cases
+
+
+HOSTILE = hostile_requests()
+
+
+def failures_by_cause(server: Server) -> dict[tuple[str, str], float]:
+    text = httpx.get(f"{server.url}/metrics", headers=AUTH).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("albert_request_failures_total{"):
+            labels = dict(part.split("=") for part in line[line.index("{") + 1 : line.index("}")].split(","))
+            found[(labels["endpoint"].strip('"'), labels["cause"].strip('"'))] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_every_hostile_body_gets_its_client_error_and_is_counted_as_one(servers):
+    """406 generated bodies at the 9 POST endpoints: each answered with its 4xx and cause (never
+    500 or "internal"), with a message that names the problem; /metrics counts each under its cause."""
+    names = {server for server, _, _ in POSTED.values()}
+    before = {name: failures_by_cause(servers[name]) for name in names}
+    expected: dict[tuple[str, str, str], int] = {}
+    wrong = []
+    clients = {name: httpx.Client(base_url=servers[name].url, headers=AUTH, timeout=60) for name in names}
+    try:
+        for path, what, content, content_type, status, cause, says in HOSTILE:
+            headers = {"content-type": content_type} if content_type else {}
+            response = clients[POSTED[path][0]].post(path, content=content, headers=headers)
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"error": response.text, "error_type": None}
+            if (response.status_code, body.get("error_type")) != (status, cause) or says not in body.get("error", ""):
+                wrong.append(f"{path} {what}: {response.status_code} {body}")
+            key = (POSTED[path][0], path, cause)
+            expected[key] = expected.get(key, 0) + 1
+    finally:
+        for client in clients.values():
+            client.close()
+    assert not wrong, f"{len(wrong)} of {len(HOSTILE)} answered otherwise:\n" + "\n".join(wrong[:20])
+    for name in names:
+        after = failures_by_cause(servers[name])
+        counted = {key: after.get(key, 0) - before[name].get(key, 0) for key in after}
+        assert all(count == 0 for (_, cause), count in counted.items() if cause == "internal")
+        for (server, path, cause), count in expected.items():
+            if server == name:
+                assert counted.get((path, cause)) == count, (path, cause, counted)
+
+
+#: Texts, some holding a lone surrogate (sent as a JSON escape, as a client's bad string would be).
+texts = st.text(max_size=20) | st.tuples(
+    st.text(max_size=8), st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"]), st.text(max_size=8)
+).map("".join)
+#: JSON values of any shape: what a client may put in any field.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+#: Bodies of any bytes: random, or a valid body with a few bytes changed.
+raw_bodies = st.binary(max_size=80) | st.tuples(
+    st.sampled_from([json.dumps(valid).encode() for _, valid, _ in POSTED.values()]),
+    st.lists(st.tuples(st.integers(0, 60), st.binary(min_size=1, max_size=3)), min_size=1, max_size=3),
+).map(lambda body_edits: splice(*body_edits))
+CLIENT_CAUSES = {"malformed_body", "empty_input", "not_served", "payload_too_large", "unsupported_media_type",
+                 "invalid_request"}  # fmt: skip
+FIELDS = [(path, name) for path, (_, _, fields) in POSTED.items() for name in [*fields, "bogus"]]
+
+
+def splice(body: bytes, edits: list[tuple[int, bytes]]) -> bytes:
+    for at, replacement in edits:
+        at = min(at, len(body))
+        body = body[:at] + replacement + body[at + len(replacement) :]
+    return body
+
+
+def holds_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any(0xD800 <= ord(character) <= 0xDFFF for character in value)
+    if isinstance(value, dict):
+        return any(holds_surrogate(key) or holds_surrogate(each) for key, each in value.items())
+    return isinstance(value, list) and any(holds_surrogate(each) for each in value)
+
+
+def answered_or_refused_as_the_client_s(servers, path: str, content: bytes) -> httpx.Response:
+    response = httpx.post(f"{servers[POSTED[path][0]].url}{path}", content=content, timeout=60,
+                          headers={**AUTH, "content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 200 or (
+        400 <= response.status_code < 500 and response.json()["error_type"] in CLIENT_CAUSES
+    ), (path, content[:200], response.status_code, response.text[:300])
+    return response
+
+
+def check_any_value_in_any_field(servers, path: str, name: str, value: object) -> None:
+    body = {**POSTED[path][1], name: value}
+    response = answered_or_refused_as_the_client_s(servers, path, json.dumps(body, allow_nan=True).encode())
+    if holds_surrogate(value) and (path, name) != ("/v1/embeddings", "bogus"):  # OpenAI's unknown fields: ignored
+        assert response.status_code == 422, (value, response.text[:300])  # not a text the model could read
+
+
+@settings(max_examples=50, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(field=st.sampled_from(FIELDS), value=json_values)
+def test_any_json_value_in_any_field_is_answered_or_refused_as_the_client_s(servers, field, value):
+    check_any_value_in_any_field(servers, *field, value)
+
+
+@settings(max_examples=50, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(list(POSTED)), content=raw_bodies)
+def test_any_bytes_as_a_body_are_answered_or_refused_as_the_client_s(servers, path, content):
+    answered_or_refused_as_the_client_s(servers, path, content)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(field=st.sampled_from(FIELDS), value=json_values)
+def test_any_json_value_in_any_field_thoroughly(servers, field, value):
+    check_any_value_in_any_field(servers, *field, value)
+
+
+@pytest.mark.slow
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(list(POSTED)), content=raw_bodies)
+def test_any_bytes_as_a_body_thoroughly(servers, path, content):
+    answered_or_refused_as_the_client_s(servers, path, content)
 
 
 def test_truncation_cuts_a_long_input_to_the_window(shipped, embedder):
@@ -389,6 +637,7 @@ def test_overload_is_refused_at_once_while_health_answers(servers):
         health = httpx.get(f"{server.url}/health", timeout=10)
         assert busy[0].running() or busy[1].running(), "the slow requests ended too soon: make them slower"
         assert refused.status_code == 429 and refused.json()["error_type"] == "overloaded"
+        assert refused.headers["retry-after"] == "1"
         assert "--max-concurrent-requests" in refused.json()["error"] and refused_after < 1.0
         assert health.status_code == 200
         assert [future.result().status_code for future in busy] == [200, 200]
@@ -431,6 +680,7 @@ def test_sigterm_answers_every_accepted_request_then_exits(servers, embedder):
         answers = [future.result() for future in in_flight]
     assert late.status_code == 503 and late.json()["error_type"] == "shutting_down"
     assert health.status_code == 503
+    assert late.headers["retry-after"] == health.headers["retry-after"] == "5"
     assert [answer.status_code for answer in answers] == [200] * len(requests)
     for body, answer in zip(requests, answers):
         for vector, expected in zip(answer.json(), embedder(body["inputs"], output="numpy")):
@@ -443,26 +693,95 @@ def test_sigterm_answers_every_accepted_request_then_exits(servers, embedder):
     assert not Path(f"/proc/{model_process}").exists()
 
 
-def test_a_killed_model_process_gives_503_and_health_says_so(servers):
+def test_a_killed_model_process_gives_503_and_one_error_line(servers):
+    """Killed with four requests' inputs queued: every one is answered 503 at once (none retried
+    alone), /health says so, the log has one ERROR line with how it stopped and how many inputs it
+    took, and the server exits 1 for its supervisor."""
     server = servers["doomed"]
     assert post(httpx.Client(base_url=server.url, timeout=30), "/embed", {"inputs": "still alive"})
-    blocker = {"inputs": HEAVY[:32]}
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        held = pool.submit(httpx.post, f"{server.url}/embed", json=blocker, timeout=60)  # in flight at the kill
+    blockers = [{"inputs": HEAVY[start : start + 32]} for start in (0, 40, 80, 120)]
+    with concurrent.futures.ThreadPoolExecutor(len(blockers)) as pool:
+        held = [pool.submit(httpx.post, f"{server.url}/embed", json=body, timeout=60) for body in blockers]
         deadline = time.monotonic() + 30
-        while server.metric("albert_requests_in_flight") < 1 and time.monotonic() < deadline:
+        while server.metric("albert_queue_size") < 64 and time.monotonic() < deadline:
             time.sleep(0.01)
         os.kill(server.model_process(), signal.SIGKILL)
-        answer = held.result()
+        answers = [future.result() for future in held]
     try:
         health: int | None = httpx.get(f"{server.url}/health", timeout=10).status_code
     except httpx.TransportError:
         health = None  # it has exited already
-    assert answer.status_code == 503 and answer.json()["error_type"] == "worker_stopped"
-    assert "killed by signal 9" in answer.json()["error"] and "restart" in answer.json()["error"]
+    assert [answer.status_code for answer in answers] == [503] * len(blockers)
+    for answer in answers:
+        assert answer.json()["error_type"] == "worker_stopped" and answer.headers["retry-after"] == "5"
+        assert "killed by signal 9" in answer.json()["error"] and "restart" in answer.json()["error"]
     assert health in (503, None)
     assert server.process.wait(30) == 1  # it stops, for its supervisor to start it again
-    assert "the model's process stopped (killed by signal 9)" in server.log.read_text()
+    errors = [line for line in server.log.read_text().splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, errors[:5]
+    assert "the model's process stopped (killed by signal 9)" in errors[0]
+    affected = int(errors[0].split("): ", 1)[1].split(" input")[0])
+    assert 64 <= affected <= 128  # queued or computing when it died; none computed after
+
+
+def test_the_drain_ends_at_the_graceful_timeout_and_refuses_the_rest(servers):
+    """--graceful-timeout 1, and more than a second of work accepted when SIGTERM comes: what is
+    not computed by then gets 503 (with Retry-After), and the server exits 0 soon after."""
+    server = servers["hasty"]
+    requests = [{"inputs": HEAVY[start : start + 32]} for start in (0, 30, 60, 90, 120, 148)]
+    with concurrent.futures.ThreadPoolExecutor(len(requests)) as pool:
+        in_flight = [pool.submit(httpx.post, f"{server.url}/embed", json=body, timeout=60) for body in requests]
+        deadline = time.monotonic() + 30
+        while server.metric("albert_requests_in_flight") < len(requests) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        answers = [future.result() for future in in_flight]
+        exit_code = server.process.wait(30)
+        stopped_after = time.monotonic() - signalled
+    refused = [answer for answer in answers if answer.status_code != 200]
+    assert refused, "every request was computed within the timeout: give the server more work"
+    for answer in refused:
+        assert answer.status_code == 503 and answer.json()["error_type"] == "shutting_down"
+        assert "--graceful-timeout of 1 s" in answer.json()["error"] and answer.headers["retry-after"] == "5"
+    assert exit_code == 0 and stopped_after < 1 + 4, stopped_after  # not the minutes the queue would take
+    assert "--graceful-timeout of 1 s passed" in server.log.read_text()
+
+
+def test_the_api_key_s_scheme_is_case_insensitive(servers):
+    """``Authorization: bearer KEY`` is ``Bearer KEY`` (HTTP's schemes ignore case); the key does not."""
+    url = f"{servers['shipped'].url}/tokenize"
+    for header in (f"bearer {KEY}", f"BEARER {KEY}", f"bEaReR  {KEY}"):
+        assert httpx.post(url, json={"inputs": "a"}, headers={"Authorization": header}).status_code == 200, header
+    basic = httpx.post(url, json={"inputs": "a"}, headers={"Authorization": f"Basic {KEY}"})
+    assert basic.status_code == 401 and "scheme is 'Basic'" in basic.json()["error"]
+    wrong_case = httpx.post(url, json={"inputs": "a"}, headers={"Authorization": f"Bearer {KEY.upper()}"})
+    assert wrong_case.status_code == 401 and "wrong" in wrong_case.json()["error"]
+
+
+def test_a_head_the_weights_lack_is_refused_at_start_up(make_tiny_model, monkeypatch, caplog):
+    """A folder whose config names a classifier its weights do not hold: ``albert serve`` says so
+    in one ``error:`` line and exits 1, instead of serving random labels; ``--allow-untrained-head``
+    serves it anyway, with a warning in the log. (In this process, the model too: the refusal is
+    the pipelines', raised the same through the model's process.)"""
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+    from albert.serve import ServedModel
+
+    folder = make_tiny_model(AlbertModel, seed=36)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": ["AlbertForSequenceClassification"]}))
+    monkeypatch.setattr("albert.serve.server.show_logs", lambda: None)  # leave this process's logging alone
+    result = CliRunner().invoke(app, ["serve", "--model", str(folder), "--in-process", "--port", "0"])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "no trained text-classification head" in errors[0] and "--allow-untrained-head" in errors[0]
+    assert "Traceback" not in result.output
+    with caplog.at_level("WARNING", logger="albert.serve"):
+        allowed = ServedModel(str(folder), in_process=True, allow_untrained_head=True)
+    assert allowed.tasks == ["text-classification", "embeddings"]
+    assert "head is untrained" in caplog.text  # one line in the server's log
 
 
 # -- in process: the pieces without a server ---------------------------------------------------------

@@ -548,3 +548,45 @@ def test_a_worker_embeds_a_batch_in_slices_of_bounded_text(tiny_encoder, monkeyp
             vector, vector_reference = unit.pop("embeddings"), unit_reference.pop("embeddings")
             assert unit == unit_reference
             assert np.abs(np.subtract(vector, vector_reference)).max() <= TOLERANCE  # other batches
+
+
+def test_a_classifier_names_the_truncated_row_by_partition_and_index(make_tiny_model, monkeypatch):
+    """The pipeline counts the inputs of one call (a slice of an Arrow batch, null and blank rows
+    left out); the warning must name the row of the partition instead, with its text's start."""
+    import warnings
+
+    import pyarrow as pa
+
+    from albert.spark import worker
+    from albert.spark.annotators import AlbertClassifier
+
+    folder = make_tiny_model(AlbertForSequenceClassification, seed=5, id2label={0: "neg", 1: "pos"})
+    spec = AlbertClassifier(model=str(folder), device="cpu").worker_spec()
+    long = " ".join(f"word{number}" for number in range(120))
+    batches = [  # rows 0-2, then rows 3-6 in a second batch; long texts get slices of their own
+        pa.RecordBatch.from_arrays([pa.array(["short", None, "  "], pa.string())], ["text"]),
+        pa.RecordBatch.from_arrays([pa.array([f"first {long}", "fine", "", f"second {long}"], pa.string())], ["text"]),
+    ]
+    monkeypatch.setattr(worker, "MAX_CHARACTERS_PER_CALL", 200)
+    monkeypatch.setattr(worker, "_partition", lambda: 7)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = pa.Table.from_batches(list(worker.annotate_batches(iter(batches), spec))).to_pylist()
+    assert len(written) == 7 and written[1]["class"] is None and written[2]["class"] == []
+    cut = [str(warning.message) for warning in caught if "truncated" in str(warning.message)]
+    characters = f"{len(long) + 6:,}"
+    assert cut == [
+        f"partition 7, rows[3] ('first word0 word1 word2 word3 word4 wor…', {characters} characters) is longer "
+        "than the model's window of 64 tokens and was truncated for classification",
+        f"partition 7, rows[6] ('second word0 word1 word2 word3 word4 wo…', {len(long) + 7:,} characters) is "
+        "longer than the model's window of 64 tokens and was truncated for classification",
+    ]
+    # several in one slice: one warning naming each, and none outside Spark names a partition
+    monkeypatch.setattr(worker, "MAX_CHARACTERS_PER_CALL", 1 << 20)
+    monkeypatch.setattr(worker, "_partition", lambda: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        list(worker.annotate_batches(iter(batches[1:]), spec))
+    [message] = [str(warning.message) for warning in caught if "truncated" in str(warning.message)]
+    assert message.startswith("rows[0] ('first word0") and ", rows[3] ('second word0" in message
+    assert "are longer than the model's window of 64 tokens and were truncated" in message

@@ -684,6 +684,6 @@ def test_lone_surrogates_are_named_as_not_utf8(tok, make_tiny_model):
         tok([["fine", "w\udce9rd"]], is_split_into_words=True)
     with pytest.raises(ValueError, match="^text is not valid UTF-8"):
         tok.tokenize("\udce9")
-    with pytest.raises(ValueError, match=r"^input 1 is not valid UTF-8: it holds a lone surrogate U\+DCE9"):
+    with pytest.raises(ValueError, match=r"^inputs\[1\] is not valid UTF-8: it holds a lone surrogate U\+DCE9"):
         pipeline("embeddings", model=make_tiny_model(), device="cpu")(["fine", "caf\udce9"])
     assert tok("café 😀")["input_ids"] == tok(["café 😀"])["input_ids"][0]  # real non-ASCII text is fine

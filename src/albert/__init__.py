@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .checkpoint_files import LoadingInfo
 from .config import AlbertConfig
 from .errors import (
     AlbertError,
@@ -19,14 +18,17 @@ from .errors import (
     DiskFullError,
     FolderInUseError,
     InputError,
+    InputTypeError,
     ModelNotFoundError,
     OptionError,
+    OptionTypeError,
     OutputError,
     UntrainedHeadError,
 )
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .checkpoint_files import LoadingInfo
     from .modeling import (
         AlbertForMaskedLM,
         AlbertForMultipleChoice,
@@ -49,6 +51,7 @@ _LAZY = {
     ),  # fmt: skip
     "pipeline": "pipelines",
     "AlbertTokenizer": "tokenizer",
+    "LoadingInfo": "checkpoint_files",  # it brings the tokenizer's numpy, which `albert --help` does without
 }
 
 __all__ = [
@@ -58,7 +61,9 @@ __all__ = [
     "DiskFullError",
     "FolderInUseError",
     "InputError",
+    "InputTypeError",
     "OptionError",
+    "OptionTypeError",
     "OutputError",
     "UntrainedHeadError",
     "AlbertForMaskedLM",

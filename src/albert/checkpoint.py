@@ -5,6 +5,10 @@ index) and the tokenizer files, with transformers' weight names, so a folder wri
 in transformers and the reverse. Weights are read from safetensors first; a pytorch_model.bin is
 read only through ``torch.load(weights_only=True)``, which refuses pickled code instead of
 running it.
+
+A checkpoint must hold the whole encoder: only a task head may be missing (and is then newly
+initialised). The safetensors files albert writes carry a sha256 of their tensors
+(``albert.sha256`` in the metadata), verified when they are read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 
-from .atomic_files import write_atomic, write_text_atomic
+from .atomic_files import atomic_folder, needing_space, write_atomic, write_text_atomic, write_torch_atomic
 from .checkpoint_files import (
+    CHECKSUM_KEY,
     PT_WEIGHTS_INDEX_NAME,
     PT_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -32,13 +38,16 @@ from .checkpoint_files import (
     align_prefix,
     copy_tokenizer_files,
     load_config,
-    one_line,
     remove_stale_weights,
     shard_names,
+    sort_metadata,
+    tensors_sha256,
+    verify_checksum,
     without_ignored,
 )
 from .config import AlbertConfig
 from .devices import resolve_dtype
+from .errors import OptionError
 from .hub import ModelNotFoundError, resolve_file
 
 logger = logging.getLogger("albert")
@@ -48,12 +57,18 @@ ModelT = TypeVar("ModelT", bound="PreTrainedMixin")
 
 # -- reading weight files ----------------------------------------------------------------------
 
-def load_weights_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def load_weights_file(
+    path: str | os.PathLike, device: str | torch.device = "cpu", verify_checksums: bool | None = None
+) -> dict[str, torch.Tensor]:
     """Read one weights file (``.safetensors`` or a torch ``.bin``) into a name -> tensor dict.
 
+    Args:
+        verify_checksums: check a safetensors file against the sha256 albert recorded in it
+            (files written elsewhere have none); None follows ``ALBERT_VERIFY_CHECKSUMS``.
+
     Raises:
-        CheckpointError: the file is truncated or corrupt, or a .bin holds pickled objects other
-            than tensors (which are refused, never executed).
+        CheckpointError: the file is truncated, corrupt or damaged (its checksum differs), or a
+            .bin holds pickled objects other than tensors (which are refused, never executed).
     """
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -61,12 +76,14 @@ def load_weights_file(path: str | os.PathLike, device: str | torch.device = "cpu
         from safetensors.torch import load_file
 
         try:
-            return load_file(path, device=str(device))
+            tensors = load_file(path, device=str(device))
         except (SafetensorError, OSError, ValueError, RuntimeError) as error:
             raise CheckpointError(
                 f"{path} is not a readable safetensors file ({error}); it may be truncated or corrupt: "
                 "download or save it again"
             ) from None
+        verify_checksum(path, verify_checksums)
+        return tensors
     try:
         state = load_torch_file(path, map_location=device)
     except pickle.UnpicklingError as error:
@@ -99,16 +116,25 @@ def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = 
         return torch.load(path, map_location=map_location, weights_only=True)
 
 
+#: Sentences of torch's refusal that tell the reader how to turn the safety off (set
+#: ``weights_only=False``, allowlist the class): never passed on.
+_UNSAFE_ADVICE = re.compile(r"weights_only|safe_globals|allowlist|trusted source|trust the source", re.IGNORECASE)
+
+
 def describe_load_error(error: BaseException) -> str:
-    """One line on why :func:`load_torch_file` failed; for a refused pickle, what was refused,
-    without torch's advice to turn the safety off."""
+    """One line on why :func:`load_torch_file` failed, without torch's advice to turn the safety
+    off (torch 2.6+ puts it in the message): for a refused pickle, the reason alone (``Unsupported
+    global: GLOBAL __main__.Foo was not an allowed global by default``)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # torch's bold
+    _, found, reason = text.partition("WeightsUnpickler error:")
+    if found:  # the reason follows the advice
+        text = reason
+    boilerplate = ("Weights only load failed", "Please ", "Check the documentation", "(1)", "(2)")
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    kept = [line for line in sentences if line and not _UNSAFE_ADVICE.search(line) and not line.startswith(boilerplate)]
     if isinstance(error, pickle.UnpicklingError):
-        boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation",
-                       "WeightsUnpickler error")
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reasons = [line for line in lines if not line.startswith(boilerplate)]
-        return (reasons[0] if reasons else "not a plain tensor file").rstrip(".")
-    return one_line(error)
+        return kept[0].rstrip(".") if kept else "not a plain tensor file"
+    return " ".join(kept).rstrip(".") or type(error).__name__
 
 
 def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> list[Path]:
@@ -179,9 +205,14 @@ class PreTrainedMixin(torch.nn.Module):
         output_loading_info: bool = False,
         fast: bool = False,
         attn_implementation: str | None = None,
+        verify_checksums: bool | None = None,
         **config_overrides: Any,
     ) -> ModelT:
         """Load weights from a folder, a model shipped with the package, or a Hub id.
+
+        The checkpoint must hold every weight of the encoder; only a task head may be missing
+        (a classifier for fine-tuning), and it is then newly initialised and listed in
+        ``model.loading_info.missing_keys`` (the pipelines refuse such a head for inference).
 
         Args:
             name_or_path: folder written by ``save_pretrained`` (ours or transformers'), the name
@@ -198,6 +229,10 @@ class PreTrainedMixin(torch.nn.Module):
                 weights, same outputs, zeros at padding positions); see
                 ``AlbertPreTrainedModel.set_attn_implementation``.
             fast: ``attn_implementation="packed"``.
+            verify_checksums: check each safetensors file against the sha256 albert recorded
+                when it wrote it (files from elsewhere have none and load as they are). None
+                (default): on, unless the environment says ``ALBERT_VERIFY_CHECKSUMS=0``; False
+                skips it (it reads every byte once more, at the speed of sha256).
             **config_overrides: config fields to change, e.g. ``num_labels=3``.
 
         Returns:
@@ -205,7 +240,9 @@ class PreTrainedMixin(torch.nn.Module):
 
         Raises:
             ModelNotFoundError: no such folder or Hub model, or offline without a cached copy.
-            CheckpointError: corrupt or unsafe weights, or a tensor whose shape does not fit.
+            CheckpointError: corrupt, damaged or unsafe weights, a tensor whose shape does not fit,
+                or an encoder weight (or part of a head) the checkpoint lacks, naming it and the
+                checkpoint's tensors the model does not have.
         """
         hub_kwargs = {
             "revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token,
@@ -214,7 +251,7 @@ class PreTrainedMixin(torch.nn.Module):
 
         state: dict[str, torch.Tensor] = {}
         for path in _weights_files(name_or_path, hub_kwargs):
-            state.update(load_weights_file(path))
+            state.update(load_weights_file(path, verify_checksums=verify_checksums))
 
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
         if isinstance(target_dtype, str):  # "auto", resolve_dtype's one string
@@ -226,20 +263,23 @@ class PreTrainedMixin(torch.nn.Module):
             model = cls(config)
         model.to_empty(device=target_device)
         model.tie_weights()
-        info = model._load_state(state, ignore_mismatched_sizes)
+        info = model._load_state(state, ignore_mismatched_sizes, str(name_or_path))
         model.tie_weights()
         model.to(dtype=target_dtype or torch.float32)
         model.eval()
         model.name_or_path = str(name_or_path)
         model.loading_info = info
         if fast and attn_implementation not in (None, "packed"):
-            raise ValueError(f"fast=True is attn_implementation='packed'; it contradicts {attn_implementation!r}")
+            raise OptionError(f"fast=True is attn_implementation='packed'; it contradicts {attn_implementation!r}")
         if fast or attn_implementation is not None:
             model.set_attn_implementation(attn_implementation or "packed")
         return cast(ModelT, (model, info)) if output_loading_info else model  # typed for the common call
 
-    def _load_state(self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool) -> LoadingInfo:
-        """Copy checkpoint tensors into the (empty) parameters; initialise the rest."""
+    def _load_state(
+        self, state: dict[str, torch.Tensor], ignore_mismatched_sizes: bool, where: str = "the checkpoint"
+    ) -> LoadingInfo:
+        """Copy checkpoint tensors into the (empty) parameters; initialise the rest, which may only
+        be whole task heads (:meth:`LoadingInfo.refuse_incomplete`)."""
         params = dict(self.named_parameters())
         modules = dict(self.named_modules())
         ties = self.tied_weight_names()
@@ -267,13 +307,13 @@ class PreTrainedMixin(torch.nn.Module):
                 with torch.no_grad():
                     params[source].copy_(state[alias])
                 loaded.add(source)
+        mismatched = {key for key, *_ in info.mismatched_keys}
+        info.missing_keys.extend(name for name in params if name not in loaded and name not in mismatched)
+        info.refuse_incomplete(type(self).__name__, where, loaded)
         for name, parameter in params.items():
-            if name in loaded:
-                continue
-            module_name, _, attribute = name.rpartition(".")
-            self.init_parameter(modules[module_name], attribute, parameter)
-            if name not in {key for key, *_ in info.mismatched_keys}:
-                info.missing_keys.append(name)
+            if name not in loaded:
+                module_name, _, attribute = name.rpartition(".")
+                self.init_parameter(modules[module_name], attribute, parameter)
         info.report(type(self).__name__)
         return info
 
@@ -295,30 +335,35 @@ class PreTrainedMixin(torch.nn.Module):
                 "2GB") with a transformers-style index, e.g. to fit file-size limits.
 
         Returns:
-            The folder. Files are written to temporary names and renamed, so a crash never leaves
-            a half-written model.safetensors behind.
+            The folder. It is written all-or-nothing (:func:`albert.atomic_files.atomic_folder`):
+            built aside and swapped in whole, so a failed or killed save leaves the previous
+            model as it was; files of the folder that the save does not replace (a README, say)
+            are kept.
+
+        Raises:
+            FolderInUseError: another process is writing the folder.
+            DiskFullError: the disk cannot hold the model (checked before writing, and while
+                writing); OutputError: another I/O error. The folder is as it was.
         """
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__]
         config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")
-        config.save_pretrained(folder)
-
         ties = self.tied_weight_names()
         state = {
             name: tensor.detach().contiguous().cpu()
             for name, tensor in self.state_dict().items()
             if name not in ties
         }
-        # The new weights replace the old by renames; only then are files of another layout removed.
-        remove_stale_weights(folder, _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size)))
-
-        if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
-        else:
-            copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
-        return folder
+        with atomic_folder(save_directory) as folder:
+            with needing_space(folder / SAFE_WEIGHTS_NAME, sum(t.numel() * t.element_size() for t in state.values())):
+                written = _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
+            remove_stale_weights(folder, written)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+            else:
+                copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
+            config.save_pretrained(folder)  # last: where the folder is written file by file, it completes it
+        return Path(save_directory)
 
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Distinct parameters (shared ones counted once, as the paper counts them)."""
@@ -363,11 +408,8 @@ def _parse_size(size: int | str | None) -> int | None:
 def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max_shard_size: int | None) -> set[str]:
     """Write the weights (one file, or shards and their index); returns the names written."""
     if not safe:
-        write_atomic(folder / PT_WEIGHTS_NAME, lambda tmp: torch.save(state, tmp))
+        write_torch_atomic(folder / PT_WEIGHTS_NAME, state)
         return {PT_WEIGHTS_NAME}
-    from safetensors.torch import save_file
-
-    metadata = {"format": "pt"}
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for name, tensor in state.items():
@@ -378,12 +420,12 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
         shards[-1][name] = tensor
         size += nbytes
     if len(shards) == 1:
-        write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata=metadata))
+        write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_safetensors(state, tmp))
         return {SAFE_WEIGHTS_NAME}
     weight_map = {}
     for number, shard in enumerate(shards, start=1):
         shard_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
-        write_atomic(folder / shard_name, lambda tmp, shard=shard: save_file(shard, tmp, metadata=metadata))
+        write_atomic(folder / shard_name, lambda tmp, shard=shard: save_safetensors(shard, tmp))
         weight_map.update({name: shard_name for name in shard})
     index = {
         "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
@@ -392,3 +434,40 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
     write_text_atomic(folder / SAFE_WEIGHTS_INDEX_NAME, json.dumps(index, indent=2) + "\n")
     return {SAFE_WEIGHTS_INDEX_NAME, *set(weight_map.values())}
 
+
+#: safetensors' name of each torch dtype (its header's ``dtype``), for the checksum of a file
+#: about to be written.
+_SAFETENSORS_DTYPES = {
+    getattr(torch, name): code
+    for name, code in (
+        ("float64", "F64"), ("float32", "F32"), ("float16", "F16"), ("bfloat16", "BF16"), ("int64", "I64"),
+        ("int32", "I32"), ("int16", "I16"), ("int8", "I8"), ("uint8", "U8"), ("bool", "BOOL"),
+        ("uint16", "U16"), ("uint32", "U32"), ("uint64", "U64"), ("float8_e4m3fn", "F8_E4M3"),
+        ("float8_e5m2", "F8_E5M2"),
+    )
+    if hasattr(torch, name)
+}
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """``safetensors.torch.save_file`` with albert's metadata (:func:`safetensors_metadata`), its
+    keys in a fixed order, so the same tensors always give the same bytes."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=safetensors_metadata(tensors))
+    sort_metadata(path)
+
+
+def safetensors_metadata(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """The metadata of a safetensors file albert writes: ``format: pt`` (what transformers checks)
+    and the sha256 of the tensors (:func:`~albert.checkpoint_files.tensors_sha256`), which loading
+    verifies. ``tensors`` must be contiguous and on the CPU, as ``save_file`` takes them."""
+    metadata = {"format": "pt"}
+    entries = []
+    for name, tensor in tensors.items():
+        code = _SAFETENSORS_DTYPES.get(tensor.dtype)
+        if code is None:  # a dtype this table does not know: the file is written without a checksum
+            return metadata
+        entries.append((name, code, tuple(tensor.shape), tensor.reshape(-1).view(torch.uint8).numpy()))
+    metadata[CHECKSUM_KEY] = tensors_sha256(entries)
+    return metadata

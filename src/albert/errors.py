@@ -5,9 +5,9 @@ folder another process is writing) is an ``AlbertError``: ``except albert.Albert
 them all, and the command line prints each as one line ``error: ...`` (exit status 1). Anything
 else that escapes is a bug in albert.
 
-Each kind also derives from the built-in error it used to be (``ValueError``, ``OSError``,
-``FileNotFoundError`` ...), so code written against those keeps working. This module imports
-nothing: every layer, torch-free ones included, can raise these.
+Each kind also derives from the built-in error it used to be (``ValueError``, ``TypeError``,
+``OSError``, ``FileNotFoundError`` ...), so code written against those keeps working. This
+module imports nothing: every layer, torch-free ones included, can raise these.
 """
 
 from __future__ import annotations
@@ -43,8 +43,20 @@ class InputError(AlbertError, ValueError):
     """An input the user gave (a text, a file, a column, a table row) that cannot be used."""
 
 
+class InputTypeError(InputError, TypeError):
+    """An input of the wrong kind: a number or bytes where a text goes, a text where a list of
+    words goes, a table column of numbers where a column of text goes. A ``TypeError`` too, as
+    Python's own errors for a value of the wrong type are."""
+
+
 class OptionError(AlbertError, ValueError):
     """An option or argument outside what is allowed (a device, a dtype, a size)."""
+
+
+class OptionTypeError(OptionError, TypeError):
+    """An option or argument of the wrong kind or name: a keyword option the call does not take, a
+    model of a class the task cannot use, a dict where an ``AlbertConfig`` goes. A ``TypeError``
+    too, as Python's own error for an unexpected keyword argument is."""
 
 
 class OutputError(AlbertError, OSError):

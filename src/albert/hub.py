@@ -7,7 +7,13 @@ says the same clear thing everywhere.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from .errors import ModelNotFoundError as ModelNotFoundError  # re-exported: its home before albert.errors
@@ -48,6 +54,10 @@ def default_model() -> Path:
             "or a Hub id such as 'albert/albert-base-v2'"
         )
     return next(iter(shipped.values()))
+
+
+def _shipped_names() -> str:
+    return "shipped: " + (", ".join(shipped_models()) or "none")
 
 
 def _looks_like_path(name_or_path: str) -> bool:
@@ -115,6 +125,7 @@ def resolve_file(
     return _download(
         HUB_ALIASES.get(name, name),
         filename,
+        name=name,
         required=required,
         revision=revision,
         cache_dir=cache_dir,
@@ -123,10 +134,71 @@ def resolve_file(
     )
 
 
+# -- is the Hub reachable? ------------------------------------------------------------------------
+
+#: How long the one connection probe waits for the Hub's host (per process; the answer is kept).
+PROBE_TIMEOUT_SECONDS = 2.5
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # as huggingface_hub reads them
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face Hub cannot be reached now, or None when it may be.
+
+    ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) set says so at once; otherwise one TCP
+    connection to the endpoint's host (``HF_ENDPOINT``, or through the proxy the environment
+    names), bounded by :data:`PROBE_TIMEOUT_SECONDS`, and remembered for the process. Without
+    it, huggingface_hub retries a dead network for about 25 s (5 retries with back-off).
+    """
+    for variable in _OFFLINE_VARIABLES:
+        if os.environ.get(variable, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return f"{variable} is set"
+    from huggingface_hub import constants
+
+    return _probe(os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(endpoint: str) -> str | None:
+    """Open (and close) one TCP connection to the host that serves ``endpoint``; None if it opens."""
+    parts = urllib.parse.urlsplit(endpoint)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):  # the proxy is what must answer
+        proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxied.hostname or "", proxied.port or 80
+    outcome: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS).close()
+            outcome.append(None)
+        except OSError as error:  # DNS failure, refused, unreachable, timed out
+            outcome.append(f"no connection to {host}:{port}: {error.strerror or error}")
+
+    # A thread bounds the name lookup too, which create_connection's timeout does not cover.
+    probe = threading.Thread(target=connect, name="albert-hub-probe", daemon=True)
+    probe.start()
+    probe.join(PROBE_TIMEOUT_SECONDS + 0.5)
+    return outcome[0] if outcome else f"no answer from {host}:{port} within {PROBE_TIMEOUT_SECONDS} s"
+
+
+class _NoRetryMessages(logging.Filter):
+    """huggingface_hub logs each retry of a failed request (two lines, five times) before the
+    error albert words itself: drop those lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Retrying in") or "thrown while requesting" in message)
+
+
+_NO_RETRY_MESSAGES = _NoRetryMessages()
+
+
 def _download(
     repo_id: str,
     filename: str,
     *,
+    name: str,
     required: bool,
     revision: str | None,
     cache_dir: str | os.PathLike | None,
@@ -144,29 +216,40 @@ def _download(
         RevisionNotFoundError,
     )
 
+    logging.getLogger("huggingface_hub.utils._http").addFilter(_NO_RETRY_MESSAGES)  # once: a set
     cache = Path(cache_dir) if cache_dir is not None else Path(constants.HF_HUB_CACHE)
+    # Offline, the cache alone answers (a cached model still loads), at once.
+    unreachable = None if local_files_only else hub_unreachable()
     try:
         path = huggingface_hub.hf_hub_download(
             repo_id,
             filename,
             revision=revision,
             cache_dir=cache_dir,
-            local_files_only=local_files_only,
+            local_files_only=local_files_only or unreachable is not None,
             token=token,
         )
         return Path(path)
-    except HFValidationError as error:
+    except HFValidationError:
         raise ModelNotFoundError(
-            f"'{repo_id}' is neither an existing folder nor a valid Hub id ({error})."
+            f"'{name}' is not a folder, not a shipped model ({_shipped_names()}), and not a valid Hub id "
+            "(owner/name: letters, digits, '-', '_', '.'). Pass a folder written by save_pretrained."
         ) from None
     except LocalEntryNotFoundError:  # a subclass of EntryNotFoundError: catch it first
         if not required:  # the caller tries the next candidate and words the final error
             return None
+        why = unreachable or ("local_files_only was asked for" if local_files_only else "offline?")
+        if not (cache / f"models--{repo_id.replace('/', '--')}").is_dir():
+            raise ModelNotFoundError(
+                f"'{name}' is not a folder, not a shipped model ({_shipped_names()}), and the Hugging Face "
+                f"Hub is unreachable ({why}); the Hub cache at {cache} does not hold '{repo_id}' either. Pass a "
+                "local folder written by save_pretrained, or connect to the network to download it."
+            ) from None
         raise ModelNotFoundError(
-            f"could not fetch {filename} of '{repo_id}': the Hugging Face Hub is unreachable "
-            f"(offline?) and the file is not in the cache at {cache}. Connect to the network, or "
-            f"point at a local folder instead, e.g. from_pretrained('/path/to/{repo_id.split('/')[-1]}'), "
-            "holding config.json, model.safetensors and spiece.model."
+            f"could not fetch {filename} of '{repo_id}': the Hugging Face Hub is unreachable ({why}) and "
+            f"the cache at {cache} holds the model without this file. Connect to the network, or point at a "
+            f"local folder instead, e.g. from_pretrained('/path/to/{repo_id.split('/')[-1]}'), holding "
+            "config.json, model.safetensors and spiece.model."
         ) from None
     except EntryNotFoundError:
         if not required:

@@ -22,6 +22,7 @@ from torch import nn
 
 from .checkpoint import PreTrainedMixin
 from .config import AlbertConfig
+from .errors import ConfigError, InputError, OptionError, OptionTypeError
 from .fast.attention import _INTERNAL_BACKENDS, BACKENDS, AttentionPlan
 from .fast.padding import PackedLayout, pack, packed_layout, traceable_layout, unpack
 from .outputs import (
@@ -76,7 +77,7 @@ def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
+        raise ConfigError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
 
 
 def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -96,7 +97,7 @@ def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> t
     elif attention_mask.dim() == 4:
         mask = attention_mask
     else:
-        raise ValueError(
+        raise InputError(
             f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}"
         )
     keep = mask.to(dtype)
@@ -364,7 +365,8 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
         if not isinstance(config, AlbertConfig):
-            raise TypeError(f"expected an AlbertConfig, got {type(config).__name__}")
+            raise OptionTypeError(f"expected an AlbertConfig, got {type(config).__name__}")
+        config.validate()  # a field changed since the config was made is checked before any tensor exists
         self.config = config
 
     def post_init(self) -> None:
@@ -441,14 +443,14 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
                 (see :mod:`albert.fast.attention`).
 
         Raises:
-            ValueError: an unknown implementation or kernel.
+            OptionError: an unknown implementation or kernel.
         """
         if attn_implementation not in ATTN_IMPLEMENTATIONS:
-            raise ValueError(
+            raise OptionError(
                 f"unknown attn_implementation {attn_implementation!r}; choose one of: {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
         if packed_kernel not in BACKENDS + _INTERNAL_BACKENDS:
-            raise ValueError(f"unknown packed attention kernel {packed_kernel!r}; choose one of: {', '.join(BACKENDS)}")
+            raise OptionError(f"unknown packed attention kernel {packed_kernel!r}; choose one of: {', '.join(BACKENDS)}")
         base = self.base_model
         base._attn_implementation, base._packed_kernel = attn_implementation, packed_kernel
 
@@ -524,20 +526,20 @@ class AlbertModel(AlbertPreTrainedModel):
         """Refuse inputs no implementation can run, with what to do instead.
 
         Raises:
-            ValueError: both or neither of ids and embeddings, wrong ranks, a sequence longer
+            InputError: both or neither of ids and embeddings, wrong ranks, a sequence longer
                 than the position table.
         """
         if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+            raise InputError("pass exactly one of input_ids or inputs_embeds")
         if input_ids is not None and input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
+            raise InputError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
         if inputs_embeds is not None and inputs_embeds.dim() != 3:
-            raise ValueError(
+            raise InputError(
                 f"inputs_embeds must be (batch, sequence, embedding_size), got shape {tuple(inputs_embeds.shape)}"
             )
         seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         if position_ids is None and seq_length > self.config.max_position_embeddings:
-            raise ValueError(
+            raise InputError(
                 f"sequence of {seq_length} tokens is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}); truncate it or embed it in windows"
             )
@@ -825,7 +827,7 @@ def sequence_classification_loss(config: AlbertConfig, logits: torch.Tensor, lab
         return F.cross_entropy(logits.float().view(-1, config.num_labels), labels.view(-1))
     if config.problem_type == "multi_label_classification":
         return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-    raise ValueError(
+    raise ConfigError(
         f"unknown problem_type {config.problem_type!r}; use 'regression', "
         "'single_label_classification' or 'multi_label_classification'"
     )
@@ -912,7 +914,7 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__(config)
         if config.num_labels != 2:
-            raise ValueError(
+            raise ConfigError(
                 f"question answering scores a start and an end per token: num_labels must be 2, got {config.num_labels}"
             )
         self.num_labels = config.num_labels
@@ -984,7 +986,7 @@ class AlbertForMultipleChoice(AlbertPreTrainedModel):
     ) -> MultipleChoiceModelOutput | tuple:
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.dim() < 3:
-            raise ValueError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
+            raise InputError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
         num_choices = reference.shape[1]
 
         def flat(tensor: torch.Tensor | None, trailing: int = 1) -> torch.Tensor | None:

@@ -34,7 +34,7 @@ class ModelOutput:
         if isinstance(key, str):
             value = getattr(self, key, None)
             if value is None:
-                raise KeyError(key)
+                raise KeyError(key)  # the mapping protocol (`in`, `.get()`), as transformers' ModelOutput
             return value
         return self.to_tuple()[key]
 

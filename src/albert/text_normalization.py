@@ -24,6 +24,8 @@ import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
+from .errors import InputError
+
 #: ``(start, end)`` of the input characters one normalized character came from.
 Span = tuple[int, int]
 
@@ -221,7 +223,7 @@ def decode_utf8(data: bytes, source: str) -> str:
     """``data`` as text (a UTF-8 byte-order mark dropped).
 
     Raises:
-        ValueError: the bytes are not UTF-8; the message names ``source``, the line and the byte.
+        InputError: the bytes are not UTF-8; the message names ``source``, the line and the byte.
     """
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
@@ -230,7 +232,7 @@ def decode_utf8(data: bytes, source: str) -> str:
         offset = start + error.start
         line_start = data.rfind(b"\n", 0, offset) + 1
         line = data.count(b"\n", 0, offset) + 1
-        raise ValueError(
+        raise InputError(
             f"{source}, line {line} is not valid UTF-8 (the byte 0x{data[offset]:02X} at byte {offset - line_start} "
             "of the line); convert it to UTF-8"
         ) from None

@@ -23,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from albert.atomic_files import write_text_atomic
-from albert.errors import CheckpointError
+from albert.atomic_files import atomic_folder, write_text_atomic
+from albert.errors import (
+    CheckpointError,
+    ConfigError,
+    InputError,
+    InputTypeError,
+    OptionError,
+    OptionTypeError,
+)
 from albert.hub import resolve_file
+from albert.json_files import read_json_file
 from albert.text_normalization import Span, utf8_problem
 
 CONFIG_FILE = "tokenizer_config.json"
@@ -129,7 +137,7 @@ class BatchEncoding(dict):
 
     def _row(self, batch_index: int) -> _Row:
         if self._rows is None:
-            raise ValueError(
+            raise InputError(
                 "this BatchEncoding does not know where its tokens came from (it was built by pad() "
                 "or by hand); word_ids()/sequence_ids() need the output of the tokenizer's __call__."
             )
@@ -204,7 +212,7 @@ def _truncation_strategy(truncation: bool | str | None, max_length: int | None, 
         return None
     if isinstance(truncation, str) and truncation in TRUNCATION_STRATEGIES:
         return truncation
-    raise ValueError(
+    raise OptionError(
         f"truncation={truncation!r} is not a truncation strategy: use True, False, or one of {TRUNCATION_STRATEGIES}."
     )
 
@@ -217,20 +225,37 @@ def _padding_strategy(padding: bool | str | None) -> str | None:
         return None
     if isinstance(padding, str) and padding in PADDING_STRATEGIES:
         return padding
-    raise ValueError(
+    raise OptionError(
         f"padding={padding!r} is not a padding strategy: use True, False, or one of {PADDING_STRATEGIES}."
     )
 
 
-def _check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> None:
+def _check_positive_int(name: str, value: Any, *, allow_zero: bool = False, allow_none: bool = True) -> None:
     lowest = 0 if allow_zero else 1
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lowest):
-        raise ValueError(f"{name}={value!r} must be an integer >= {lowest} (or None).")
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+        raise OptionError(f"{name}={value!r} must be an integer >= {lowest}{' (or None)' if allow_none else ''}.")
+
+
+def check_flag(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
+    """A tokenizer's on/off setting (``do_lower_case``, ...) as a bool; the message starts with
+    ``name=value`` so that :func:`build_from_config` can say which saved setting it was.
+
+    Raises:
+        OptionError: anything but True or False (0 or 1), or None where ``allow_none``: a string
+            such as ``"no"`` would read as True.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, int, np.bool_)) and value in (0, 1):
+        return bool(value)
+    raise OptionError(f"{name}={value!r} must be True or False{' (or None)' if allow_none else ''}.")
 
 
 def _check_tensor_type(return_tensors: Any) -> None:
     if return_tensors is not None and return_tensors not in TENSOR_TYPES:
-        raise ValueError(
+        raise OptionError(
             f"return_tensors={return_tensors!r} is not supported: use 'pt' (torch), 'np' (numpy) or None (lists)."
         )
 
@@ -253,7 +278,7 @@ def _as_array(key: str, value: Any) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.int64)
     except (ValueError, TypeError):
-        raise ValueError(
+        raise OptionError(
             f"cannot make a tensor of {key!r}: its rows have different lengths (or are not numbers). "
             "Pad them first, e.g. with padding=True."
         ) from None
@@ -273,12 +298,12 @@ def pad_rows(rows: Sequence[Sequence[Any]], fill: int | tuple[int, int], width: 
         width: the padded length; by default the longest row's.
 
     Raises:
-        ValueError: a row is longer than ``width``.
+        OptionError: a row is longer than ``width``.
     """
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     width = int(lengths.max(initial=0)) if width is None else width
     if lengths.size and lengths.max() > width:
-        raise ValueError(f"cannot pad a row of {int(lengths.max())} tokens to {width}: it is longer")
+        raise OptionError(f"cannot pad a row of {int(lengths.max())} tokens to {width}: it is longer")
     pair = isinstance(fill, tuple)
     if rows and isinstance(rows[0], np.ndarray):
         values = np.concatenate(rows)  # arrays (pretraining's rows) are joined without a Python loop
@@ -402,7 +427,7 @@ class BaseTokenizer:
     clean_up_tokenization_spaces = False
 
     def __init__(self, special_tokens: Mapping[str, str], model_max_length: int) -> None:
-        _check_positive_int("model_max_length", model_max_length)
+        _check_positive_int("model_max_length", model_max_length, allow_none=False)
         self.model_max_length = int(model_max_length)
         self._special_tokens = dict(special_tokens)
         self._special_token_ids = {
@@ -439,10 +464,10 @@ class BaseTokenizer:
 
     def _special_token_id(self, role: str, token: str) -> int:
         if not isinstance(token, str) or not token:
-            raise ValueError(f"{role}={token!r}: a special token must be a non-empty string.")
+            raise OptionError(f"{role}={token!r}: a special token must be a non-empty string.")
         index = self._token_to_id(token)
         if index is None:
-            raise ValueError(
+            raise OptionError(
                 f"{role}={token!r} is not in the vocabulary. Special tokens must be tokens of the vocabulary "
                 "file; leave them at their defaults unless the vocabulary defines others."
             )
@@ -534,7 +559,7 @@ class BaseTokenizer:
         """
         if already_has_special_tokens:
             if token_ids_1 is not None:
-                raise ValueError(
+                raise OptionError(
                     "token_ids_1 must be None when already_has_special_tokens=True: pass the whole "
                     "sequence (with its [CLS]/[SEP]) as token_ids_0."
                 )
@@ -564,7 +589,7 @@ class BaseTokenizer:
 
     def _checked_id(self, index: int) -> int:
         if not 0 <= index < self.vocab_size:
-            raise ValueError(
+            raise InputError(
                 f"token id {index} is outside the vocabulary (ids go from 0 to {self.vocab_size - 1})."
             )
         return index
@@ -690,7 +715,7 @@ class BaseTokenizer:
     ) -> list[int] | Any:
         """The ids of one text (or pair), with [CLS]/[SEP] unless ``add_special_tokens=False``."""
         if isinstance(text, (list, tuple)) and not is_split_into_words:
-            raise TypeError(
+            raise InputTypeError(
                 "encode() takes one text (a str); to encode a batch call the tokenizer itself: tokenizer(list_of_texts)."
             )
         encoding = self(
@@ -708,29 +733,29 @@ class BaseTokenizer:
     ) -> tuple[list, list | None, bool]:
         """Split the call's inputs into (first texts, second texts or None, was it a batch)."""
         if text is None:
-            raise ValueError(
+            raise InputError(
                 "text is None: pass a string, a list of strings, or (with is_split_into_words) a list of words."
             )
         if is_split_into_words:
             return self._collect_word_inputs(text, text_pair)
         if isinstance(text, str):
             if text_pair is not None and not isinstance(text_pair, str):
-                raise TypeError(
+                raise InputTypeError(
                     f"text is one string, so text_pair must be one string too, got {type(text_pair).__name__}."
                 )
             return [text], None if text_pair is None else [text_pair], False
         if not isinstance(text, (list, tuple)):
-            raise TypeError(
+            raise InputTypeError(
                 f"text must be a str or a list of str, got {type(text).__name__}"
                 + (" (decode bytes first, e.g. text.decode('utf-8'))." if isinstance(text, bytes) else ".")
             )
         if len(text) == 0:
-            raise ValueError("text is an empty list: pass at least one text.")
+            raise InputError("text is an empty list: pass at least one text.")
         if text_pair is None and all(isinstance(item, (list, tuple)) for item in text):
             return self._split_pairs(text)
         for index, item in enumerate(text):
             if not isinstance(item, str):
-                raise TypeError(
+                raise InputTypeError(
                     f"text[{index}] is a {type(item).__name__}, not a str: a batch is a list of strings "
                     "(or of (text, text_pair) tuples); pass is_split_into_words=True for lists of words."
                 )
@@ -742,7 +767,7 @@ class BaseTokenizer:
     def _split_pairs(pairs: Sequence[Sequence[str]]) -> tuple[list[str], list[str], bool]:
         for index, pair in enumerate(pairs):
             if len(pair) != 2 or not all(isinstance(part, str) for part in pair):
-                raise TypeError(
+                raise InputTypeError(
                     f"text[{index}] must be a (text, text_pair) pair of two strings, got {pair!r} "
                     "(for lists of words, pass is_split_into_words=True)."
                 )
@@ -751,16 +776,16 @@ class BaseTokenizer:
     @staticmethod
     def _check_pair_list(text_pair: Any, expected: int, item_type: type) -> list:
         if not isinstance(text_pair, (list, tuple)):
-            raise TypeError(
+            raise InputTypeError(
                 f"text is a batch, so text_pair must be a list too, got {type(text_pair).__name__}."
             )
         if len(text_pair) != expected:
-            raise ValueError(
+            raise InputError(
                 f"text has {expected} items but text_pair has {len(text_pair)}: they must pair up one to one."
             )
         for index, item in enumerate(text_pair):
             if not isinstance(item, item_type):
-                raise TypeError(
+                raise InputTypeError(
                     f"text_pair[{index}] is a {type(item).__name__}, expected {item_type.__name__}."
                 )
         return list(text_pair)
@@ -768,12 +793,12 @@ class BaseTokenizer:
     def _collect_word_inputs(self, text: Any, text_pair: Any) -> tuple[list, list | None, bool]:
         """Inputs with is_split_into_words: a list of words, or a batch (list) of such lists."""
         if not isinstance(text, (list, tuple)):
-            raise TypeError(
+            raise InputTypeError(
                 f"with is_split_into_words=True, text must be a list of words (or a list of such lists), "
                 f"got {type(text).__name__}."
             )
         if len(text) == 0:
-            raise ValueError("text is an empty list: pass at least one word.")
+            raise InputError("text is an empty list: pass at least one word.")
         batched = isinstance(text[0], (list, tuple))
         examples = list(text) if batched else [text]
         for index, words in enumerate(examples):
@@ -851,7 +876,7 @@ class BaseTokenizer:
             return [_Row(sample, (0, first_length), (0, second_length) if pair else None, add_special_tokens)]
         budget = limit - specials
         if budget <= 0:
-            raise ValueError(
+            raise OptionError(
                 f"max_length={limit} is too small: the {specials} special tokens leave no room for text. "
                 f"Use max_length > {specials}."
             )
@@ -871,7 +896,7 @@ class BaseTokenizer:
         """How many tokens of each sequence the first row keeps, per truncation strategy."""
         if second_length is None:
             if strategy == "only_second":
-                raise ValueError(
+                raise OptionError(
                     "truncation='only_second' needs a text pair (the second sequence is the one it shortens); "
                     "pass text_pair, or use truncation=True for a single text."
                 )
@@ -881,7 +906,7 @@ class BaseTokenizer:
         if strategy == "only_first":
             keep = budget - second_length
             if keep <= 0:
-                raise ValueError(
+                raise OptionError(
                     f"cannot fit the pair into max_length={limit} by truncating only the first sequence: the "
                     f"second has {second_length} tokens and the first {first_length}, with {limit - budget} "
                     "special tokens. Use truncation='longest_first' or 'only_second', or a larger max_length."
@@ -889,7 +914,7 @@ class BaseTokenizer:
             return keep, second_length
         keep = budget - first_length
         if keep <= 0:
-            raise ValueError(
+            raise OptionError(
                 f"cannot fit the pair into max_length={limit} by truncating only the second sequence: the "
                 f"first has {first_length} tokens and the second {second_length}, with {limit - budget} "
                 "special tokens. Use truncation='longest_first' or 'only_first', or a larger max_length."
@@ -960,7 +985,7 @@ class BaseTokenizer:
         else:
             target = max_length if max_length is not None else self.model_max_length
             if target >= VERY_LARGE_INTEGER:
-                raise ValueError(
+                raise OptionError(
                     "padding='max_length' needs a length: pass max_length=..., or load the tokenizer with a "
                     "model_max_length."
                 )
@@ -1003,7 +1028,7 @@ class BaseTokenizer:
         )
         width = target if target is not None else int(lengths.max(initial=0))
         if lengths.size and (lengths.max() > width or (target is None and lengths.min() != width)):
-            raise ValueError(
+            raise OptionError(
                 f"cannot make tensors: the rows have different lengths ({int(lengths.min())} to "
                 f"{int(lengths.max())} tokens). Pass padding=True, or padding='max_length' with truncation=True, "
                 "so that every row has the same length."
@@ -1035,7 +1060,7 @@ class BaseTokenizer:
         """
         columns, batched = _features_to_columns(encoded_inputs)
         if "input_ids" not in columns:
-            raise ValueError(
+            raise InputError(
                 f"pad() needs 'input_ids' in the encoded inputs; got the keys {sorted(columns)}."
             )
         mode = _padding_strategy(padding)
@@ -1094,10 +1119,10 @@ class _Aligner:
 
 def _check_words(words: Any, name: str) -> None:
     if not isinstance(words, (list, tuple)):
-        raise TypeError(f"{name} must be a list of words (str), got {type(words).__name__}.")
+        raise InputTypeError(f"{name} must be a list of words (str), got {type(words).__name__}.")
     for index, word in enumerate(words):
         if not isinstance(word, str):
-            raise TypeError(f"{name}[{index}] is a {type(word).__name__}, not a str (a word).")
+            raise InputTypeError(f"{name}[{index}] is a {type(word).__name__}, not a str (a word).")
 
 
 def check_utf8(inputs: list, name: str, batched: bool) -> None:
@@ -1109,7 +1134,7 @@ def check_utf8(inputs: list, name: str, batched: bool) -> None:
         batched: whether ``inputs`` was a batch (the message then gives the index).
 
     Raises:
-        ValueError: ``text[3] is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 4 ...``.
+        InputError: ``text[3] is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 4 ...``.
     """
     for index, item in enumerate(inputs):
         words = item if isinstance(item, list) else None
@@ -1117,7 +1142,7 @@ def check_utf8(inputs: list, name: str, batched: bool) -> None:
             problem = utf8_problem(text)
             if problem is not None:
                 where = name + (f"[{index}]" if batched else "") + (f"[{position}]" if words is not None else "")
-                raise ValueError(
+                raise InputError(
                     f"{where} is not valid UTF-8: it holds {problem}. "
                     "Decode the input strictly (or with errors='replace') before tokenizing it."
                 )
@@ -1166,12 +1191,12 @@ def window_ranges(length: int, size: int, stride: int) -> list[tuple[int, int]]:
     Returns ``(start, end)`` token ranges covering every token; one window when it all fits.
 
     Raises:
-        ValueError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
+        OptionError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
     """
     if size < 1:
-        raise ValueError(f"a window must hold at least one token, got {size}")
+        raise OptionError(f"a window must hold at least one token, got {size}")
     if not 0 <= stride < size:
-        raise ValueError(
+        raise OptionError(
             f"stride ({stride}) must be at least 0 and smaller than the window ({size} tokens), "
             "or the windows would not advance; pass a smaller stride"
         )
@@ -1197,7 +1222,7 @@ def _windows(
     if not overflow:
         return [(0, keep)]
     if keep - stride <= 0:
-        raise ValueError(
+        raise OptionError(
             f"stride={stride} is too large: with max_length={limit} each window holds {keep} tokens of the "
             f"{which} sequence, and consecutive windows must advance. Use a stride smaller than {keep} "
             "or a larger max_length."
@@ -1242,14 +1267,14 @@ def _features_to_columns(encoded_inputs: Any) -> tuple[dict[str, list], bool]:
         columns: dict[str, list] = {key: [] for key in keys}
         for index, example in enumerate(encoded_inputs):
             if set(example) != set(keys):
-                raise ValueError(
-                    f"example {index} has the keys {sorted(example)} but example 0 has {sorted(keys)}; "
+                raise InputError(
+                    f"encoded_inputs[{index}] has the keys {sorted(example)} but encoded_inputs[0] has {sorted(keys)}; "
                     "every example must have the same keys."
                 )
             for key in keys:
                 columns[key].append(plain(example[key]))
         return columns, True
-    raise TypeError(
+    raise InputTypeError(
         "pad() takes a dict of lists (one example or a batch) or a non-empty list of dicts, "
         f"got {type(encoded_inputs).__name__}."
     )
@@ -1266,13 +1291,20 @@ def build_from_config(
     allowed = cls.config_options
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
-        raise TypeError(
+        raise OptionTypeError(
             f"unknown tokenizer option(s) {unknown} for {cls.__name__}; the options are {list(allowed)}."
         )
     config = read_tokenizer_config(name_or_path, hub)
-    settings = {key: value for key, value in config.items() if key in allowed and value is not None}
-    settings.update(overrides)
-    return cls(vocab, **settings)
+    saved = {key: value for key, value in config.items() if key in allowed and value is not None}
+    try:
+        return cls(vocab, **{**saved, **overrides})
+    except OptionError as error:  # a setting from the folder's files is the file's error, not the caller's
+        if not any(str(error).startswith(f"{key}=") for key in set(saved) - set(overrides)):
+            raise
+        raise ConfigError(
+            f"the tokenizer settings saved in {name_or_path} ({CONFIG_FILE} or {SPECIAL_TOKENS_FILE}) do not "
+            f"work: {error} Fix that setting in the file, or delete it to take the default."
+        ) from None
 
 
 def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any]) -> dict[str, Any]:
@@ -1286,12 +1318,9 @@ def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any
         path = resolve_file(name_or_path, filename, required=False, **hub)
         if path is None:
             continue
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"could not read {path} as JSON ({error}); fix or delete the file.") from error
+        values = read_json_file(path, error=ConfigError, what=f"a tokenizer's {filename}")
         if not isinstance(values, dict):
-            raise ValueError(f"{path} must hold a JSON object, got {type(values).__name__}.")
+            raise ConfigError(f"{path} must hold a JSON object, got {type(values).__name__}; fix or delete the file.")
         config.update(values)
     for role in SPECIAL_TOKEN_ATTRIBUTES:
         value = config.get(role)
@@ -1303,11 +1332,27 @@ def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any
 
 
 def prepare_folder(save_directory: str | os.PathLike) -> Path:
+    """The folder a tokenizer is saved into, refused when it is a file."""
     folder = Path(save_directory)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"cannot save the tokenizer into {folder}: it is a file, not a folder.")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def save_tokenizer_folder(save_directory: str | os.PathLike, write: Callable[[Path], Iterable[str | Path]]
+                          ) -> tuple[str, ...]:
+    """Save a tokenizer's files all-or-nothing (:func:`albert.atomic_files.atomic_folder`):
+    ``write(folder)`` writes them and returns their paths; the other kind's files are then
+    dropped (:func:`remove_stale_tokenizer_files`), the model files beside them kept.
+
+    Returns:
+        The paths of the files written, in ``save_directory``.
+    """
+    final = prepare_folder(save_directory)
+    with atomic_folder(final) as folder:
+        names = [Path(path).name for path in write(folder)]
+        remove_stale_tokenizer_files(folder, names)
+    return tuple(str(final / name) for name in names)
 
 
 def remove_stale_tokenizer_files(folder: Path, kept: Iterable[str]) -> None:

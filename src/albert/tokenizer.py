@@ -27,6 +27,7 @@ import sentencepiece as spm
 
 from albert import text_normalization
 from albert.atomic_files import write_bytes_atomic
+from albert.errors import CheckpointError, InputTypeError, OptionError
 from albert.hub import ModelNotFoundError, local_folder, resolve_file
 from albert.text_normalization import Span
 from albert.tokenization_base import (
@@ -37,10 +38,10 @@ from albert.tokenization_base import (
     EncodedText,
     as_id_list,
     build_from_config,
+    check_flag,
     check_utf8,
     clean_up_tokenization,
-    prepare_folder,
-    remove_stale_tokenizer_files,
+    save_tokenizer_folder,
     word_ids_from_offsets,
     word_spans,
     write_configs,
@@ -124,15 +125,17 @@ class AlbertTokenizer(BaseTokenizer):
     ) -> None:
         path = Path(vocab_file)
         if not path.is_file():
-            raise FileNotFoundError(
+            raise ModelNotFoundError(
                 f"no SentencePiece model at {path}: pass the path of ALBERT's spiece.model, or load a model "
                 "folder / Hub id with AlbertTokenizer.from_pretrained(...)."
             )
         self.vocab_file = str(path)
-        self.do_lower_case = bool(do_lower_case)
-        self.remove_space = bool(remove_space)
-        self.keep_accents = bool(keep_accents)
-        self.num_threads = int(num_threads)
+        self.do_lower_case = check_flag("do_lower_case", do_lower_case)
+        self.remove_space = check_flag("remove_space", remove_space)
+        self.keep_accents = check_flag("keep_accents", keep_accents)
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < -1:
+            raise OptionError(f"num_threads={num_threads!r} must be an integer: -1 (every core), 0 or more.")
+        self.num_threads = num_threads
         self._load_model(path.read_bytes(), str(path))
         special_tokens = {
             "bos_token": bos_token, "eos_token": eos_token, "unk_token": unk_token, "sep_token": sep_token,
@@ -154,14 +157,14 @@ class AlbertTokenizer(BaseTokenizer):
             proto = sentencepiece_model_pb2.ModelProto()
             proto.ParseFromString(model_bytes)
             if not proto.pieces:
-                raise ValueError("it holds no vocabulary")
+                raise CheckpointError("it holds no vocabulary")
             processor = spm.SentencePieceProcessor()
             processor.LoadFromSerializedProto(model_bytes)
             proto.normalizer_spec.add_dummy_prefix = False
             glued = spm.SentencePieceProcessor()
             glued.LoadFromSerializedProto(proto.SerializeToString())
         except Exception as error:  # protobuf and sentencepiece raise assorted types for a bad file
-            raise ValueError(
+            raise CheckpointError(
                 f"could not load {source} as a SentencePiece model ({type(error).__name__}: {error}). The file is "
                 "corrupt or not a SentencePiece model: use the spiece.model shipped with ALBERT checkpoints."
             ) from None  # the message holds the cause: one error, not two tracebacks
@@ -381,7 +384,7 @@ class AlbertTokenizer(BaseTokenizer):
     def tokenize(self, text: str) -> list[str]:
         """The pieces of a text (without [CLS]/[SEP]), e.g. ``["▁hello", "▁world"]``."""
         if not isinstance(text, str):
-            raise TypeError(f"tokenize() takes a str, got {type(text).__name__}.")
+            raise InputTypeError(f"tokenize() takes a str, got {type(text).__name__}.")
         check_utf8([text], "text", batched=False)
         pieces: list[str] = []
         for chunk in self._chunks(text):
@@ -556,11 +559,10 @@ class AlbertTokenizer(BaseTokenizer):
         The folder loads back with :meth:`from_pretrained` and with transformers'
         ``AlbertTokenizer`` / ``AutoTokenizer``.
         """
-        folder = prepare_folder(save_directory)
-        written = (str(write_bytes_atomic(folder / VOCAB_FILE, self._model_bytes)),
-                   *write_configs(folder, self._config(), self._special_tokens))  # fmt: skip
-        remove_stale_tokenizer_files(folder, [Path(path).name for path in written])
-        return written
+        return save_tokenizer_folder(save_directory, lambda folder: (
+            write_bytes_atomic(folder / VOCAB_FILE, self._model_bytes),
+            *write_configs(folder, self._config(), self._special_tokens),
+        ))  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -677,7 +679,8 @@ def load_tokenizer(
 
     Raises:
         ModelNotFoundError: neither vocabulary is there; the message lists what the folder holds.
-        TypeError: an override that is not a tokenizer option.
+        OptionTypeError: an override that is not a tokenizer option. OptionError: an override
+            of the wrong value. ConfigError: a saved setting of the wrong value.
     """
     hub = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
     vocab = resolve_file(name_or_path, VOCAB_FILE, required=False, **hub)

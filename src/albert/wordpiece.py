@@ -17,14 +17,15 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
 from albert.atomic_files import write_text_atomic
+from albert.errors import CheckpointError, InputTypeError, ModelNotFoundError
 from albert.tokenization_base import (
     DEFAULT_MODEL_MAX_LENGTH,
     BaseTokenizer,
     EncodedText,
     build_from_config,
+    check_flag,
     clean_up_tokenization,
-    prepare_folder,
-    remove_stale_tokenizer_files,
+    save_tokenizer_folder,
     write_configs,
 )
 
@@ -38,12 +39,12 @@ def read_vocab(path: Path) -> list[str]:
         with path.open(encoding="utf-8") as handle:  # split into lines exactly as BERT's own loader does
             lines = handle.readlines()
     except UnicodeDecodeError as error:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a UTF-8 text file ({error}); a WordPiece vocab.txt has one token a line."
         ) from None
     tokens = [line.rstrip("\n") for line in lines]
     if not tokens:
-        raise ValueError(f"{path} is empty: a WordPiece vocab.txt has one token a line.")
+        raise CheckpointError(f"{path} is empty: a WordPiece vocab.txt has one token a line.")
     return tokens
 
 
@@ -81,14 +82,14 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
     ) -> None:
         path = Path(vocab_file)
         if not path.is_file():
-            raise FileNotFoundError(
+            raise ModelNotFoundError(
                 f"no WordPiece vocabulary at {path}: pass the path of a vocab.txt, or load a model folder "
                 "with AlbertTokenizer.from_pretrained(...)."
             )
         self.vocab_file = str(path)
-        self.do_lower_case = bool(do_lower_case)
-        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.strip_accents = strip_accents
+        self.do_lower_case = check_flag("do_lower_case", do_lower_case)
+        self.tokenize_chinese_chars = check_flag("tokenize_chinese_chars", tokenize_chinese_chars)
+        self.strip_accents = check_flag("strip_accents", strip_accents, allow_none=True)
         self._tokens = read_vocab(path)
         # a token listed twice keeps its last id, as in transformers' BertTokenizer
         self._vocab = {token: index for index, token in enumerate(self._tokens)}
@@ -137,7 +138,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
     def tokenize(self, text: str) -> list[str]:
         """The WordPiece tokens of a text (without [CLS]/[SEP]), e.g. ``["hello", "##s"]``."""
         if not isinstance(text, str):
-            raise TypeError(f"tokenize() takes a str, got {type(text).__name__}.")
+            raise InputTypeError(f"tokenize() takes a str, got {type(text).__name__}.")
         return self._backend.encode(text, add_special_tokens=False).tokens
 
     def _encode_texts(self, texts: list[str], with_alignment: bool) -> list[EncodedText]:
@@ -186,8 +187,6 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
         """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (BertTokenizer-compatible)."""
-        folder = prepare_folder(save_directory)
-        vocab_path = write_text_atomic(folder / WORDPIECE_VOCAB_FILE, "".join(token + "\n" for token in self._tokens))
         config = {
             "tokenizer_class": "BertTokenizer",
             "do_lower_case": self.do_lower_case,
@@ -196,9 +195,11 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
             "model_max_length": self.model_max_length,
             **self._special_tokens,
         }
-        written = (str(vocab_path), *write_configs(folder, config, self._special_tokens))
-        remove_stale_tokenizer_files(folder, [Path(path).name for path in written])
-        return written
+        vocabulary = "".join(token + "\n" for token in self._tokens)
+        return save_tokenizer_folder(save_directory, lambda folder: (
+            write_text_atomic(folder / WORDPIECE_VOCAB_FILE, vocabulary),
+            *write_configs(folder, config, self._special_tokens),
+        ))  # fmt: skip
 
     @classmethod
     def from_pretrained(

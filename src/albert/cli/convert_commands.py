@@ -13,12 +13,10 @@ from typing import Annotated
 
 import typer
 
-from .app import app
-from .pipeline_commands import _one_line_errors
+from .app import AlbertTyper, app
 
-convert_app = typer.Typer(
-    help="Convert original TensorFlow ALBERT checkpoints and TF-Hub modules into albert folders.",
-    no_args_is_help=True,
+convert_app = AlbertTyper(
+    help="Convert original TensorFlow ALBERT checkpoints and TF-Hub modules into albert folders."
 )
 app.add_typer(convert_app, name="convert")
 
@@ -41,7 +39,6 @@ def _quiet_tensorflow() -> None:
 
 
 @convert_app.command("tf")
-@_one_line_errors
 def convert_tf(
     checkpoint: Annotated[
         Path,
@@ -59,7 +56,6 @@ def convert_tf(
 
 
 @convert_app.command("tf-hub")
-@_one_line_errors
 def convert_tf_hub(
     module: Annotated[
         Path, typer.Argument(help="TF-Hub module folder (saved_model.pb, variables/, assets/) or its .tar.gz.")

@@ -12,14 +12,15 @@ import json
 import sys
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from ..atomic_files import write_text_atomic
-from ..training.finetuning.trainer import FinetuneSettings
-from .app import app, settings_option, show_training_messages, user_errors
+from ..training.finetuning.settings import TASK_NAMES, FinetuneSettings
+from .app import app, settings_option, show_training_messages
 
-TASK_HELP = "text-classification, regression, token-classification, question-answering or multiple-choice."
+TASK_HELP = "What the model learns to do."
 #: An option of ``albert finetune``: its default is FinetuneSettings' (one place sets it).
 _setting = partial(settings_option, FinetuneSettings)
 
@@ -53,7 +54,7 @@ _NO_HEADER = typer.Option(False, "--no-header", help="TSV/CSV files without a he
 
 @app.command("finetune")
 def finetune_command(
-    task: str = typer.Option(..., "--task", help=TASK_HELP),
+    task: Literal[TASK_NAMES] = typer.Option(..., "--task", help=TASK_HELP),
     model: str = typer.Option(..., "--model", help="Model to start from: a folder, a shipped model's name or a Hub id."),
     train: Path = typer.Option(..., "--train", help="Training file (TSV/CSV/JSONL, CoNLL, SQuAD JSON, SWAG/RACE)."),
     dev: Path | None = typer.Option(None, "--dev", help="Dev file: evaluated during training to keep the best model."),
@@ -96,7 +97,7 @@ def finetune_command(
     tag_column: str | None = _TAG_COLUMN,
     no_header: bool = _NO_HEADER,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
-    device: str = _setting("--device", help="cpu, cuda, or auto."),
+    device: str = _setting("--device", help="cpu, cuda, cuda:N, mps or auto."),
     bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
     fast: bool = _setting("--fast/--no-fast", help="The packed (unpadded) encoder, attn_implementation='packed', on every device."),
     threads: int | None = _setting("--threads", help="CPU threads (default: torch's)."),
@@ -110,18 +111,18 @@ def finetune_command(
     from ..training.finetuning.trainer import finetune
 
     show_training_messages()
-    with user_errors():
-        settings = FinetuneSettings(
-            task=task, epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_batch_size=eval_batch_size,
-            max_length=max_length, warmup_ratio=warmup_ratio, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
-            accumulation_steps=accumulation_steps, layerwise_lr_decay=layerwise_lr_decay, seed=seed, metric=metric,
-            patience=patience, eval_every=eval_every, checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints, log_every=log_every, max_train_examples=max_train_examples,
-            max_dev_examples=max_dev_examples, doc_stride=doc_stride, max_answer_length=max_answer_length,
-            read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header),
-            device=device, bf16=bf16, fast=fast, threads=threads, progress=progress,
-        )
-        result = finetune(model, train, dev, out, settings, resume=resume)
+    settings = FinetuneSettings(
+        task=task, epochs=epochs, learning_rate=lr, batch_size=batch_size, eval_batch_size=eval_batch_size,
+        max_length=max_length, warmup_ratio=warmup_ratio, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
+        accumulation_steps=accumulation_steps, layerwise_lr_decay=layerwise_lr_decay, seed=seed, metric=metric,
+        patience=patience, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, log_every=log_every, max_train_examples=max_train_examples,
+        max_dev_examples=max_dev_examples, doc_stride=doc_stride, max_answer_length=max_answer_length,
+        read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header),
+        device=device, bf16=bf16, fast=fast, threads=threads, progress=progress,
+    )
+    settings.validate()  # before the model and the data load
+    result = finetune(model, train, dev, out, settings, resume=resume)
     if result.best_metrics:
         typer.echo(f"best dev {result.metric}: {result.best_value:.4f} at step {result.best_step}"
                    + (" (stopped early)" if result.stopped_early else ""))
@@ -134,7 +135,7 @@ def finetune_command(
 def evaluate_command(
     model: str = typer.Argument(..., help="A fine-tuned model folder (e.g. RUN/best)."),
     file: Path = typer.Argument(..., help="Labelled examples in a format of the task."),
-    task: str | None = typer.Option(None, "--task", help=TASK_HELP + " Default: the task the model was fine-tuned for."),
+    task: Literal[TASK_NAMES] | None = typer.Option(None, "--task", help="The task (default: the one the model was fine-tuned for)."),
     max_length: int | None = typer.Option(None, "--max-length", help="Longest input (default: as fine-tuned)."),
     doc_stride: int | None = typer.Option(None, "--doc-stride", help="Question answering: window overlap."),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -146,22 +147,21 @@ def evaluate_command(
     no_header: bool = _NO_HEADER,
     output: Path = typer.Option(Path("metrics.json"), "--output", help="Where to write the metrics as JSON."),
     predictions: Path | None = typer.Option(None, "--predictions", help="Also write each example's prediction (JSONL)."),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, mps or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """Score a fine-tuned model on a labelled file: prints the metrics and writes them to --output."""
     from ..training.finetuning.evaluate import evaluate
 
     columns_given = any(value is not None for value in (text_column, pair_column, label_column, tag_column)) or no_header
-    with user_errors():
-        metrics = evaluate(
-            model, file, task,
-            read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header) if columns_given else None,
-            max_length=max_length, doc_stride=doc_stride, batch_size=batch_size, max_examples=max_examples,
-            device=device, predictions_path=predictions, progress=sys.stderr.isatty(),
-        )
-        record = {"model": str(model), "file": str(file), **metrics}
-        write_text_atomic(output, json.dumps(record, indent=2) + "\n")
+    metrics = evaluate(
+        model, file, task,
+        read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header) if columns_given else None,
+        max_length=max_length, doc_stride=doc_stride, batch_size=batch_size, max_examples=max_examples,
+        device=device, predictions_path=predictions, progress=sys.stderr.isatty(),
+    )
+    record = {"model": str(model), "file": str(file), **metrics}
+    write_text_atomic(output, json.dumps(record, indent=2) + "\n")
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
     else:

@@ -15,14 +15,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..atomic_files import atomic_path, check_writable
-from ..checkpoint_files import one_line
-from ..errors import InputError
+from ..atomic_files import RecordingWriter, atomic_path, check_writable
+from ..errors import AlbertError, InputError
 from ..text_normalization import decode_utf8, utf8_problem
+
+if TYPE_CHECKING:
+    import numpy as np
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".jsonl", ".parquet", ".npy")
@@ -41,6 +41,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     Raises:
         CliInputError: the file is missing, unreadable, of an unknown kind, or malformed.
     """
+    from ..checkpoint_files import one_line  # here: it loads numpy, which `albert --help` does without
+
     suffix = path.suffix.lower()
     if suffix not in INPUT_SUFFIXES:
         raise CliInputError(f"cannot read {path}: use a {', '.join(INPUT_SUFFIXES)} file")
@@ -77,17 +79,43 @@ def _json_row(line: str, number: int, path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"text": value}
 
 
-def column_values(rows: Sequence[dict[str, Any]], column: str, source: str) -> list[Any]:
-    """The values of ``column`` in every row.
+def row_name(path: Path, index: int) -> str:
+    """How a message names row ``index`` (from 0) of the rows :func:`read_rows` gave for ``path``:
+    by its line for a text file (``notes.jsonl, line 7``: from 1, blank lines and a CSV header
+    counted, as editors and ``grep -n`` number lines), by its index for a Parquet table
+    (``notes.parquet, rows[6]``: from 0, as pandas and Arrow index rows). Read again only when a
+    message needs it."""
+    suffix = path.suffix.lower()
+    if suffix not in (".txt", ".jsonl", ".csv"):
+        return f"{path}, rows[{index}]"
+    try:
+        text = decode_utf8(path.read_bytes(), str(path))
+    except (OSError, ValueError):
+        return f"{path}, rows[{index}]"
+    if suffix == ".csv":  # a row may span lines (quoted newlines); it starts after the last one read
+        reader = csv.reader(io.StringIO(text, newline=""))
+        starts, line = [], 1
+        for row in reader:
+            if row:
+                starts.append(line)
+            line = reader.line_num + 1
+        starts = starts[1:]  # the header
+    else:
+        starts = [number for number, line in enumerate(io.StringIO(text, newline=None), 1) if line.strip()]
+    return f"{path}, line {starts[index]}" if index < len(starts) else f"{path}, rows[{index}]"
+
+
+def column_values(rows: Sequence[dict[str, Any]], column: str, path: Path) -> list[Any]:
+    """The values of ``column`` in every row of ``path``.
 
     Raises:
-        CliInputError: a row lacks the column; the message lists the columns there are.
+        CliInputError: a row lacks the column; the message names the row and lists its columns.
     """
-    for number, row in enumerate(rows, 1):
+    for index, row in enumerate(rows):
         if column not in row:
             present = ", ".join(map(str, row)) or "none"
             raise CliInputError(
-                f"{source} has no column {column!r} (row {number} has: {present}); pick one with --column"
+                f"{row_name(path, index)} has no column {column!r} (it has: {present}); pick one with --column"
             )
     return [row[column] for row in rows]
 
@@ -107,15 +135,16 @@ def read_texts(
     if arguments and input_path is not None:
         raise CliInputError("give texts as arguments or with --input, not both")
     if arguments:
-        texts, source = list(arguments), "the arguments"
-    elif input_path is not None and str(input_path) != "-":
+        texts = list(arguments)
+        return check_texts(texts, "the arguments", lambda index: f"inputs[{index}]")
+    if input_path is not None and str(input_path) != "-":
         rows = read_rows(input_path)
-        texts, source = column_values(rows, column or "text", str(input_path)), str(input_path)
-    elif input_path is not None or not stdin.isatty():
-        texts, source = [line.rstrip("\r\n") for line in _stdin_lines(stdin) if line.strip()], "stdin"
-    else:
-        raise CliInputError("no input: give texts as arguments, a file with --input, or pipe lines on stdin")
-    return check_texts(texts, source)
+        texts = column_values(rows, column or "text", input_path)
+        return check_texts(texts, str(input_path), lambda index: row_name(input_path, index))
+    if input_path is not None or not stdin.isatty():
+        # blank lines are left out, so no text read from stdin is empty
+        return check_texts([line.rstrip("\r\n") for line in _stdin_lines(stdin) if line.strip()], "stdin")
+    raise CliInputError("no input: give texts as arguments, a file with --input, or pipe lines on stdin")
 
 
 def _stdin_lines(stdin: IO[str]) -> list[str]:
@@ -140,17 +169,19 @@ def read_records(input_path: Path, columns: Sequence[str]) -> list[dict[str, Any
     rows = read_rows(input_path)
     if not rows:
         raise CliInputError(f"{input_path} holds no rows")
-    values = {column: column_values(rows, column, str(input_path)) for column in columns}
+    values = {column: column_values(rows, column, input_path) for column in columns}
     return [{column: values[column][index] for column in columns} for index in range(len(rows))]
 
 
-def check_texts(texts: Sequence[Any], source: str) -> list[str]:
-    """Refuse an empty input and empty or non-text values, naming the first bad one."""
+def check_texts(texts: Sequence[Any], source: str, name: Callable[[int], str] | None = None) -> list[str]:
+    """Refuse an empty input and empty or non-text values, naming the first bad one with
+    ``name(index)`` (by default ``inputs[index]``, from 0: the ``input`` column of the results)."""
     if not texts:
         raise CliInputError(f"no texts in {source}")
-    for number, text in enumerate(texts, 1):
+    for index, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
-            raise CliInputError(f"text {number} of {source} is empty or not text: {text!r}")
+            where = name(index) if name is not None else f"inputs[{index}]"
+            raise CliInputError(f"{where} is empty or not text: {text!r}")
     return list(texts)
 
 
@@ -174,6 +205,8 @@ def check_output(path: Path | None, allowed: Sequence[str] = OUTPUT_SUFFIXES) ->
 
 def jsonable(value: Any) -> Any:
     """Numpy arrays and scalars as plain lists and numbers, so records serialise as JSON."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -199,7 +232,9 @@ def write_output(
         raise CliInputError(f"cannot write {path}: .npy holds vectors (albert embed); use .jsonl or .parquet")
     try:
         _write_file(path, suffix, records, array)
-    except OSError as error:  # a disk that filled up meanwhile, say; atomic_path names our path
+    except AlbertError:  # a full disk (DiskFullError) or an I/O error (OutputError): named already
+        raise
+    except OSError as error:  # atomic_path names our path, never the temporary
         raise CliInputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
@@ -208,8 +243,12 @@ def _write_file(
 ) -> None:
     with atomic_path(path) as temporary:
         if suffix == ".npy":
+            import numpy as np
+
             with open(temporary, "wb") as handle:
-                np.save(handle, array())
+                # Through write calls: numpy's own C writer ignores a failed last flush (a file cut
+                # short, renamed in as if whole); a failed write call raises.
+                np.save(RecordingWriter(handle), array())  # type: ignore[arg-type]
         elif suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -231,6 +270,7 @@ def print_json_lines(records: Sequence[dict[str, Any]], stream: IO[str] | None =
 
 def print_table(records: Sequence[dict[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
     """A rich table of ``columns`` of the records; floats shown with 4 decimals."""
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -246,6 +286,8 @@ def print_table(records: Sequence[dict[str, Any]], columns: Sequence[str], title
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    import numpy as np
+
     if isinstance(value, (float, np.floating)):
         return f"{value:.4f}"
     return str(value)

@@ -8,18 +8,13 @@ model, unreadable file, empty input, wrong column) is one line on stderr and exi
 from __future__ import annotations
 
 import functools
-import logging
-import sys
-import typing
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 import typer
 
-from ..text_normalization import utf8_problem
+from ..errors import AlbertError
 from .app import app
 from .io import (
     CliInputError,
@@ -28,10 +23,12 @@ from .io import (
     print_table,
     read_records,
     read_texts,
+    row_name,
     write_output,
 )
 
-Function = TypeVar("Function", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    import numpy as np
 
 # -- options every command shares -----------------------------------------------------------------
 
@@ -42,15 +39,22 @@ Model = Annotated[
     ),
 ]
 Device = Annotated[
-    str | None, typer.Option("--device", help="cpu, cuda, cuda:1 ... (default: a GPU if there is one).")
+    str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto (default: a GPU if there is one).")
 ]
-Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16 or float16.")]
+Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16, float16 or auto.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Model inputs run at once.")]
 UseOnnx = Annotated[
     bool,
     typer.Option(
         "--onnx",
         help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra).",
+    ),
+]
+AllowUntrainedHead = Annotated[
+    bool,
+    typer.Option(
+        "--allow-untrained-head",
+        help="Run even if the model's head for this task is not in its weights (random answers; for testing).",
     ),
 ]
 InputFile = Annotated[
@@ -75,73 +79,22 @@ Texts = Annotated[
 ]
 
 
-def _one_line_errors(command: Function) -> Function:
-    """Turn the errors a user can fix into one line on stderr and exit status 1, and warnings
-    into one line each (``warning: ...``) instead of Python's two-line source listing."""
-    from ..checkpoint_files import CheckpointError
-    from ..hub import ModelNotFoundError
-
-    def fixable() -> tuple[type[BaseException], ...]:
-        """The errors a user can fix, looked up when one is raised: the ONNX export's own error
-        only if its module (torch's) was loaded, so that a command that never loads torch (the
-        HTTP side of ``albert serve``) does not import it to name an error it cannot raise."""
-        errors: list[type[BaseException]] = [CliInputError, ModelNotFoundError, CheckpointError, ValueError,
-                                             TypeError, OSError, ImportError]  # fmt: skip
-        onnx_export = sys.modules.get("albert.fast.onnx_export")
-        if onnx_export is not None:
-            errors.append(onnx_export.ExportMismatchError)
-        return tuple(errors)
-
-    def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-        typer.echo(f"warning: {message}", err=True)
-
-    option_names = _option_names(command)
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            _check_utf8_arguments(kwargs, option_names)
-            with warnings.catch_warnings():
-                warnings.showwarning = show_warning
-                return command(*args, **kwargs)
-        except fixable() as error:
-            message = " ".join(str(error).split()) or type(error).__name__
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(1) from None
-
-    return run  # type: ignore[return-value]
-
-
-def _option_names(command: Callable[..., Any]) -> dict[str, str]:
-    """Parameter name -> its first flag (``question`` -> ``--question``), from the typer annotations."""
-    names = {}
-    for name, hint in typing.get_type_hints(command, include_extras=True).items():
-        for info in getattr(hint, "__metadata__", ()):
-            if isinstance(info, typer.models.OptionInfo):  # typer takes a first flag as the "default"
-                flags = [flag for flag in (info.default, *(info.param_decls or ())) if isinstance(flag, str)]
-                names[name] = next((flag for flag in flags if flag.startswith("--")), f"--{name.replace('_', '-')}")
-    return names
-
-
-def _check_utf8_arguments(values: dict[str, Any], option_names: dict[str, str]) -> None:
-    """Refuse text given on the command line that is not UTF-8 (Python reads such bytes as lone
-    surrogates), naming the argument or option; ``--model`` is a path, which need not be UTF-8."""
-    for name, value in values.items():
-        for number, text in enumerate(value if isinstance(value, list) else [value], 1):
-            problem = utf8_problem(text) if isinstance(text, str) and name != "model" else None
-            if problem is not None:
-                where = option_names.get(name, f"argument {number}")
-                raise CliInputError(f"{where} is not valid UTF-8: it holds {problem}")
-
-
 def _pipeline(
     task: str, model: str | None, device: str | None, dtype: str | None, batch_size: int, **options: Any
 ):
+    _check_model(model)
     from ..pipelines import pipeline
 
-    # The model classes report missing head weights through logging; show it like a warning.
-    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING, stream=sys.stderr)
     return pipeline(task, model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
+
+
+def _check_model(model: str | None) -> None:
+    """Read the model's config.json before torch is imported (seconds): a name that resolves to
+    nothing, or a broken config, fails at once. Raises ModelNotFoundError or ConfigError."""
+    from ..config import AlbertConfig
+
+    if model is not None:
+        AlbertConfig.from_pretrained(model)
 
 
 def _emit(
@@ -164,7 +117,6 @@ def _emit(
 
 
 @app.command("fill-mask")
-@_one_line_errors
 def fill_mask(
     texts: Texts = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Predictions per [MASK].")] = 5,
@@ -176,6 +128,7 @@ def fill_mask(
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
     onnx: UseOnnx = False,
+    allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -184,7 +137,9 @@ def fill_mask(
     """Predict the words behind [MASK]: albert fill-mask "The man worked as a [MASK]." """
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    unmasker = _pipeline("fill-mask", model, device, dtype, batch_size, onnx=onnx)
+    unmasker = _pipeline(
+        "fill-mask", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+    )
     results = unmasker(inputs, top_k=top_k, targets=target or None)
     records = []
     for number, (text, per_text) in enumerate(zip(inputs, results)):
@@ -196,16 +151,18 @@ def fill_mask(
 
 
 @app.command("embed")
-@_one_line_errors
 def embed(
     texts: Texts = None,
     level: Annotated[
-        str, typer.Option("--level", help="piece, word (or token), sentence or document.")
+        Literal["piece", "word", "token", "sentence", "document"],
+        typer.Option("--level", help="Pieces, words (or tokens), sentences or documents."),
     ] = "sentence",
     word_pooling: Annotated[
-        str, typer.Option("--word-pooling", help="first, mean or last piece of a word.")
+        Literal["first", "mean", "last"], typer.Option("--word-pooling", help="Which piece(s) of a word make its vector.")
     ] = "mean",
-    sentence_pooling: Annotated[str, typer.Option("--sentence-pooling", help="mean, cls or max.")] = "mean",
+    sentence_pooling: Annotated[
+        Literal["mean", "cls", "max"], typer.Option("--sentence-pooling", help="How a sentence's vectors are pooled.")
+    ] = "mean",
     layer: Annotated[
         str, typer.Option("--layer", help="last, or a hidden-state index (0 = embeddings).")
     ] = "last",
@@ -237,6 +194,8 @@ def embed(
     ] = None,
 ) -> None:
     """Vectors for pieces, words, sentences or documents (.npy: one row per unit)."""
+    import numpy as np
+
     if spark is not None:
         refused = {"texts as arguments": bool(texts), "--mean-last": mean_last is not None,
                    "--stride": stride is not None, "--onnx": onnx, "--json": as_json}  # fmt: skip
@@ -285,7 +244,7 @@ def _embed_on_spark(master: str, input_path: str, output_path: str, text_column:
             echo(f"Spark {session.version} on {master}; UI at {session.sparkContext.uiWebUrl}")
         rows = embed_to_parquet(session, input_path, output_path, text_column, echo=echo, **params)
     except Exception as error:  # Spark's own errors (AnalysisException, a failed job) as one line
-        if isinstance(error, (CliInputError, ValueError, TypeError)):
+        if isinstance(error, AlbertError):
             raise
         raise CliInputError(f"the Spark job failed: {_spark_error(error)}") from None
     finally:
@@ -301,14 +260,14 @@ def _spark_error(error: BaseException) -> str:
 
 
 @app.command("classify")
-@_one_line_errors
 def classify(
     texts: Texts = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", "-k", min=1, help="Best K labels (default: all).")
     ] = None,
     function: Annotated[
-        str | None, typer.Option("--function", help="softmax, sigmoid or none (default: from the model).")
+        Literal["softmax", "sigmoid", "none"] | None,
+        typer.Option("--function", help="How logits become scores (default: from the model)."),
     ] = None,
     pair_column: Annotated[
         str | None, typer.Option("--pair-column", help="Field of --input holding a second text.")
@@ -318,6 +277,7 @@ def classify(
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
     onnx: UseOnnx = False,
+    allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -336,7 +296,9 @@ def classify(
         inputs = read_texts(texts, input_file, column)
         shown = inputs
     check_output(output, (".jsonl", ".parquet"))
-    classifier = _pipeline("text-classification", model, device, dtype, batch_size, onnx=onnx)
+    classifier = _pipeline(
+        "text-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+    )
     results = classifier(inputs, top_k=top_k, function_to_apply=function)
     records = [
         {"input": number, "text": text, "rank": rank, **label}
@@ -347,11 +309,11 @@ def classify(
 
 
 @app.command("tag")
-@_one_line_errors
 def tag(
     texts: Texts = None,
     aggregation: Annotated[
-        str, typer.Option("--aggregation", help="none, simple, first, average or max.")
+        Literal["none", "simple", "first", "average", "max"],
+        typer.Option("--aggregation", help="How pieces' labels become words' (as in transformers)."),
     ] = "simple",
     keep_all: Annotated[bool, typer.Option("--keep-all", help="Also show words labelled O.")] = False,
     model: Model = None,
@@ -359,6 +321,7 @@ def tag(
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
     onnx: UseOnnx = False,
+    allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -367,7 +330,9 @@ def tag(
     """Label words (named entities), with their character spans."""
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    tagger = _pipeline("token-classification", model, device, dtype, batch_size, onnx=onnx)
+    tagger = _pipeline(
+        "token-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+    )
     results = tagger(inputs, aggregation_strategy=aggregation, ignore_labels=[] if keep_all else None)
     records = [
         {"input": number, "entity": entity.get("entity_group", entity.get("entity")),
@@ -379,7 +344,6 @@ def tag(
 
 
 @app.command("answer")
-@_one_line_errors
 def answer(
     question: Annotated[str | None, typer.Option("--question", "-q", help="The question.")] = None,
     context: Annotated[
@@ -403,6 +367,7 @@ def answer(
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
     onnx: UseOnnx = False,
+    allow_untrained_head: AllowUntrainedHead = False,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -431,7 +396,9 @@ def answer(
             )
         records_in = [{"question": question, "context": context}]
     check_output(output, (".jsonl", ".parquet"))
-    reader = _pipeline("question-answering", model, device, dtype, batch_size, onnx=onnx)
+    reader = _pipeline(
+        "question-answering", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+    )
     results = reader(
         records_in,
         top_k=top_k,
@@ -447,7 +414,6 @@ def answer(
 
 
 @app.command("choose")
-@_one_line_errors
 def choose(
     prompt: Annotated[
         str | None, typer.Argument(help="The prompt (or use --input).", show_default=False)
@@ -460,6 +426,7 @@ def choose(
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
     onnx: UseOnnx = False,
+    allow_untrained_head: AllowUntrainedHead = False,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -474,15 +441,17 @@ def choose(
         if prompt is not None or choice:
             raise CliInputError("give --input, or a prompt with --choice; not both")
         items = read_records(input_file, ["prompt", "choices"])
-        for number, item in enumerate(items, 1):
+        for index, item in enumerate(items):
             if not isinstance(item["choices"], list):
-                raise CliInputError(f"row {number} of {input_file}: choices must be a list of texts")
+                raise CliInputError(f"{row_name(input_file, index)}: choices must be a list of texts")
     else:
         if not prompt or not prompt.strip() or not choice:
             raise CliInputError("give a prompt and at least two --choice options, or --input FILE")
         items = [{"prompt": prompt, "choices": list(choice)}]
     check_output(output, (".jsonl", ".parquet"))
-    chooser = _pipeline("multiple-choice", model, device, dtype, batch_size, onnx=onnx)
+    chooser = _pipeline(
+        "multiple-choice", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+    )
     results = chooser(items)
     records = []
     for number, (item, scored) in enumerate(zip(items, results)):
@@ -493,7 +462,6 @@ def choose(
 
 
 @app.command("info")
-@_one_line_errors
 def info(
     model: Annotated[
         str | None, typer.Argument(help="Model folder, shipped model name or Hub id.", show_default=False)
@@ -501,6 +469,7 @@ def info(
     as_json: AsJson = False,
 ) -> None:
     """Parameters, shared layers, memory at each dtype, vocabulary and config of a model."""
+    _check_model(model)
     from ..pipelines.base import default_model
     from ..pipelines.info import model_info
 

@@ -9,13 +9,12 @@ import typer
 from ..serve.errors import WorkerStopped
 from ..serve.settings import ServeSettings
 from .app import app, settings_option
-from .pipeline_commands import Device, Dtype, Model, UseOnnx, _one_line_errors
+from .pipeline_commands import Device, Dtype, Model, UseOnnx
 
 _setting = partial(settings_option, ServeSettings)
 
 
 @app.command("serve")
-@_one_line_errors
 def serve(
     model: Model = None,
     host: str = _setting("--host", help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."),
@@ -39,6 +38,14 @@ def serve(
     in_process: bool = _setting(
         "--in-process", help="Run the model in the server's process, not its own (less memory, slower under load)."
     ),
+    graceful_timeout: float = _setting(
+        "--graceful-timeout", min=0,
+        help="Seconds SIGTERM waits for accepted requests; the rest then get 503 (keep it below the supervisor's stop timeout).",
+    ),
+    allow_untrained_head: bool = _setting(
+        "--allow-untrained-head",
+        help="Serve a task head the weights do not hold (newly initialised: random answers) instead of refusing the model.",
+    ),
 ) -> None:
     """Serve the model over HTTP: embeddings (also OpenAI's /v1/embeddings) and the task of its head."""
     from ..serve import serve as run_service
@@ -47,7 +54,8 @@ def serve(
         model=model, host=host, port=port, max_batch_tokens=max_batch_tokens, max_batch_requests=max_batch_requests,
         max_concurrent_requests=max_concurrent_requests, max_client_batch_size=max_client_batch_size,
         payload_limit=payload_limit, auto_truncate=auto_truncate, api_key=api_key, device=device, dtype=dtype,
-        onnx=onnx, fast=fast, in_process=in_process,
+        onnx=onnx, fast=fast, in_process=in_process, graceful_timeout=graceful_timeout,
+        allow_untrained_head=allow_untrained_head,
     )  # fmt: skip
     try:
         run_service(settings)

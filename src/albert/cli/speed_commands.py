@@ -7,7 +7,6 @@ with ``--int8``, also writes a dynamically quantised copy and prints what it cos
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,15 +17,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 from ..atomic_files import atomic_path
-from .app import app
+from ..errors import OptionError
+from .app import AlbertTyper, app
 
-export_app = typer.Typer(help="Export a model for deployment (ONNX for CPUs).", no_args_is_help=True)
+export_app = AlbertTyper(help="Export a model for deployment (ONNX for CPUs).")
 app.add_typer(export_app, name="export")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @export_app.command("onnx")
@@ -43,33 +38,30 @@ def export_onnx_command(
     atol: Annotated[float, typer.Option(help="Largest absolute difference the check accepts.")] = 1e-4,
 ) -> None:
     """Export MODEL to ONNX at OUT, verified against torch."""
-    from ..checkpoint import CheckpointError
-    from ..config import CONFIG_NAME
-    from ..hub import ModelNotFoundError, resolve_file
+    from ..config import AlbertConfig
     from ..modeling import MODEL_CLASSES
 
     try:
-        if model_class is None:
-            config = json.loads(resolve_file(model, CONFIG_NAME).read_text())
-            architectures = [name for name in config.get("architectures") or [] if name in MODEL_CLASSES]
-            model_class = architectures[0] if architectures else "AlbertModel"
-        if model_class not in MODEL_CLASSES:
-            _fail(f"unknown --class {model_class!r}; choose one of: {', '.join(MODEL_CLASSES)}")
-        loaded = MODEL_CLASSES[model_class].from_pretrained(model)
-    except (ModelNotFoundError, CheckpointError) as error:
-        _fail(str(error))
-
-    try:
-        from ..fast.onnx_export import ExportMismatchError, export_onnx, quantize_int8
+        from ..fast.onnx_export import OUTPUT_NAMES, export_onnx, quantize_int8
     except ImportError as error:
-        _fail(f"ONNX export needs onnx, onnxscript and onnxruntime ({error}); pip install onnx onnxscript onnxruntime")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as partial:  # whole or absent, like every file albert writes
-            report = export_onnx(loaded, partial, opset=opset, verify=verify, atol=atol)
-        report.path = out
-    except (TypeError, ExportMismatchError, OSError) as error:
-        _fail(str(error))
+        raise ImportError(
+            f"ONNX export needs onnx, onnxscript and onnxruntime ({error}); pip install 'albert-lm[onnx]'",
+            name=error.name,
+        ) from None
+    if model_class is None:
+        config = AlbertConfig.from_pretrained(model).to_dict()  # checked as every model's config is
+        named = config.get("architectures")
+        named = named if isinstance(named, list) else []
+        architectures = [name for name in named if isinstance(name, str) and name in MODEL_CLASSES]
+        model_class = architectures[0] if architectures else "AlbertModel"
+    if model_class not in OUTPUT_NAMES:  # checked before the model loads
+        unknown = "unknown" if model_class not in MODEL_CLASSES else "cannot export"
+        raise OptionError(f"{unknown} --class {model_class!r}; choose one of: {', '.join(OUTPUT_NAMES)}")
+    loaded = MODEL_CLASSES[model_class].from_pretrained(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as partial:  # whole or absent, like every file albert writes
+        report = export_onnx(loaded, partial, opset=opset, verify=verify, atol=atol)
+    report.path = out
     typer.echo(f"wrote {report.path} ({model_class}, opset {report.opset}, outputs: {', '.join(report.output_names)})")
     if verify:
         diffs = ", ".join(f"{name} {value:.2e}" for name, value in report.max_abs_diff.items())

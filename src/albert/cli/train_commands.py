@@ -12,13 +12,13 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
-from ..training.optim import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
-from ..training.pretraining.trainer import PretrainSettings
-from .app import app, settings_option, show_training_messages, user_errors
+from ..training.pretraining.settings import PretrainSettings
+from ..training.recipes import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
+from .app import app, settings_option, show_training_messages
 
 #: An option of ``albert pretrain``: its default is PretrainSettings' (one place sets it).
 _setting = partial(settings_option, PretrainSettings)
@@ -54,8 +54,7 @@ def train_tokenizer_command(
     [CLS]=2 [SEP]=3 [MASK]=4), into a folder AlbertTokenizer.from_pretrained loads."""
     from ..training.pretraining.vocabulary import train_tokenizer
 
-    with user_errors():
-        folder = train_tokenizer(corpus, out, vocab_size, max_sentences=max_sentences, seed=seed)
+    folder = train_tokenizer(corpus, out, vocab_size, max_sentences=max_sentences, seed=seed)
     typer.echo(f"wrote a {vocab_size:,}-piece tokenizer to {folder}")
 
 
@@ -79,11 +78,10 @@ def prepare_data_command(
     from ..tokenizer import load_tokenizer
     from ..training.pretraining.shards import prepare_shards
 
-    with user_errors():
-        manifest = prepare_shards(
-            corpus, load_tokenizer(tokenizer), out, heldout_fraction=heldout_fraction,
-            min_document_chars=min_document_chars, max_document_lines=max_document_lines,
-        )
+    manifest = prepare_shards(
+        corpus, load_tokenizer(tokenizer), out, heldout_fraction=heldout_fraction,
+        min_document_chars=min_document_chars, max_document_lines=max_document_lines,
+    )
     for split, shards in manifest["splits"].items():
         tokens = sum(shard["tokens"] for shard in shards)
         documents = sum(shard["documents"] for shard in shards)
@@ -106,7 +104,7 @@ def pretrain_command(
     seq_len: int = _setting("--seq-len", field="max_seq_length", help="Maximum sequence length."),
     recipe: str = _setting("--recipe", help="Named defaults for everything not given."),
     lr: float | None = _setting("--lr", field="learning_rate", help=f"Peak learning rate (recipe: {_RECIPE.learning_rate})."),
-    optimizer: str | None = _setting("--optimizer", help=f"{' or '.join(OPTIMIZERS)} (recipe: {_RECIPE.optimizer})."),
+    optimizer: Literal[OPTIMIZERS] | None = _setting("--optimizer", help=f"{' or '.join(OPTIMIZERS)} (recipe: {_RECIPE.optimizer})."),
     warmup_steps: int | None = _setting(
         "--warmup-steps", help=f"Linear warmup (recipe: {_RECIPE.warmup_fraction:.1%} of steps)."
     ),
@@ -136,7 +134,7 @@ def pretrain_command(
     compile_layers: bool = _setting(
         "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
     ),
-    device: str = _setting("--device", help="cpu, cuda, or auto."),
+    device: str = _setting("--device", help="cpu, cuda, cuda:N, mps or auto."),
     bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
     threads: int | None = _setting(
         "--threads", field="num_threads", help="CPU threads per process (default: cores / processes)."
@@ -154,23 +152,23 @@ def pretrain_command(
 
     show_training_messages()
     overrides = _parse_overrides(set_fields)
-    with user_errors():
-        settings = PretrainSettings(
-            steps=steps, batch_size=batch_size, max_seq_length=seq_len, recipe=recipe, optimizer=optimizer,
-            learning_rate=lr, warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
-            short_seq_prob=short_seq_prob, max_predictions_per_seq=max_predictions,
-            accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
-            activation_checkpointing=activation_checkpointing, fast=fast or compile_layers, compile=compile_layers,
-            device=device, bf16=bf16, num_threads=threads, progress=progress, init_from=str(init_from) if init_from is not None else None,
+    settings = PretrainSettings(
+        steps=steps, batch_size=batch_size, max_seq_length=seq_len, recipe=recipe, optimizer=optimizer,
+        learning_rate=lr, warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
+        short_seq_prob=short_seq_prob, max_predictions_per_seq=max_predictions,
+        accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
+        activation_checkpointing=activation_checkpointing, fast=fast or compile_layers, compile=compile_layers,
+        device=device, bf16=bf16, num_threads=threads, progress=progress, init_from=str(init_from) if init_from is not None else None,
+    )
+    settings.resolved()  # the settings are checked before the tokenizer and the data load
+    try:
+        result = pretrain(
+            config, load_tokenizer(tokenizer), data, out, settings, config_overrides=overrides, resume=resume
         )
-        try:
-            result = pretrain(
-                config, load_tokenizer(tokenizer), data, out, settings, config_overrides=overrides, resume=resume
-            )
-        except KeyboardInterrupt:
-            typer.echo("\ninterrupted; continue from the last checkpoint with the same command and --resume", err=True)
-            raise typer.Exit(code=130) from None
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted; continue from the last checkpoint with the same command and --resume", err=True)
+        raise typer.Exit(code=130) from None
     if int(os.environ.get("RANK", "0")) == 0:
         metrics = result.last_metrics
         if metrics:
@@ -187,22 +185,21 @@ def evaluate_mlm_command(
     files: list[Path] = typer.Argument(
         ..., help="Held-out text files (.txt, .txt.gz, .txt.xz) or folders, or one prepare-data folder."
     ),
-    split: str = typer.Option("heldout", "--split", help="Split of a prepare-data folder: heldout or train."),
+    split: Literal["heldout", "train"] = typer.Option("heldout", "--split", help="Split of a prepare-data folder."),
     seq_len: int = typer.Option(128, "--seq-len", help="Length of the sentence pairs."),
     batch_size: int = typer.Option(32, "--batch-size"),
     seed: int = typer.Option(0, "--seed", help="Fixes the pairs and masks: same seed, same test."),
     max_examples: int = typer.Option(2000, "--max-examples", help="Pairs evaluated at most (0: all)."),
-    device: str = typer.Option("auto", "--device"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N, mps or auto."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Masked-token accuracy (top-1, top-5), MLM loss and sentence-order accuracy on held-out text."""
     from ..training.pretraining.held_out import evaluate_mlm
 
-    with user_errors():
-        results = evaluate_mlm(
-            model, files, max_seq_length=seq_len, batch_size=batch_size, seed=seed,
-            max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(), split=split,
-        )
+    results = evaluate_mlm(
+        model, files, max_seq_length=seq_len, batch_size=batch_size, seed=seed,
+        max_examples=max_examples or None, device=device, progress=sys.stderr.isatty(), split=split,
+    )
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return

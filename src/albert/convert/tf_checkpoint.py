@@ -17,6 +17,7 @@ is run.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import tarfile
@@ -33,8 +34,9 @@ import torch
 from ..atomic_files import check_writable
 from ..checkpoint_files import SAFE_WEIGHTS_NAME, TOKENIZER_FILES, one_line
 from ..config import CONFIG_NAME, AlbertConfig
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ModelNotFoundError
 from ..modeling import MODEL_CLASSES
+from ..output_lock import folder_lock
 from ..tokenization_base import BaseTokenizer
 from ..tokenizer import AlbertTokenizer
 from ..wordpiece import AlbertWordPieceTokenizer
@@ -55,6 +57,15 @@ CONFIG_FILE = "albert_config.json"
 RELEASE_VOCAB = "30k-clean.model"
 _OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _SHOWN = 12  # names listed in one error
+#: Suffixes of the files TF writes for one checkpoint prefix.
+_CHECKPOINT_FILE = re.compile(r"\.(index|meta|data-\d+-of-\d+)$")
+#: Names that say "tar archive" (and tarfile's mode for each), so that an unreadable one is called
+#: that rather than "not a checkpoint".
+_ARCHIVE_SUFFIXES = {
+    ".tar": "r:", ".tar.gz": "r:gz", ".tgz": "r:gz", ".tar.bz2": "r:bz2", ".tbz2": "r:bz2", ".tar.xz": "r:xz",
+    ".txz": "r:xz",
+}  # fmt: skip
+WHAT_TO_PASS = "pass a checkpoint prefix (.../model.ckpt-best), a release folder or its .tar.gz"
 
 
 class ConversionError(CheckpointError):
@@ -127,20 +138,22 @@ class TFVariables:
 
     Raises:
         ImportError: TensorFlow is not installed (:data:`INSTALL_HINT`).
-        ConversionError: nothing readable at ``prefix``.
+        ModelNotFoundError: no checkpoint at ``prefix`` (see :func:`check_checkpoint_exists`).
+        ConversionError: files at ``prefix`` that TensorFlow cannot read.
     """
 
     def __init__(self, prefix: str | os.PathLike) -> None:
         tf = _tensorflow()
         self.prefix = Path(prefix)
+        check_checkpoint_exists(self.prefix)
         try:
             self._reader = tf.train.load_checkpoint(str(prefix))
             shapes = self._reader.get_variable_to_shape_map()
             names = self._object_names(shapes) if _OBJECT_GRAPH in shapes else {}
         except (tf.errors.OpError, ValueError, OSError) as error:
             raise ConversionError(
-                f"could not read a TF checkpoint at {prefix} ({one_line(error)}): expected {prefix}.index and "
-                f"{prefix}.data-00000-of-00001 written by TensorFlow"
+                f"TensorFlow cannot read the checkpoint {prefix} ({one_line(error)}): its {self.prefix.name}.index "
+                f"and {self.prefix.name}.data-* files are damaged, incomplete or not written by TensorFlow"
             ) from None
         self._keys = {names.get(key, key): key for key in shapes}
         self.shapes: dict[str, tuple[int, ...]] = {
@@ -176,7 +189,8 @@ def load_tf_checkpoint(checkpoint_prefix: str | os.PathLike) -> dict[str, torch.
 
     Raises:
         ImportError: TensorFlow is not installed.
-        ConversionError: nothing readable at the prefix.
+        ModelNotFoundError: no checkpoint at the prefix.
+        ConversionError: files at the prefix that TensorFlow cannot read.
     """
     variables = TFVariables(checkpoint_prefix)
     return {
@@ -187,6 +201,75 @@ def load_tf_checkpoint(checkpoint_prefix: str | os.PathLike) -> dict[str, torch.
 
 
 # -- finding the files of a release -----------------------------------------------------------------
+
+def check_checkpoint_exists(prefix: Path) -> None:
+    """Refuse a checkpoint prefix with no ``.index`` file, saying which of two things is wrong.
+
+    Raises:
+        ModelNotFoundError: nothing of that name (neither the path nor any checkpoint file of it)
+            exists; other checkpoints beside it are named.
+        ConversionError: data files without their index (an incomplete copy).
+    """
+    if prefix.with_name(prefix.name + ".index").is_file():
+        return
+    folder = prefix.parent
+    data = _files(folder, f"{glob.escape(prefix.name)}.data-*", recursive=False) if folder.is_dir() else []
+    if data:
+        raise ConversionError(
+            f"the checkpoint {prefix} has {data[0].name} but no {prefix.name}.index: the copy is incomplete; "
+            "copy the .index file that was saved with it"
+        )
+    raise ModelNotFoundError(f"{prefix} does not exist{_beside(prefix)}: {WHAT_TO_PASS}")
+
+
+def _beside(path: Path) -> str:
+    """A hint naming the checkpoints in the folder ``path`` was looked for in, when it has any."""
+    if not path.parent.is_dir():
+        return f" (nor does the folder {path.parent})" if str(path.parent) not in ("", ".") else ""
+    prefixes = sorted({index.name[: -len(".index")] for index in _files(path.parent, "*.index", recursive=False)})
+    if not prefixes:
+        return ""
+    return f" (checkpoints in {path.parent}: {', '.join(prefixes[:5])}{', ...' if len(prefixes) > 5 else ''})"
+
+
+def _check_named_archive(source: Path) -> None:
+    """Refuse a file named as a tar archive (``.tar.gz``, ...) that tarfile cannot read, with the reason.
+
+    Raises:
+        ConversionError: the file is damaged, cut short or not of the kind its name says.
+    """
+    suffix = next((suffix for suffix in _ARCHIVE_SUFFIXES if source.name.endswith(suffix)), None)
+    if suffix is None:
+        return
+    try:
+        with tarfile.open(source, _ARCHIVE_SUFFIXES[suffix]):
+            pass
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ConversionError(
+            f"{source} is not a readable tar archive ({one_line(error)}): is the download complete?"
+        ) from None
+
+
+def _check_source(source: Path) -> None:
+    """Say at once what is wrong with a path that is no archive, folder or checkpoint, before any
+    of it is read: missing, an unreadable archive, or a file of another kind.
+
+    Raises:
+        ModelNotFoundError: ``source`` does not exist, as a path or as a checkpoint prefix.
+        ConversionError: a file that is neither a tar archive nor a file of a TF checkpoint.
+    """
+    if source.is_dir() or _is_archive(source):
+        return
+    if not source.exists():
+        check_checkpoint_exists(source)  # a prefix names no file of its own
+        return
+    _check_named_archive(source)
+    if not source.is_file() or not _CHECKPOINT_FILE.search(source.name):
+        raise ConversionError(
+            f"{source} is neither a tar archive, a folder nor a file of a TF checkpoint (.index, .data-*, .meta): "
+            f"{WHAT_TO_PASS}"
+        )
+
 
 @dataclass
 class _Release:
@@ -290,13 +373,7 @@ def _release_at_prefix(prefix: Path) -> _Release:
         if prefix.name.endswith(suffix) and prefix.is_file():
             prefix = prefix.with_name(prefix.name[: -len(suffix)])
     prefix = prefix.with_name(re.sub(r"\.data-\d+-of-\d+$", "", prefix.name))
-    if not prefix.with_name(prefix.name + ".index").is_file():
-        if not prefix.parent.is_dir():
-            raise FileNotFoundError(f"no such checkpoint, folder or archive: {prefix}")
-        raise ConversionError(
-            f"no TF checkpoint at {prefix}: expected {prefix.name}.index and {prefix.name}.data-00000-of-00001 in "
-            f"{prefix.parent}. Pass a checkpoint prefix (.../model.ckpt-best), a release folder or its .tar.gz"
-        )
+    check_checkpoint_exists(prefix)
     folder = prefix.parent
     config = folder / CONFIG_FILE
     vocab = _pick(_vocabularies(folder, recursive=False), folder, f"vocabularies beside {prefix}", "--vocab",
@@ -341,6 +418,7 @@ def _is_archive(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _located(source: Path, find_in_folder: Any) -> Iterator[_Release]:
+    _check_source(source)
     if _is_archive(source):
         with _unpacked(source) as folder:
             yield find_in_folder(folder, source.name)
@@ -375,9 +453,12 @@ def convert_tf_checkpoint(
 
     Raises:
         ImportError: TensorFlow is not installed.
-        FileNotFoundError: no such checkpoint, config or vocabulary.
+        ModelNotFoundError: no such checkpoint, config or vocabulary (a ``FileNotFoundError``);
+            checked before anything is read.
         OSError: ``out`` cannot be written (checked before the checkpoint is read).
-        ConversionError: an unreadable or hostile archive, no checkpoint in it, variables neither
+        FolderInUseError: another process is writing ``out`` (checked before the checkpoint is read).
+        ConversionError: a path that is no archive, folder or checkpoint; an unreadable or hostile
+            archive, no checkpoint in it, variables neither
             used nor skippable, model weights nothing fills, or shapes the config contradicts.
     """
     with _located(Path(checkpoint).expanduser(), _release_in_folder) as release:
@@ -414,14 +495,17 @@ def convert_tf_hub(
 
     Raises:
         ImportError: TensorFlow is not installed.
-        FileNotFoundError: no such folder or archive.
+        ModelNotFoundError: no such folder or archive (a ``FileNotFoundError``).
         ConversionError: not a SavedModel, no config or vocabulary, or an incomplete match (see
             :func:`convert_tf_checkpoint`).
     """
     source = Path(module).expanduser()
     if not source.exists():
-        raise FileNotFoundError(f"no such TF-Hub module folder or archive: {source}")
+        raise ModelNotFoundError(
+            f"{source} does not exist: pass a TF-Hub module's folder (with saved_model.pb) or its .tar.gz"
+        )
     if not (source.is_dir() or _is_archive(source)):
+        _check_named_archive(source)
         raise ConversionError(f"{source} is not a TF-Hub module: pass its folder (with saved_model.pb) or its .tar.gz")
     with _located(source, _module_in_folder) as release:
         if config is None and release.config is None:
@@ -444,12 +528,19 @@ def _convert(
             f"found no vocabulary ({RELEASE_VOCAB}, or vocab*.txt for the Chinese releases) for {release.label}: "
             "pass it with --vocab"
         )
-    _check_out(out)
-    config = read_original_config(config_file)
     if not vocab_file.is_file():
-        raise FileNotFoundError(
-            f"no vocabulary at {vocab_file}: pass the release's {RELEASE_VOCAB} (or vocab .txt) with --vocab"
+        raise ModelNotFoundError(
+            f"the vocabulary {vocab_file} does not exist: pass the release's {RELEASE_VOCAB} (or vocab .txt) "
+            "with --vocab"
         )
+    config = read_original_config(config_file)
+    _check_out(out)
+    with folder_lock(out):  # a second conversion into ``out`` is refused at once, before the reading
+        return _convert_into(out, release, config, config_file, vocab_file)
+
+
+def _convert_into(out: Path, release: _Release, config: AlbertConfig, config_file: Path, vocab_file: Path
+                  ) -> ConversionReport:
     tokenizer = _tokenizer(vocab_file, config.max_position_embeddings)
     if tokenizer.vocab_size > config.vocab_size:
         raise ConversionError(
@@ -473,8 +564,7 @@ def _convert(
             params[name].copy_(tf_to_torch_tensor(tf_name, variables.read(tf_name)))
         for name in match.identity:
             params[name].copy_(identity_weight(name, tuple(params[name].shape)))
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, tokenizer=tokenizer)
+    model.save_pretrained(out, tokenizer=tokenizer)  # all or nothing: a failed save leaves ``out`` as it was
     return ConversionReport(
         source=release.label, output=out, architecture=architecture, used=sorted(match.used),
         skipped=sorted(match.skipped + match.no_pooler), unknown=match.unknown, identity=match.identity,

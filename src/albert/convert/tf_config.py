@@ -10,12 +10,13 @@ erf form. The layer-norm epsilon is tf.contrib's fixed 1e-12, our default.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ..config import AlbertConfig
+from ..errors import ConfigError, ModelNotFoundError
+from ..json_files import read_json_file
 
 #: The original get_activation's names -> ours (same functions).
 HIDDEN_ACT = {"gelu": "gelu_new", "relu": "relu", "tanh": "tanh", "linear": "linear", "": "linear"}
@@ -38,38 +39,38 @@ def config_from_original(values: dict[str, Any], source: str = "albert_config.js
     """Our config for an original ``albert_config.json`` dict.
 
     Raises:
-        ValueError: no ``vocab_size``, an activation the original code does not have, or values
+        ConfigError: no ``vocab_size``, an activation the original code does not have, or values
             the network cannot be built with; the message names ``source``.
     """
     values = {**_ORIGINAL_DEFAULTS, **values}
     if "vocab_size" not in values:
-        raise ValueError(f"{source} has no vocab_size: it is not an ALBERT config (albert_config.json)")
+        raise ConfigError(f"{source} has no vocab_size: it is not an ALBERT config (albert_config.json)")
     act = values.pop("hidden_act")
     if not isinstance(act, str) or act.lower() not in HIDDEN_ACT:
-        raise ValueError(
+        raise ConfigError(
             f"{source}: hidden_act {act!r} is not one the original ALBERT code knows ({', '.join(HIDDEN_ACT)})"
         )
     known = {key: values.pop(key) for key in _FIELDS if key in values}
     try:
         return AlbertConfig(hidden_act=HIDDEN_ACT[act.lower()], **known, extra=values)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{source} does not describe a network albert can build: {error}") from None
+        raise ConfigError(f"{source} does not describe a network albert can build: {error}") from None
 
 
 def read_original_config(path: str | os.PathLike) -> AlbertConfig:
     """Read an original ``albert_config.json`` (see :func:`config_from_original`).
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a JSON object, or not an ALBERT config.
+        ModelNotFoundError: no such file (a ``FileNotFoundError``).
+        ConfigError: not a small JSON object (:func:`albert.json_files.read_json_file`'s bounds),
+            or not an ALBERT config.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no config at {path}: pass the albert_config.json of the release with --config")
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
+        raise ModelNotFoundError(
+            f"the config {path} does not exist: pass the albert_config.json of the release with --config"
+        )
+    values = read_json_file(path, error=ConfigError, what="an original albert_config.json")
     if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a JSON object, found {type(values).__name__}")
+        raise ConfigError(f"{path} must hold a JSON object, found {type(values).__name__}")
     return config_from_original(values, source=str(path))

@@ -65,16 +65,51 @@ _TF_LAYER = re.compile(r"bert/encoder/transformer/group_(\d+)/inner_group_(\d+)/
 _FIXED_BY_TF = {tf: torch_name for torch_name, tf in _FIXED.items()}
 _LAYER_BY_TF = {tf: torch_name for torch_name, tf in _LAYER.items()}
 
-#: Path components that mark optimizer slots: ``adam_m``/``adam_v`` of AdamWeightDecayOptimizer
-#: and LAMBOptimizer (google-research/albert optimization.py, lamb_optimizer.py), ``Adam``/
-#: ``Adam_1``/``Momentum`` of tf.train's optimizers.
-_SLOT_PARTS = frozenset({"adam_m", "adam_v", "Adam", "Adam_1", "Momentum"})
-#: Whole names of bookkeeping: the step counter, tf.train.AdamOptimizer's beta powers, and what
-#: TF2's object-based checkpoints add (the object graph, tf.train.Checkpoint's save counter; their
+#: Every optimizer-slot naming known, as the path component that marks a slot (name -> who
+#: writes it). google-research/bert's and albert's optimizers make their slots with
+#: ``tf.get_variable(param_name + "/adam_m")``; every ``tf.compat.v1.train.Optimizer`` that keeps
+#: slots makes them with ``_zeros_slot(var, ..., self._name)``, which names a slot after the
+#: optimizer (``<var>/Adam``) and its second and later slots ``Adam_1``, ``Adam_2``, ...: those
+#: names are in :data:`OPTIMIZER_NAMED_SLOTS` and match with any ``_<n>`` suffix.
+OPTIMIZER_SLOTS: dict[str, str] = {
+    "adam_m": "AdamWeightDecayOptimizer and LAMBOptimizer of google-research/bert and albert (optimization.py, "
+              "lamb_optimizer.py): first moment",
+    "adam_v": "the same optimizers: second moment",
+    "lamb_m": "LAMBOptimizer of NVIDIA's BERT (DeepLearningExamples): first moment",
+    "lamb_v": "the same optimizer: second moment",
+}
+OPTIMIZER_NAMED_SLOTS: dict[str, str] = {
+    "AdamWeightDecayOptimizer": "AdamWeightDecayOptimizer written as a tf.train.Optimizer with slots "
+                                "(transformers' load_tf_weights_in_albert skips these too)",
+    "LAMBOptimizer": "LAMBOptimizer written as a tf.train.Optimizer with slots",
+    "Adam": "tf.compat.v1.train.AdamOptimizer (also LazyAdam and Nadam of tf.contrib.opt)",
+    "AdamW": "tf.contrib.opt.AdamWOptimizer",
+    "Momentum": "tf.compat.v1.train.MomentumOptimizer",
+    "MomentumW": "tf.contrib.opt.MomentumWOptimizer",
+    "RMSProp": "tf.compat.v1.train.RMSPropOptimizer",
+    "Adagrad": "tf.compat.v1.train.AdagradOptimizer",
+    "AdagradDA": "tf.compat.v1.train.AdagradDAOptimizer",
+    "ProximalAdagrad": "tf.compat.v1.train.ProximalAdagradOptimizer",
+    "Adadelta": "tf.compat.v1.train.AdadeltaOptimizer",
+    "Ftrl": "tf.compat.v1.train.FtrlOptimizer",
+    "Adafactor": "tensor2tensor's and mesh-tensorflow's AdafactorOptimizer",
+}
+#: Whole names (or last components) of training bookkeeping: the step counter,
+#: tf.train.AdamOptimizer's beta powers, the loss scale of mixed-precision training, and what TF2's
+#: object-based checkpoints add (the object graph, tf.train.Checkpoint's save counter; their
 #: optimizer's objects are keyed under ``optimizer/`` or ``.OPTIMIZER_SLOT``).
-_BOOKKEEPING = frozenset({
-    "global_step", "beta1_power", "beta2_power", "_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter",
-})  # fmt: skip
+BOOKKEEPING: dict[str, str] = {
+    "global_step": "the training step (tf.train.get_or_create_global_step)",
+    "beta1_power": "tf.compat.v1.train.AdamOptimizer: beta1 to the power of the step",
+    "beta2_power": "tf.compat.v1.train.AdamOptimizer: beta2 to the power of the step",
+    "loss_scale": "mixed-precision training's loss scale (tf.contrib.mixed_precision)",
+    "current_loss_scale": "mixed-precision training's loss scale (tf.compat.v1.mixed_precision)",
+    "good_steps": "mixed-precision training: steps since the loss scale last changed",
+    "bad_steps": "mixed-precision training: overflowing steps (tf.contrib.mixed_precision)",
+    "_CHECKPOINTABLE_OBJECT_GRAPH": "TF2 object-based checkpoints: the object graph",
+    "save_counter": "tf.train.Checkpoint: how many times it was saved",
+}
+_NAMED_SLOT = re.compile("(?:" + "|".join(map(re.escape, OPTIMIZER_NAMED_SLOTS)) + r")(?:_\d+)?")
 #: The prefix of the base model's weights (``AlbertModel`` itself has none).
 BASE_PREFIX = "albert."
 EMBEDDING_PROJECTION = "albert.encoder.embedding_hidden_mapping_in."
@@ -88,14 +123,20 @@ def normalize_tf_name(tf_name: str) -> str:
 
 
 def skip_kind(tf_name: str) -> str | None:
-    """What an optimizer slot or a piece of bookkeeping is (``adam_m``, ``global_step``, ...), or
-    None for a variable that is neither."""
+    """What an optimizer slot or a piece of bookkeeping is (``adam_m``, ``Adam_1``,
+    ``global_step``, ...), or None for a variable that is neither.
+
+    A slot is marked by any path component in :data:`OPTIMIZER_SLOTS` or
+    :data:`OPTIMIZER_NAMED_SLOTS` (partitioned variables put ``part_<n>`` after it); bookkeeping
+    by its last component in :data:`BOOKKEEPING` (it may sit under a name scope).
+    """
     name = normalize_tf_name(tf_name)
-    if name in _BOOKKEEPING:
-        return name
     if name.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in name:  # TF2 object-based checkpoints
         return "optimizer"
-    return next((part for part in name.split("/") if part in _SLOT_PARTS), None)
+    parts = name.split("/")
+    if parts[-1] in BOOKKEEPING:
+        return parts[-1]
+    return next((part for part in parts if part in OPTIMIZER_SLOTS or _NAMED_SLOT.fullmatch(part)), None)
 
 
 def is_skipped(tf_name: str) -> bool:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..errors import OptionError
 from .padding import PackedLayout, from_slots, to_slots
 
 BACKENDS = ("auto", "varlen", "nested", "flex", "padded")
@@ -64,7 +65,7 @@ class AttentionPlan:
 
     def __init__(self, layout: PackedLayout, backend: str, head_dim: int, dtype: torch.dtype, dropout_p: float):
         if backend not in BACKENDS + _INTERNAL_BACKENDS:
-            raise ValueError(f"unknown attention backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+            raise OptionError(f"unknown attention backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
         self.layout = layout
         self.dropout_p = dropout_p
         device = layout.cu_seqlens.device

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ModelNotFoundError
+
 
 class OnnxOutputs(dict):
     """Outputs by name, also readable as attributes (``outputs.last_hidden_state``), like the
@@ -38,7 +40,7 @@ class OnnxModel:
             them (a fill-mask pipeline call on 2 cores: about 9 ms with spinning, 8.5 without).
 
     Raises:
-        FileNotFoundError: no file at ``path``.
+        ModelNotFoundError: no file at ``path`` (a ``FileNotFoundError`` too).
         ImportError: onnxruntime is not installed.
     """
 
@@ -47,7 +49,7 @@ class OnnxModel:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no ONNX file at {self.path}; write one with `albert export onnx MODEL OUT`")
+            raise ModelNotFoundError(f"no ONNX file at {self.path}; write one with `albert export onnx MODEL OUT`")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads is not None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..errors import OptionError
 from . import attention as attention_module
 from .attention import choose_backend
 from .models import ModelT, accelerate, base_of, is_accelerated
@@ -70,7 +71,7 @@ class GraphedEncoder:
 
     def __init__(self, token_step: int = 128, max_graphs: int = 32, max_tokens: int = 16384, capture: bool = True):
         if token_step < 1 or max_graphs < 1 or max_tokens < 1:
-            raise ValueError("token_step, max_graphs and max_tokens must be positive")
+            raise OptionError("token_step, max_graphs and max_tokens must be positive")
         self.token_step, self.max_graphs, self.max_tokens, self.capture = token_step, max_graphs, max_tokens, capture
         self.enabled = True
         self.captures = 0  # graphs recorded so far (a measure of how well the buckets are reused)

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..errors import OptionTypeError
+
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
 
 
@@ -27,11 +29,11 @@ def base_of(model: torch.nn.Module) -> Any:
     """The ``AlbertModel`` of an albert model (the model itself for the bare encoder).
 
     Raises:
-        TypeError: not an albert model.
+        OptionTypeError: not an albert model.
     """
     base = getattr(model, "base_model", None)
     if base is None or not hasattr(base, "set_attn_implementation"):
-        raise TypeError(
+        raise OptionTypeError(
             f"expected an albert model (AlbertModel or one of the AlbertFor* heads), got {type(model).__name__}"
         )
     return base
@@ -46,8 +48,8 @@ def accelerate(model: ModelT, attention_backend: str = "auto") -> ModelT:
             ``"varlen"``, ``"nested"``, ``"flex"``, ``"padded"`` (see :mod:`albert.fast.attention`).
 
     Raises:
-        TypeError: ``model`` is not an albert model.
-        ValueError: unknown ``attention_backend``.
+        OptionTypeError: ``model`` is not an albert model.
+        OptionError: unknown ``attention_backend``.
     """
     base_of(model).set_attn_implementation("packed", attention_backend)
     return model

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..atomic_files import atomic_path
+from ..errors import OptionError
 from ..outputs import BaseModelOutputWithPooling
 from ..version import __version__
 from .models import ModelT, base_of, decelerate
@@ -65,7 +66,7 @@ def use_onnx(
         cache_dir: where exported graphs are kept (default :func:`default_cache_dir`).
 
     Raises:
-        ValueError: the model is not on the CPU.
+        OptionError: the model is not on the CPU.
         ImportError: onnx / onnxscript / onnxruntime are not installed.
         ExportMismatchError: the exported graph does not compute what torch does.
     """
@@ -82,7 +83,7 @@ def use_onnx(
 
     base = base_of(model)
     if base.device.type != "cpu":
-        raise ValueError(f"the ONNX Runtime path runs on the CPU; the model is on {base.device} (model.to('cpu') first)")
+        raise OptionError(f"the ONNX Runtime path runs on the CPU; the model is on {base.device} (model.to('cpu') first)")
     # Torch forwards for the export (an earlier use_onnx included), and for the heads, which call model.albert.
     decelerate(model)
     path = Path(onnx_path) if onnx_path is not None else cached_export(base, cache_dir, int8)

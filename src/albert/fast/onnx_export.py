@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import AlbertError
+from ..errors import AlbertError, OptionTypeError
 from .models import accelerate, decelerate
 
 logger = logging.getLogger("albert")
@@ -77,11 +77,11 @@ def output_names_of(model: nn.Module) -> tuple[str, ...]:
     """The graph outputs of a model class.
 
     Raises:
-        TypeError: the class cannot be exported (multiple choice takes 3-D inputs; not an albert model).
+        OptionTypeError: the class cannot be exported (multiple choice takes 3-D inputs; not an albert model).
     """
     names = OUTPUT_NAMES.get(type(model).__name__)
     if names is None or not type(model).__module__.startswith("albert."):
-        raise TypeError(f"cannot export {type(model).__name__} to ONNX; exportable classes: {', '.join(OUTPUT_NAMES)}")
+        raise OptionTypeError(f"cannot export {type(model).__name__} to ONNX; exportable classes: {', '.join(OUTPUT_NAMES)}")
     if type(model).__name__ == "AlbertModel" and model.pooler is None:  # the encoder of an MLM head
         return ("last_hidden_state",)
     return names
@@ -123,7 +123,7 @@ def export_onnx(
         An :class:`ExportReport` with the worst difference per output.
 
     Raises:
-        TypeError: the class cannot be exported.
+        OptionTypeError: the class cannot be exported.
         ExportMismatchError: the graph's outputs differ from torch's by more than ``atol``.
         ImportError: onnx / onnxscript / onnxruntime are not installed.
     """

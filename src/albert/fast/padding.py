@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class PackedLayout:
@@ -58,13 +60,13 @@ def packed_layout(
     order and keep their original position ids, which are looked up before packing.
 
     Raises:
-        ValueError: the mask is not (B, S).
+        InputError: the mask is not (B, S).
     """
     device = torch.device(device)
     if attention_mask is None:
         return _dense_layout(batch_size, seq_len, device)
     if attention_mask.shape != (batch_size, seq_len):
-        raise ValueError(
+        raise InputError(
             f"attention_mask has shape {tuple(attention_mask.shape)} but the batch is "
             f"({batch_size}, {seq_len}); pass a (batch, sequence) 0/1 mask"
         )

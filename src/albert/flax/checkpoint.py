@@ -9,7 +9,8 @@ renamed (``kernel``, stored transposed because torch's ``Linear.weight`` is (out
 and ``embedding`` -> ``weight``).
 
 What both frameworks share (file names, the shard index, the ``albert.`` prefix,
-:class:`LoadingInfo`) is :mod:`albert.checkpoint_files`.
+:class:`LoadingInfo` and its refusal of an incomplete encoder, the sha256 recorded in each file
+albert writes) is :mod:`albert.checkpoint_files`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..atomic_files import write_atomic
+from ..atomic_files import atomic_folder, needing_space, write_atomic
 from ..checkpoint_files import (
+    CHECKSUM_KEY,
     PT_WEIGHTS_INDEX_NAME,
     PT_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
@@ -37,9 +39,13 @@ from ..checkpoint_files import (
     load_config,
     remove_stale_weights,
     shard_names,
+    sort_metadata,
+    tensors_sha256,
+    verify_checksum,
     without_ignored,
 )
 from ..config import AlbertConfig
+from ..errors import OptionError
 from ..hub import ModelNotFoundError, resolve_file
 
 logger = logging.getLogger("albert")
@@ -93,40 +99,49 @@ def state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
 
 # -- reading -----------------------------------------------------------------------------------
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_safetensors(path: str | os.PathLike, verify_checksums: bool | None = None) -> dict[str, np.ndarray]:
     """One safetensors file as name -> host array (bf16 through ``ml_dtypes``).
 
+    Args:
+        verify_checksums: check the file against the sha256 albert recorded in it (files
+            written elsewhere have none); None follows ``ALBERT_VERIFY_CHECKSUMS``.
+
     Raises:
-        CheckpointError: the file is truncated or corrupt.
+        CheckpointError: the file is truncated, corrupt or damaged (its checksum differs).
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     try:
-        return load_file(str(path))
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({error}); it may be truncated or corrupt: "
             "download or save it again"
         ) from None
+    verify_checksum(path, verify_checksums)
+    return tensors
 
 
-def read_checkpoint(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
+def read_checkpoint(
+    name_or_path: str | os.PathLike, verify_checksums: bool | None = None, **hub_kwargs: Any
+) -> dict[str, np.ndarray]:
     """Every tensor of a model's safetensors weights (one file or shards), by name.
 
     Raises:
         ModelNotFoundError: no weights there.
-        CheckpointError: only a torch ``pytorch_model.bin``, which cannot be read without torch
-            (and is never unpickled here).
+        CheckpointError: a damaged file, or only a torch ``pytorch_model.bin``, which cannot be
+            read without torch (and is never unpickled here).
     """
     path = resolve_file(name_or_path, SAFE_WEIGHTS_NAME, required=False, **hub_kwargs)
     if path is not None:
-        return read_safetensors(path)
+        return read_safetensors(path, verify_checksums)
     index = resolve_file(name_or_path, SAFE_WEIGHTS_INDEX_NAME, required=False, **hub_kwargs)
     if index is not None:
         state: dict[str, np.ndarray] = {}
         for shard in shard_names(index):
-            state.update(read_safetensors(resolve_file(name_or_path, shard, **hub_kwargs)))  # type: ignore[arg-type]
+            shard_path = resolve_file(name_or_path, shard, **hub_kwargs)
+            state.update(read_safetensors(shard_path, verify_checksums))  # type: ignore[arg-type]
         return state
     for torch_name in (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
         if resolve_file(name_or_path, torch_name, required=False, **hub_kwargs) is not None:
@@ -144,6 +159,7 @@ def load_state(
     initialize: Callable[[Parameter], None],
     prefix: str = "albert",
     ignore_mismatched_sizes: bool = False,
+    where: str = "the checkpoint",
 ) -> LoadingInfo:
     """Copy checkpoint tensors into ``model``'s parameters (cast to each parameter's dtype) and
     give every parameter the checkpoint lacks (or, with ``ignore_mismatched_sizes``, has in
@@ -151,7 +167,8 @@ def load_state(
     (``nnx.eval_shape``), as ``from_pretrained`` builds it.
 
     Raises:
-        CheckpointError: a tensor whose shape does not fit, unless ``ignore_mismatched_sizes``.
+        CheckpointError: a tensor whose shape does not fit, unless ``ignore_mismatched_sizes``; an
+            encoder weight (or part of a head) that ``state`` lacks (``where`` names it).
     """
     params = named_parameters(model)
     ties = {alias: source.format(prefix=prefix) for alias, source in _TIED_ALIASES.items()}
@@ -179,11 +196,11 @@ def load_state(
     if not ignore_mismatched_sizes:
         info.refuse_mismatches(type(model).__name__)
     mismatched = {name for name, *_ in info.mismatched_keys}
+    info.missing_keys.extend(name for name in params if name not in loaded and name not in mismatched)
+    info.refuse_incomplete(type(model).__name__, where, loaded)
     for name, parameter in params.items():
         if name not in loaded:
             initialize(parameter)
-            if name not in mismatched:
-                info.missing_keys.append(name)
     info.report(type(model).__name__)
     return info
 
@@ -195,9 +212,9 @@ def resolve_dtype(dtype: Any) -> jnp.dtype:
     try:
         resolved = jnp.dtype(dtype)
     except TypeError:
-        raise ValueError(f"unknown dtype {dtype!r}; use jnp.float32, jnp.bfloat16 or jnp.float16") from None
+        raise OptionError(f"unknown dtype {dtype!r}; use jnp.float32, jnp.bfloat16 or jnp.float16") from None
     if not jnp.issubdtype(resolved, jnp.floating):
-        raise ValueError(f"the model's dtype must be a floating point type, got {resolved}")
+        raise OptionError(f"the model's dtype must be a floating point type, got {resolved}")
     return resolved
 
 
@@ -225,10 +242,12 @@ class PreTrainedMixin:
         token: str | bool | None = None,
         ignore_mismatched_sizes: bool = False,
         output_loading_info: bool = False,
+        verify_checksums: bool | None = None,
         **config_overrides: Any,
     ) -> ModelT:
         """Load a folder written by ``save_pretrained`` (albert's torch or Flax models, or
-        transformers), a shipped model (``"albert-small-en"``) or a Hub id.
+        transformers), a shipped model (``"albert-small-en"``) or a Hub id. The checkpoint must
+        hold every weight of the encoder; only a task head may be missing (newly initialised).
 
         Args:
             config: use this config instead of the checkpoint's config.json.
@@ -240,6 +259,9 @@ class PreTrainedMixin:
                 dropout in training (default ``nnx.Rngs(0)``).
             ignore_mismatched_sizes: re-initialise weights whose shape differs instead of raising.
             output_loading_info: also return a :class:`LoadingInfo`.
+            verify_checksums: check each file against the sha256 albert recorded when it wrote
+                it (files from elsewhere have none); None (default): on, unless
+                ``ALBERT_VERIFY_CHECKSUMS=0``.
             **config_overrides: config fields to change, e.g. ``num_labels=3``.
 
         Returns:
@@ -248,11 +270,12 @@ class PreTrainedMixin:
 
         Raises:
             ModelNotFoundError: no such folder or Hub model, or offline without a cached copy.
-            CheckpointError: corrupt weights, only a torch .bin, or a tensor whose shape does not fit.
+            CheckpointError: corrupt or damaged weights, only a torch .bin, a tensor whose shape
+                does not fit, or an encoder weight (or part of a head) the checkpoint lacks.
         """
         hub_kwargs = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
         config = load_config(name_or_path, config, config_overrides, f"{cls.__name__}.from_pretrained()", **hub_kwargs)
-        state = read_checkpoint(name_or_path, **hub_kwargs)
+        state = read_checkpoint(name_or_path, verify_checksums, **hub_kwargs)
         compute = resolve_dtype(dtype)
         storage = resolve_dtype(param_dtype or compute)
         rngs = rngs if rngs is not None else nnx.Rngs(0)
@@ -263,7 +286,7 @@ class PreTrainedMixin:
             variable.set_value(rngs.dropout() if isinstance(variable, nnx.RngKey) else jnp.zeros((), jnp.uint32))
         info = load_state(
             model, state, lambda parameter: model.init_parameter(parameter.path, parameter.variable, rngs.params()),  # type: ignore[attr-defined]
-            cls.base_model_prefix, ignore_mismatched_sizes,
+            cls.base_model_prefix, ignore_mismatched_sizes, str(name_or_path),
         )
         model.eval()  # type: ignore[attr-defined]
         model.name_or_path = str(name_or_path)
@@ -278,26 +301,28 @@ class PreTrainedMixin:
                 the folder the model was loaded from are copied, when it had them.
 
         Returns:
-            The folder. The weights are written to a temporary name and renamed, so a crash never
-            leaves half a model.safetensors.
-        """
-        from safetensors.numpy import save_file
+            The folder, written all-or-nothing as the torch models write it
+            (:func:`albert.atomic_files.atomic_folder`): a failed or killed save leaves the
+            previous model as it was.
 
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        Raises:
+            FolderInUseError: another process is writing the folder.
+            DiskFullError, OutputError: a write failed; the folder is as it was.
+        """
         tensors = state_dict(self)  # type: ignore[arg-type]
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__.removeprefix("Flax")]
         config.extra["torch_dtype"] = str(next(iter(tensors.values())).dtype)
-        config.save_pretrained(folder)
-        # "pt": the layout is torch's, which is what transformers checks the format for.
-        write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
-        remove_stale_weights(folder, {SAFE_WEIGHTS_NAME})
-        if tokenizer is not None:
-            tokenizer.save_pretrained(folder)
-        else:
-            copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
-        return folder
+        with atomic_folder(save_directory) as folder:
+            with needing_space(folder / SAFE_WEIGHTS_NAME, sum(int(tensor.nbytes) for tensor in tensors.values())):
+                write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_safetensors(tensors, tmp))
+            remove_stale_weights(folder, {SAFE_WEIGHTS_NAME})
+            if tokenizer is not None:
+                tokenizer.save_pretrained(folder)
+            else:
+                copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
+            config.save_pretrained(folder)  # last: where the folder is written file by file, it completes it
+        return Path(save_directory)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Distinct parameters (shared layers and the tied decoder counted once, as the paper counts them)."""
@@ -307,3 +332,35 @@ class PreTrainedMixin:
             if not (exclude_embeddings and "embeddings." in name)
         )
 
+
+#: safetensors' name of each numpy dtype (its header's ``dtype``; bfloat16 is ``ml_dtypes``').
+_SAFETENSORS_DTYPES = {
+    "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64", "int32": "I32",
+    "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL", "uint16": "U16", "uint32": "U32", "uint64": "U64",
+    "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2",
+}  # fmt: skip
+
+
+def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """``safetensors.numpy.save_file`` with albert's metadata (:func:`safetensors_metadata`), its
+    keys in a fixed order, so the same tensors always give the same bytes."""
+    from safetensors.numpy import save_file
+
+    save_file(dict(tensors), str(path), metadata=safetensors_metadata(tensors))
+    sort_metadata(path)
+
+
+def safetensors_metadata(tensors: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """The metadata of a safetensors file albert writes: ``format: pt`` (the layout is torch's,
+    which is what transformers checks the format for) and the sha256 of the tensors
+    (:func:`~albert.checkpoint_files.tensors_sha256`, the torch writer's digest too)."""
+    metadata = {"format": "pt"}
+    entries = []
+    for name, array in tensors.items():
+        code = _SAFETENSORS_DTYPES.get(array.dtype.name)
+        if code is None:  # a dtype this table does not know: the file is written without a checksum
+            return metadata
+        flat = np.ascontiguousarray(array).reshape(-1)
+        entries.append((name, code, array.shape, flat.view(np.uint8)))
+    metadata[CHECKSUM_KEY] = tensors_sha256(entries)
+    return metadata

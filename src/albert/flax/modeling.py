@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ..config import AlbertConfig
+from ..errors import ConfigError, InputError, OptionTypeError
 from ..outputs import (
     AlbertForPreTrainingOutput,
     BaseModelOutputWithPooling,
@@ -67,7 +68,7 @@ def get_activation(name: str) -> Callable[[Array], Array]:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
+        raise ConfigError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
 
 
 def attention_bias(attention_mask: Array | None) -> Array | None:
@@ -83,7 +84,7 @@ def attention_bias(attention_mask: Array | None) -> Array | None:
     elif attention_mask.ndim == 4:
         mask = attention_mask
     else:
-        raise ValueError(f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}")
+        raise InputError(f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}")
     return (1.0 - mask.astype(jnp.float32)) * jnp.finfo(jnp.float32).min
 
 
@@ -341,7 +342,8 @@ class FlaxAlbertPreTrainedModel(PreTrainedMixin, nnx.Module):
 
     def _setup(self, config: AlbertConfig, rngs: nnx.Rngs | None, dtype: Any, param_dtype: Any) -> Builder:
         if not isinstance(config, AlbertConfig):
-            raise TypeError(f"expected an AlbertConfig, got {type(config).__name__}")
+            raise OptionTypeError(f"expected an AlbertConfig, got {type(config).__name__}")
+        config.validate()  # a field changed since the config was made is checked before any array exists
         self._config = _Static(config)
         return Builder(config, rngs if rngs is not None else nnx.Rngs(0), dtype, param_dtype)
 
@@ -416,20 +418,20 @@ class FlaxAlbertModel(FlaxAlbertPreTrainedModel):
         this works under ``jax.jit`` too).
 
         Raises:
-            ValueError: both or neither of ids and embeddings, wrong ranks, a sequence longer
+            InputError: both or neither of ids and embeddings, wrong ranks, a sequence longer
                 than the position table.
         """
         if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+            raise InputError("pass exactly one of input_ids or inputs_embeds")
         if input_ids is not None and input_ids.ndim != 2:
-            raise ValueError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
+            raise InputError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
         if inputs_embeds is not None and inputs_embeds.ndim != 3:
-            raise ValueError(
+            raise InputError(
                 f"inputs_embeds must be (batch, sequence, embedding_size), got shape {tuple(inputs_embeds.shape)}"
             )
         seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         if position_ids is None and seq_length > self.config.max_position_embeddings:
-            raise ValueError(
+            raise InputError(
                 f"sequence of {seq_length} tokens is longer than max_position_embeddings "
                 f"({self.config.max_position_embeddings}); truncate it or embed it in windows"
             )
@@ -467,7 +469,7 @@ def sequence_classification_loss(config: AlbertConfig, logits: Array, labels: Ar
     if config.problem_type == "multi_label_classification":
         targets = labels.astype(jnp.float32)
         return jnp.mean(jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits))))
-    raise ValueError(
+    raise ConfigError(
         f"unknown problem_type {config.problem_type!r}; use 'regression', "
         "'single_label_classification' or 'multi_label_classification'"
     )
@@ -695,7 +697,7 @@ class FlaxAlbertForQuestionAnswering(FlaxAlbertPreTrainedModel):
         param_dtype: Any = jnp.float32,
     ) -> None:
         if config.num_labels != 2:
-            raise ValueError(
+            raise ConfigError(
                 f"question answering scores a start and an end per token: num_labels must be 2, got {config.num_labels}"
             )
         make = self._setup(config, rngs, dtype, param_dtype)
@@ -766,7 +768,7 @@ class FlaxAlbertForMultipleChoice(FlaxAlbertPreTrainedModel):
     ) -> MultipleChoiceModelOutput | tuple:
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.ndim < 3:
-            raise ValueError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
+            raise InputError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
         num_choices = reference.shape[1]
 
         def flat(array: Array | None, trailing: int = 1) -> Array | None:

@@ -10,6 +10,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import OptionError
 from ..hub import default_model
 
 if TYPE_CHECKING:
@@ -45,12 +46,12 @@ def pipeline_class(task: str) -> type[Pipeline]:
     """The pipeline class for a task name or alias.
 
     Raises:
-        ValueError: the task is unknown; the message lists the known names.
+        OptionError: the task is unknown; the message lists the known names.
     """
     name = TASK_ALIASES.get(task, task)
     if name not in TASKS:
         known = ", ".join(sorted([*TASKS, *TASK_ALIASES]))
-        raise ValueError(f"unknown task {task!r}; choose one of: {known}")
+        raise OptionError(f"unknown task {task!r}; choose one of: {known}")
     module_name, class_name = TASKS[name]
     module = importlib.import_module(f"{__name__}.{module_name}")
     return getattr(module, class_name)
@@ -63,6 +64,7 @@ def pipeline(
     device: str | int | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     batch_size: int = 32,
+    allow_untrained_head: bool = False,
     **kwargs: Any,
 ) -> Pipeline:
     """Build the pipeline for ``task``.
@@ -77,6 +79,10 @@ def pipeline(
         device: "cpu", "cuda", "cuda:1", a GPU index, or None for a GPU when there is one.
         dtype: "float32" (default), "bfloat16" or "float16".
         batch_size: model inputs run at once; inputs are grouped by length.
+        allow_untrained_head: run a model whose head for ``task`` is not in its checkpoint (newly
+            initialised, so its answers are random), e.g. to test the plumbing. By default such
+            a model is refused: fill-mask needs a masked-LM head, the other tasks but embeddings
+            a fine-tuned one (``albert finetune``).
         **kwargs: ``fast=False`` to run the reference (padded) encoder instead of the fast
             path (:mod:`albert.fast`, the default for models loaded by name); the task's own defaults (e.g. ``top_k=10`` for fill-mask,
             ``aggregation_strategy="simple"`` for token-classification) and ``progress``.
@@ -85,9 +91,14 @@ def pipeline(
         A callable pipeline: ``pipe(text)`` or ``pipe([texts])``.
 
     Raises:
-        ValueError: unknown task; ModelNotFoundError: no such model (or no default model).
+        OptionError: unknown task; ModelNotFoundError: no such model (or no default model).
+        UntrainedHeadError: the task's head is not in the model's checkpoint (see
+            ``allow_untrained_head``). CheckpointError: damaged or incomplete weights.
     """
-    return pipeline_class(task)(model, tokenizer, device=device, dtype=dtype, batch_size=batch_size, **kwargs)
+    return pipeline_class(task)(
+        model, tokenizer, device=device, dtype=dtype, batch_size=batch_size,
+        allow_untrained_head=allow_untrained_head, **kwargs,
+    )  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

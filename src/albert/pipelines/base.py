@@ -9,16 +9,23 @@ one place, :meth:`Pipeline.forward`, so a faster encoder can be plugged in there
 from __future__ import annotations
 
 import bisect
+import contextlib
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from ..checkpoint_files import NEW_WEIGHTS_RECORD
 from ..devices import resolve_device, resolve_dtype
+from ..errors import InputTypeError, OptionError, OptionTypeError, UntrainedHeadError
 from ..hub import default_model as default_model  # re-exported: albert.pipelines' default
+from ..hub import shipped_models
 from ..tokenization_base import check_tokenizer_fits, pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
 from .texts import Pieces, check_texts, encode_pieces  # noqa: F401  (the pipelines import them from here)
@@ -29,6 +36,58 @@ Feature = Mapping[str, Sequence[int]]
 #: Progress bars appear only when inference takes at least this many batches (and stderr is a
 #: terminal): a bar that flashes for a tenth of a second is noise.
 PROGRESS_MIN_BATCHES = 8
+
+#: The weights each task reads beyond the encoder (its head, by name prefix). When a checkpoint
+#: lacks them they are newly initialised, and the task's answers would be random. Embeddings read
+#: the encoder's states only ("cls" pooling is the [CLS] state, not the pooler).
+TASK_HEADS: dict[str, tuple[str, ...]] = {
+    "fill-mask": ("predictions.",),
+    "text-classification": ("classifier.", "albert.pooler."),
+    "token-classification": ("classifier.",),
+    "question-answering": ("qa_outputs.",),
+    "multiple-choice": ("classifier.", "albert.pooler."),
+    "embeddings": (),
+}
+
+
+@contextlib.contextmanager
+def _new_weights_unlogged() -> Iterator[None]:
+    """Leave out the model classes' log of newly initialised weights while a pipeline loads a
+    model: the pipeline refuses (or, when allowed, reports) an untrained head of its task
+    itself, and the weights of heads the task does not read are no concern of its users."""
+    logger = logging.getLogger("albert")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not getattr(record, NEW_WEIGHTS_RECORD, False)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+def untrained_head_message(task: str, model: str | os.PathLike | None, kind: str, fresh: Sequence[str]) -> str:
+    """Why a model with an untrained ``task`` head (the newly initialised weights ``fresh``) is
+    refused, and what to pass instead: a fine-tuned model, or how to fine-tune one."""
+    shipped = {path: name for name, path in shipped_models().items()}
+    name = shipped.get(Path(model), model) if model is not None else None
+    where = f"the model {name}" if name is not None else f"this {kind}"
+    weights = ", ".join(fresh[:4]) + (f" and {len(fresh) - 4} more" if len(fresh) > 4 else "")
+    said = f"{where} has no trained {task} head: {weights} {'is' if len(fresh) == 1 else 'are'} not in its weights"
+    anyway = "or pass --allow-untrained-head (allow_untrained_head=True) to run the random head anyway"
+    if task == "fill-mask":
+        return (
+            f"{said}, so the masked-LM head would be random and so would every prediction. Pass a model "
+            "pretrained with its masked-LM head (saved from AlbertForMaskedLM or AlbertForPreTraining, such as "
+            f"the shipped albert-small-en or albert/albert-base-v2), {anyway}."
+        )
+    start = name if name is not None else "MODEL"
+    return (
+        f"{said}, so it would be random and so would every answer. Pass a model fine-tuned for {task}, or "
+        f"fine-tune one: albert finetune --task {task} --model {start} --train TRAIN_FILE --out RUN, then "
+        f"--model RUN/best (model='RUN/best'); {anyway}."
+    )
 
 
 # -- pieces, spans and windows -----------------------------------------------------------------
@@ -72,6 +131,19 @@ def build_inputs(
         input_ids += [*second, tokenizer.sep_token_id]
         token_type_ids += [1] * (len(second) + 1)
     return {"input_ids": input_ids, "token_type_ids": token_type_ids}
+
+
+class TruncationWarning(UserWarning):
+    """An input longer than the model's window, cut to fit (classification, multiple choice).
+
+    ``index`` is its position among the inputs of the call (from 0) and ``detail`` the rest of
+    the message, so that a caller that knows more about the input (a Spark row) can say so.
+    """
+
+    def __init__(self, index: int, detail: str) -> None:
+        super().__init__(f"inputs[{index}] {detail}")
+        self.index = index
+        self.detail = detail
 
 
 def truncate_pair(
@@ -133,12 +205,18 @@ class Pipeline:
         onnx: run the encoder in ONNX Runtime on the CPU (:func:`albert.fast.onnx_encoder.use_onnx`):
             True exports it once (cached by its weights), a path uses that graph. Needs the
             ``onnx`` extra.
+        allow_untrained_head: run even when the task's head (:data:`TASK_HEADS`) was newly
+            initialised at load, not read from the checkpoint (its answers are random: for
+            testing the plumbing only). By default such a model is refused.
 
     Raises:
         ModelNotFoundError: the model cannot be found (or none was given and none ships).
-        TypeError: a loaded model of the wrong kind was passed.
+        UntrainedHeadError: the task's head is not in the checkpoint (the model's
+            ``loading_info`` lists it as newly initialised), unless ``allow_untrained_head``.
+        CheckpointError: the weights are damaged, or lack part of the encoder.
+        OptionTypeError: a loaded model of the wrong kind was passed.
         TokenizerMismatchError: the tokenizer has more pieces than the model's ``vocab_size``.
-        ValueError: ``onnx`` on a pipeline that is not on the CPU.
+        OptionError: ``onnx`` on a pipeline that is not on the CPU, or ``batch_size`` below 1.
     """
 
     #: The head this task loads from a name (e.g. AlbertForMaskedLM).
@@ -157,11 +235,13 @@ class Pipeline:
         progress: bool | None = None,
         fast: bool | None = None,
         onnx: bool | str | os.PathLike = False,
+        allow_untrained_head: bool = False,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise OptionError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
         self.fast = fast
+        self.allow_untrained_head = allow_untrained_head
         self.model = self._load_model(model, resolve_dtype(dtype))
         self.tokenizer = self._load_tokenizer(tokenizer)
         # The one place a model meets its tokenizer: a mismatch is an error now, not an
@@ -169,7 +249,7 @@ class Pipeline:
         check_tokenizer_fits(self.tokenizer, self.config.vocab_size, getattr(self.model, "name_or_path", "given"))
         if onnx is not False:
             if self.device.type != "cpu":
-                raise ValueError(f"onnx runs the encoder in ONNX Runtime on the CPU; this pipeline is on {self.device}")
+                raise OptionError(f"onnx runs the encoder in ONNX Runtime on the CPU; this pipeline is on {self.device}")
             from ..fast.onnx_encoder import use_onnx
 
             use_onnx(self.model, None if onnx is True else onnx)
@@ -181,21 +261,49 @@ class Pipeline:
         if model is None:
             model = default_model()
         if isinstance(model, (str, os.PathLike)):
-            loaded = self.load(model, dtype)
+            with _new_weights_unlogged():  # a new head is refused or reported below, once
+                loaded = self.load(model, dtype)
+            self._check_head(loaded, model)
             if self.fast is not False:  # by default only models loaded here: a model passed in is the caller's
                 loaded.set_attn_implementation("packed")
         else:
             accepted = self.accepted_classes or (self.model_class,)
             if not isinstance(model, accepted):
                 names = " or ".join(cls.__name__ for cls in accepted)
-                raise TypeError(
+                raise OptionTypeError(
                     f"the {self.task} pipeline needs a {names}, got {type(model).__name__}; "
                     f"load one with {self.model_class.__name__}.from_pretrained(...) or pass the folder"
                 )
+            self._check_head(model, getattr(model, "name_or_path", None))
             loaded = model.to(dtype=dtype) if isinstance(dtype, torch.dtype) else model
             if self.fast is not None:  # asked for in so many words: the caller's model is switched
                 loaded.set_attn_implementation("packed" if self.fast else "sdpa")
         return loaded.to(self.device).eval()
+
+    def _check_head(self, model: Any, name: str | os.PathLike | None) -> None:
+        """Refuse a model whose head for this task was newly initialised when it was loaded (its
+        ``loading_info`` says so; a model built in code has none and is the caller's own); with
+        ``allow_untrained_head``, warn instead.
+
+        Raises:
+            UntrainedHeadError: unless ``allow_untrained_head``; the message says how to get a
+                trained head.
+        """
+        info = getattr(model, "loading_info", None)
+        prefixes = TASK_HEADS.get(self.task, ())
+        if info is None or not prefixes:
+            return
+        fresh = [key for key in [*info.missing_keys, *(key for key, *_ in info.mismatched_keys)]
+                 if key.startswith(prefixes)]  # fmt: skip
+        if not fresh:
+            return
+        if not self.allow_untrained_head:
+            raise UntrainedHeadError(untrained_head_message(self.task, name, type(model).__name__, fresh))
+        warnings.warn(
+            f"the {self.task} head is untrained ({', '.join(fresh)} newly initialised, as allow_untrained_head "
+            "asked): its answers are random",
+            UserWarning, stacklevel=4,
+        )  # fmt: skip
 
     def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
         """Load :attr:`model_class` from a name (tasks that can use several heads override this)."""
@@ -206,7 +314,7 @@ class Pipeline:
             return tokenizer
         source = tokenizer if tokenizer is not None else getattr(self.model, "name_or_path", None)
         if source is None:
-            raise ValueError(
+            raise OptionError(
                 "the model was passed without a tokenizer and does not say where it was loaded from: "
                 "pass tokenizer=AlbertTokenizer.from_pretrained(...) too"
             )
@@ -256,8 +364,8 @@ class Pipeline:
         """
         lengths = [len(feature["input_ids"]) for feature in features]
         too_long = [length for length in lengths if length > self.max_length]
-        if too_long:  # every task windows or truncates before this; reaching it is a bug
-            raise ValueError(
+        if too_long:  # every task windows or truncates before this
+            raise RuntimeError(  # a bug, not a user's error
                 f"an input of {max(too_long)} tokens exceeds the model's window of {self.max_length}"
             )
         batches = length_sorted_batches(lengths, self.batch_size)
@@ -311,6 +419,6 @@ def as_list(inputs: Any, kind: str = "text") -> tuple[list[Any], bool]:
         return [inputs], True
     if isinstance(inputs, Sequence):
         return list(inputs), False
-    raise TypeError(f"expected a {kind} or a list of them, got {type(inputs).__name__}")
+    raise InputTypeError(f"expected a {kind} or a list of them, got {type(inputs).__name__}")
 
 

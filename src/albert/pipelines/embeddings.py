@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..config import AlbertConfig
-from ..errors import InputError
+from ..errors import InputError, OptionError, OptionTypeError
 from ..modeling import MODEL_CLASSES, AlbertModel, AlbertPreTrainedModel
 from ..sentences import sentence_spans
 from .base import (
@@ -54,7 +54,7 @@ class UnreadableTextError(InputError):
     """
 
     def __init__(self, index: int, text: str) -> None:
-        super().__init__(f"input {index} has no pieces the tokenizer can read: {text[:60]!r}")
+        super().__init__(f"inputs[{index}] has no pieces the tokenizer can read: {text[:60]!r}")
         self.index = index
 
 
@@ -151,11 +151,12 @@ class EmbeddingsPipeline(Pipeline):
             level one array (texts, hidden size). One text in gives one text's result out.
 
         Raises:
-            ValueError: an empty text, or an unknown option value.
+            InputError: an empty text. OptionError: an option value that is not allowed.
+            OptionTypeError: an option this pipeline does not take.
         """
         unknown = set(options) - set(self.options)
         if unknown:
-            raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.options)}")
+            raise OptionTypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.options)}")
         settings = check_options({**self.options, **options}, self.config.num_hidden_layers, self.max_length)
         texts, single = as_list(inputs)
         check_texts(texts)
@@ -275,6 +276,7 @@ def _owned_rows(ranges: Sequence[tuple[int, int]], length: int) -> list[tuple[in
     rows = []
     for positions in owned:
         if positions and positions[-1] - positions[0] + 1 != len(positions):  # pragma: no cover - a broken invariant
+            # a bug, not a user's error
             raise AssertionError(f"a window's own pieces are not contiguous: {positions}")
         rows.append((positions[0], positions[-1] + 1) if positions else (1, 1))
     return rows
@@ -390,11 +392,15 @@ def _nothing(settings: dict[str, Any], hidden_size: int) -> Any:
 
 
 def check_options(settings: dict[str, Any], num_layers: int, model_max_length: int) -> dict[str, Any]:
-    """Validate and normalise the options, naming any wrong value and the allowed ones."""
+    """Validate and normalise the options, naming any wrong value and the allowed ones.
+
+    Raises:
+        OptionError: the first option that is wrong, with its value and what is allowed.
+    """
     settings = dict(settings)
     level = LEVEL_ALIASES.get(settings["level"], settings["level"])
     if level not in LEVELS:
-        raise ValueError(
+        raise OptionError(
             f"level must be one of {', '.join(LEVELS)} (or 'token' for words), got {settings['level']!r}"
         )
     settings["level"] = level
@@ -404,29 +410,29 @@ def check_options(settings: dict[str, Any], num_layers: int, model_max_length: i
         ("output", OUTPUTS),
     ):
         if settings[name] not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
+            raise OptionError(f"{name} must be one of {', '.join(allowed)}, got {settings[name]!r}")
     layer = settings["layer"]
     if isinstance(layer, str) and layer != "last":
         try:
             layer = int(layer)
         except ValueError:
-            raise ValueError(f"layer must be 'last' or a layer index, got {layer!r}") from None
+            raise OptionError(f"layer must be 'last' or a layer index, got {layer!r}") from None
     if layer != "last" and not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(
+        raise OptionError(
             f"layer {layer} does not exist: the model has hidden states 0..{num_layers} "
             f"(0 is the embedding output, {num_layers} or -1 the last layer)"
         )
     settings["layer"] = layer
     mean_last = settings["mean_last"]
     if mean_last is not None and not 1 <= int(mean_last) <= num_layers + 1:
-        raise ValueError(
+        raise OptionError(
             f"mean_last must be between 1 and {num_layers + 1} (the hidden states there are), got {mean_last}"
         )
     if settings["stride"] is not None and int(settings["stride"]) < 0:
-        raise ValueError(f"stride must be 0 or more tokens, got {settings['stride']}")
+        raise OptionError(f"stride must be 0 or more tokens, got {settings['stride']}")
     max_length = settings["max_length"]
     if max_length is not None and not 3 <= int(max_length) <= model_max_length:
-        raise ValueError(
+        raise OptionError(
             f"max_length must be between 3 ([CLS], one piece, [SEP]) and the model's window of "
             f"{model_max_length}, got {max_length}"
         )

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..modeling import AlbertForMultipleChoice
-from .base import Pipeline, build_inputs, check_texts, encode_pieces, truncate_pair
+from .base import Pipeline, TruncationWarning, build_inputs, check_texts, encode_pieces, truncate_pair
 
 
 class MultipleChoicePipeline(Pipeline):
@@ -47,16 +48,16 @@ class MultipleChoicePipeline(Pipeline):
             order given (scores sum to 1); a list of prompts gives a list of those.
 
         Raises:
-            ValueError: no choices, fewer than two, or an empty prompt or choice.
+            InputError: no choices, fewer than two, or an empty prompt or choice.
         """
         prompts, choice_lists, single = _collect(prompt, choices)
         check_texts(prompts)
         for index, options in enumerate(choice_lists):
             if len(options) < 2:
-                raise ValueError(
-                    f"prompt {index} has {len(options)} choice(s); give at least two to choose from"
+                raise InputError(
+                    f"inputs[{index}] has {len(options)} choice(s); give at least two to choose from"
                 )
-            check_texts(options)
+            check_texts(options, f"inputs[{index}]'s choices")
 
         prompt_pieces = encode_pieces(self.tokenizer, prompts, with_spans=False)
         flat_choices = [choice for options in choice_lists for choice in options]
@@ -68,12 +69,11 @@ class MultipleChoicePipeline(Pipeline):
                     prompt_pieces[index].ids, next(choice_pieces).ids, self.max_length - 3
                 )
                 if cut:
-                    warnings.warn(
-                        f"prompt {index} with one of its choices is longer than the model's window of "
-                        f"{self.max_length} tokens and was truncated",
-                        UserWarning,
-                        stacklevel=2,
+                    detail = (
+                        f"with one of its choices is longer than the model's window of {self.max_length} tokens "
+                        "and was truncated"
                     )
+                    warnings.warn(TruncationWarning(index, detail), stacklevel=2)
                 features.append(build_inputs(self.tokenizer, first, second))
                 owners.append(index)
         outputs = self.run(features, lambda output, batch: {"logit": output.logits.reshape(-1)})
@@ -96,19 +96,19 @@ def _collect(prompt: Any, choices: Any) -> tuple[list[str], list[list[str]], boo
     """(prompts, their choices, whether one prompt was given) from the accepted call forms."""
     if choices is not None:
         if isinstance(choices, str):
-            raise ValueError("choices must be a list of strings, not one string")
+            raise InputError("choices must be a list of strings, not one string")
         if not isinstance(prompt, str):
-            raise ValueError("with choices=..., give one prompt as a string")
+            raise InputError("with choices=..., give one prompt as a string")
         return [prompt], [list(choices)], True
     records = [prompt] if isinstance(prompt, Mapping) else prompt
     if isinstance(records, str) or not isinstance(records, Sequence):
-        raise ValueError("give the choices: pipe(prompt, choices=[...]) or {'prompt': ..., 'choices': [...]}")
+        raise InputError("give the choices: pipe(prompt, choices=[...]) or {'prompt': ..., 'choices': [...]}")
     prompts, choice_lists = [], []
     for index, record in enumerate(records):
         if not isinstance(record, Mapping) or "prompt" not in record or "choices" not in record:
-            raise ValueError(f"input {index} should be {{'prompt': ..., 'choices': [...]}}, got {record!r}")
+            raise InputError(f"inputs[{index}] should be {{'prompt': ..., 'choices': [...]}}, got {record!r}")
         if isinstance(record["choices"], str):
-            raise ValueError(f"the choices of input {index} must be a list of strings, not one string")
+            raise InputError(f"the choices of inputs[{index}] must be a list of strings, not one string")
         prompts.append(record["prompt"])
         choice_lists.append(list(record["choices"]))
     return prompts, choice_lists, isinstance(prompt, Mapping)

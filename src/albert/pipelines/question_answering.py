@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, OptionError, OptionTypeError
 from ..modeling import AlbertForQuestionAnswering
 from .base import Pipeline, build_inputs, check_texts, encode_pieces, window_ranges
 
@@ -73,18 +74,19 @@ class QuestionAnsweringPipeline(Pipeline):
             ``top_k`` > 1 a list of those, best first. Lists of questions give a list of results.
 
         Raises:
-            ValueError: missing or empty question/context, lists of different lengths, or
-                settings that leave no room for the context.
+            InputError: missing or empty question/context, or lists of different lengths.
+            OptionError: settings that leave no room for the context. OptionTypeError: an
+                option this pipeline does not take.
         """
         unknown = set(options) - set(self.defaults)
         if unknown:
-            raise TypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.defaults)}")
+            raise OptionTypeError(f"unknown option(s) {sorted(unknown)}; the options are {sorted(self.defaults)}")
         settings = {**self.defaults, **options}
         questions, contexts, single = _collect(question, context)
-        check_texts(questions)
-        check_texts(contexts)
+        check_texts(questions, "question")
+        check_texts(contexts, "context")
         if settings["top_k"] < 1 or settings["max_answer_len"] < 1:
-            raise ValueError(
+            raise OptionError(
                 "top_k and max_answer_len must be at least 1, "
                 f"got {settings['top_k']} and {settings['max_answer_len']}"
             )
@@ -121,12 +123,12 @@ class QuestionAnsweringPipeline(Pipeline):
     ) -> list[tuple[int, int]]:
         max_seq_len = settings["max_seq_len"] or min(384, self.max_length)
         if max_seq_len > self.max_length:
-            raise ValueError(
+            raise OptionError(
                 f"max_seq_len ({max_seq_len}) is longer than the model's window ({self.max_length})"
             )
         room = max_seq_len - question_length - 3  # [CLS] question [SEP] context [SEP]
         if room < 1:
-            raise ValueError(
+            raise OptionError(
                 f"the question ({question_length} pieces) leaves no room for the context in a window of "
                 f"{max_seq_len}; shorten the question or lower max_question_len"
             )
@@ -134,7 +136,7 @@ class QuestionAnsweringPipeline(Pipeline):
         if stride is None:
             stride = min(128, room // 2)
         if stride >= room:
-            raise ValueError(
+            raise OptionError(
                 f"doc_stride ({stride}) must be smaller than the context's room in a window ({room} pieces); "
                 f"pass a doc_stride below {room}"
             )
@@ -229,7 +231,7 @@ def _collect(question: Any, context: Any) -> tuple[list[str], list[str], bool]:
             or isinstance(records, str)
             or not all(isinstance(record, Mapping) for record in records)
         ):
-            raise ValueError(
+            raise InputError(
                 "give a question and a context: pipe(question=..., context=...), "
                 "or {'question': ..., 'context': ...} (or a list of those)"
             )
@@ -239,8 +241,8 @@ def _collect(question: Any, context: Any) -> tuple[list[str], list[str], bool]:
             if "question" not in record or "context" not in record
         ]
         if missing:
-            raise ValueError(
-                f"input {missing[0]} lacks a 'question' or a 'context' key: {records[missing[0]]!r}"
+            raise InputError(
+                f"inputs[{missing[0]}] lacks a 'question' or a 'context' key: {records[missing[0]]!r}"
             )
         return (
             [r["question"] for r in records],
@@ -248,7 +250,7 @@ def _collect(question: Any, context: Any) -> tuple[list[str], list[str], bool]:
             isinstance(question, Mapping),
         )
     if question is None:
-        raise ValueError("a context was given without a question: pass question=...")
+        raise InputError("a context was given without a question: pass question=...")
     if isinstance(question, str) and isinstance(context, str):
         return [question], [context], True
     if isinstance(question, str):
@@ -256,7 +258,7 @@ def _collect(question: Any, context: Any) -> tuple[list[str], list[str], bool]:
     if isinstance(context, str):
         context = [context] * len(question)  # several questions over one context
     if len(question) != len(context):
-        raise ValueError(
+        raise InputError(
             f"got {len(question)} questions but {len(context)} contexts; give one context per question"
         )
     return list(question), list(context), False

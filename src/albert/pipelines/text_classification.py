@@ -13,8 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError, OptionError
 from ..modeling import AlbertForSequenceClassification
-from .base import Pipeline, as_list, build_inputs, check_texts, encode_pieces, truncate_pair
+from .base import (
+    Pipeline,
+    TruncationWarning,
+    as_list,
+    build_inputs,
+    check_texts,
+    encode_pieces,
+    truncate_pair,
+)
 
 FUNCTIONS = ("softmax", "sigmoid", "none")
 TextInput = str | Mapping[str, str] | tuple[str, str]
@@ -70,18 +79,19 @@ class TextClassificationPipeline(Pipeline):
             longest part first, with a warning.
 
         Raises:
-            ValueError: an empty text, or an unknown function.
+            InputError: an empty text. OptionError: an unknown function.
         """
         items, single = as_list(inputs, "text or text pair")
         firsts, seconds = _split_pairs(items)
         check_texts(firsts)
-        check_texts([second for second in seconds if second is not None])
+        paired = [index for index, second in enumerate(seconds) if second is not None]
+        check_texts([seconds[index] for index in paired], "text_pair of inputs", paired)
         function = function_to_apply or self.function_to_apply or self.default_function()
         if function not in FUNCTIONS:
-            raise ValueError(f"function_to_apply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
+            raise OptionError(f"function_to_apply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
         top_k = top_k if top_k is not None else self.top_k
         if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be at least 1 (or None for every label), got {top_k}")
+            raise OptionError(f"top_k must be at least 1 (or None for every label), got {top_k}")
 
         first_pieces = encode_pieces(self.tokenizer, firsts, with_spans=False)
         pair_indices = [index for index, second in enumerate(seconds) if second is not None]
@@ -94,12 +104,11 @@ class TextClassificationPipeline(Pipeline):
             budget = self.max_length - (3 if second is not None else 2)
             first_ids, second_ids, cut = truncate_pair(pieces.ids, second, budget)
             if cut:
-                warnings.warn(
-                    f"input {index} is longer than the model's window of {self.max_length} tokens and "
-                    "was truncated for classification",
-                    UserWarning,
-                    stacklevel=2,
+                detail = (
+                    f"is longer than the model's window of {self.max_length} tokens and was truncated for "
+                    "classification"
                 )
+                warnings.warn(TruncationWarning(index, detail), stacklevel=2)
             features.append(build_inputs(self.tokenizer, first_ids, second_ids))
 
         outputs = self.run(features, lambda output, batch: {"logits": output.logits})
@@ -131,14 +140,14 @@ def _split_pairs(items: list[Any]) -> tuple[list[Any], list[str | None]]:
     for index, item in enumerate(items):
         if isinstance(item, Mapping):
             if "text" not in item:
-                raise ValueError(
-                    f"input {index} is a dict without a 'text' key: {item!r}; use text and text_pair"
+                raise InputError(
+                    f"inputs[{index}] is a dict without a 'text' key: {item!r}; use text and text_pair"
                 )
             firsts.append(item["text"])
             seconds.append(item.get("text_pair"))
         elif isinstance(item, (tuple, list)):
             if len(item) != 2:
-                raise ValueError(f"input {index} should be a pair (text, text_pair), got {len(item)} parts")
+                raise InputError(f"inputs[{index}] should be a pair (text, text_pair), got {len(item)} parts")
             firsts.append(item[0])
             seconds.append(item[1])
         else:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InputError, InputTypeError
 from ..text_normalization import trim_span, utf8_problem
 
 
@@ -51,14 +52,17 @@ def encode_pieces(tokenizer: Any, texts: Sequence[str], with_spans: bool = True)
     return result
 
 
-def check_texts(texts: Sequence[Any]) -> None:
+def check_texts(texts: Sequence[Any], name: str = "inputs", indices: Sequence[int] | None = None) -> None:
     """Reject inputs that are not strings, hold nothing to read or are not valid UTF-8 (lone
-    surrogates), naming the first such input."""
-    for index, text in enumerate(texts):
+    surrogates), naming the first such input as ``name[index]``: counted from 0, as Python
+    indexes the list the caller passed (``indices`` gives each text's index there when
+    ``texts`` is a selection of it)."""
+    for position, text in enumerate(texts):
+        where = f"{name}[{indices[position] if indices is not None else position}]"
         if not isinstance(text, str):
-            raise TypeError(f"input {index} is a {type(text).__name__}, not a string: {text!r}")
+            raise InputTypeError(f"{where} is a {type(text).__name__}, not a string: {text!r}")
         if not text.strip():
-            raise ValueError(f"input {index} is empty: give text to read (or leave that input out)")
+            raise InputError(f"{where} is empty: give text to read (or leave that input out)")
         problem = utf8_problem(text)
         if problem is not None:
-            raise ValueError(f"input {index} is not valid UTF-8: it holds {problem}")
+            raise InputError(f"{where} is not valid UTF-8: it holds {problem}")

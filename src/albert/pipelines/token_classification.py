@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OptionError
 from ..modeling import AlbertForTokenClassification
 from .base import (
     Pipeline,
@@ -86,11 +87,11 @@ class TokenClassificationPipeline(Pipeline):
             "end"}``. ``word`` is the text's own characters ``text[start:end]``.
 
         Raises:
-            ValueError: an empty text or an unknown strategy.
+            InputError: an empty text. OptionError: an unknown strategy.
         """
         strategy = (aggregation_strategy or self.aggregation_strategy).lower()
         if strategy not in STRATEGIES:
-            raise ValueError(f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+            raise OptionError(f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         ignored = set(self.ignore_labels if ignore_labels is None else ignore_labels)
         texts, single = as_list(inputs)
         check_texts(texts)

@@ -27,10 +27,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from ..errors import AlbertError
 from ..version import __version__
 from . import schemas
 from .auth import ApiKeyCheck
 from .batcher import Batcher, Entry
+from .body import JsonContentType, not_json, unreadable_body
 from .errors import (
     ClientDisconnected,
     InvalidRequest,
@@ -51,7 +53,9 @@ logger = logging.getLogger(__name__)
 #: The endpoint of each task that has a head of its own.
 TASK_ENDPOINTS = dict(zip(HEAD_TASKS, ("/fill-mask", "/classify", "/tag", "/answer", "/choose")))
 ALWAYS = ("/embed", "/embed_all", "/v1/embeddings", "/tokenize", "/health", "/info", "/metrics")
-ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 404, 413, 422, 429, 503)}
+#: The endpoints served whatever the model, that take a JSON body.
+ALWAYS_POSTED = ("/embed", "/embed_all", "/v1/embeddings", "/tokenize")
+ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 404, 413, 415, 422, 429, 503)}
 #: Bodies up to this size are tokenized on the event loop (well under a millisecond); a larger
 #: one in a thread, so that one big request never holds up the others (or /health).
 INLINE_BODY_BYTES = 16 * 1024
@@ -156,7 +160,7 @@ async def run_batched(
             raise ClientDisconnected("the client disconnected before its answer was ready")
         try:
             return Batched(results.result(), entries)
-        except (ValueError, TypeError) as error:  # an input the pipeline refused, alone
+        except AlbertError as error:  # an input the pipeline refused, alone (anything else is a bug: 500)
             raise InvalidRequest(" ".join(str(error).split())) from None
     finally:
         service.admission.release()
@@ -169,7 +173,7 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
     """The service for ``served`` under ``settings``: routes, limits, metrics, the batcher's lifespan.
 
     Raises:
-        ValueError: settings that cannot work with this model (:meth:`ServeSettings.check`).
+        OptionError: settings that cannot work with this model (:meth:`ServeSettings.check`).
     """
     settings.check(served.facts.window)
     endpoints = [*ALWAYS, *(TASK_ENDPOINTS[task] for task in served.tasks if task in TASK_ENDPOINTS)]
@@ -185,7 +189,9 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
         yield
-        batcher.close()  # every accepted request is answered by now; this stops the batcher's thread
+        # Every accepted request is answered by now: the thread has nothing left to compute, unless
+        # the drain ran out of time while it computed a batch that nobody waits for.
+        batcher.close(timeout=1.0)
 
     app = FastAPI(
         title="albert serve",
@@ -202,6 +208,8 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
     _add_service_routes(app, service, endpoints)
     reply = functools.partial(_reply, service)
     app.add_middleware(PayloadLimit, limit=settings.payload_limit, reply=reply)
+    posted = [*ALWAYS_POSTED, *(TASK_ENDPOINTS[task] for task in served.tasks if task in TASK_ENDPOINTS)]
+    app.add_middleware(JsonContentType, paths=posted, reply=reply)  # before the body is read
     if settings.api_key is not None:  # outside the payload limit: no key, no word on the body
         app.add_middleware(ApiKeyCheck, api_key=settings.api_key, reply=reply)
     app.add_middleware(RequestMetrics, metrics=metrics)  # added last: outermost, so it sees every request
@@ -211,17 +219,64 @@ def create_app(served: ServedModel, settings: ServeSettings) -> FastAPI:
 def _reply(service: Service, path: str, error: ServeError) -> Response:
     """The one way an error leaves: its JSON body and status, counted by endpoint and cause."""
     service.metrics.failed(path, error.cause)
-    headers = {"www-authenticate": "Bearer"} if error.status == 401 else None
+    headers = {}
+    if error.status == 401:
+        headers["www-authenticate"] = "Bearer"
+    if error.retry_after is not None:
+        headers["retry-after"] = str(error.retry_after)
     return Response(error_body(error.message, error.cause), error.status, headers, media_type="application/json")
 
 
+#: How pydantic names the member of a union an error is about (``str``, ``list[str]``,
+#: ``TextPair``, ``function-after[...]``): a step of an error's location that is no field.
+_UNION_MEMBERS = frozenset({"str", "int", "float", "bool", "none"} | {
+    name for name, value in vars(schemas).items() if isinstance(value, type) and issubclass(value, schemas.BaseModel)
+})  # fmt: skip
+
+
+def _where(location: tuple[Any, ...], keep_last: bool) -> tuple[Any, ...]:
+    """A pydantic error location as the request's own path: no "body", no union members."""
+    steps = [step for step in location if step != "body"]
+    last = steps[-1:] if keep_last else []
+    kept = [step for step in (steps[:-1] if keep_last else steps) if isinstance(step, int)
+            or (step not in _UNION_MEMBERS and "[" not in step)]  # fmt: skip
+    return tuple(kept + last)
+
+
+def _shown(path: tuple[Any, ...]) -> str:
+    text = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path).lstrip(".")
+    return text or "the body"
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for error in errors[:4]:
-        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "the body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 4} more)" if len(errors) > 4 else ""
-    return "invalid request: " + "; ".join(parts) + more + "; see /docs for the fields each endpoint takes"
+    """Pydantic's errors as one sentence. A field that is a union (a text or a list of texts) gets
+    an error from each member; only the deepest are shown (the member that matched the JSON's
+    shape), and among those a broken rule (a lone surrogate) before a wrong type."""
+    located = [(_where(tuple(error.get("loc", ())), error.get("type") == "extra_forbidden"), error) for error in errors]
+    by_field: dict[Any, list[tuple[tuple[Any, ...], dict[str, Any]]]] = {}
+    for path, error in located:
+        by_field.setdefault(path[:1], []).append((path, error))
+    parts: dict[str, list[str]] = {}
+    for found in by_field.values():
+        deepest = max(len(path) for path, _ in found)
+        found = [(path, error) for path, error in found if len(path) == deepest]
+        rules = [(path, error) for path, error in found if not str(error.get("type", "")).endswith("_type")]
+        for path, error in rules or found:
+            kind = error.get("type")
+            if kind == "value_error":  # ours (schemas): a sentence about the field
+                message = f"{_shown(path)} {error.get('ctx', {}).get('error', error.get('msg'))}"
+            elif kind == "extra_forbidden":
+                message = f"{_shown(path)} is not a field of this endpoint"
+            elif kind == "missing":
+                message = f"{_shown(path)} is required"
+            elif not path and str(kind).endswith("_type"):  # null, a list, a string: not an object
+                message = "the body must be a JSON object of the endpoint's fields"
+            else:
+                message = f"{_shown(path)}: {error.get('msg', 'invalid')}"
+            parts.setdefault(_shown(path), []).append(message)
+    sentences = ["; or ".join(dict.fromkeys(messages)) for messages in parts.values()]
+    more = f" (and {len(sentences) - 4} more)" if len(sentences) > 4 else ""
+    return "invalid request: " + "; ".join(sentences[:4]) + more + "; see /docs for the fields each endpoint takes"
 
 
 def _add_error_handlers(app: FastAPI, service: Service) -> None:
@@ -233,17 +288,26 @@ def _add_error_handlers(app: FastAPI, service: Service) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> Response:
-        return _reply(service, request.url.path, InvalidRequest(_validation_message(list(error.errors()))))
+        errors = list(error.errors())
+        syntax = [each for each in errors if each.get("type") == "json_invalid"]
+        if syntax:  # the body is not JSON: FastAPI says where the parser stopped
+            location = syntax[0].get("loc", ("body", "?"))
+            return _reply(service, request.url.path, not_json(location[-1], syntax[0].get("ctx", {}).get("error", "")))
+        return _reply(service, request.url.path, InvalidRequest(_validation_message(errors)))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
         path, method = request.url.path, request.method
         if error.status_code == 413:  # a body without a declared length, past the limit
             served_error: ServeError = payload_too_large(limit)
+        elif error.status_code == 400 and error.__cause__ is not None:  # FastAPI's "error parsing the body"
+            served_error = unreadable_body(error.__cause__)  # the parser's own error is its cause
         elif error.status_code == 404:
             served_error = NotServed(f"there is no endpoint {path}; GET /docs lists the endpoints this server has")
         elif error.status_code == 405:
             served_error = InvalidRequest(f"{path} does not take {method}; GET /docs says how to call it", 405)
+        elif error.status_code < 500:
+            served_error = InvalidRequest(f"{error.detail}", error.status_code)
         else:
             served_error = ServeError(f"{error.detail}", error.status_code)
         return _reply(service, path, served_error)
@@ -314,6 +378,19 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
     limit = settings.max_client_batch_size
     routes: dict[str, Callable[..., Any]] = {}
 
+    def fits_one_batch(index: int, tokens: int, advice: str) -> int:
+        """An input's tokens when one batch holds them (the pipeline runs it as one piece of work).
+
+        Raises:
+            InvalidRequest: more than ``--max-batch-tokens``.
+        """
+        if tokens > settings.max_batch_tokens:
+            raise InvalidRequest(
+                f"inputs[{index}] is {tokens} tokens, more than one batch holds (--max-batch-tokens "
+                f"{settings.max_batch_tokens}); {advice}"
+            )
+        return tokens
+
     async def fill_mask(request: Request, body: schemas.FillMaskRequest) -> Response:
         """The most likely pieces behind each [MASK]: one list per mask where a text has several."""
         texts = as_list(body.inputs)
@@ -360,14 +437,9 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
 
         def make_ready() -> list[Ready]:
             counts = served.pair_tokens([(item.question, item.context) for item in questions])
-            for index, tokens in enumerate(counts):
-                if tokens > settings.max_batch_tokens:
-                    raise InvalidRequest(
-                        f"input {index} is {tokens} tokens, more than one batch holds (--max-batch-tokens "
-                        f"{settings.max_batch_tokens}); shorten its context or split it"
-                    )
-            return [Ready({"question": item.question, "context": item.context}, tokens)
-                    for item, tokens in zip(questions, counts)]  # fmt: skip
+            return [Ready({"question": item.question, "context": item.context},
+                          fits_one_batch(index, tokens, "shorten its context or split it"))
+                    for index, (item, tokens) in enumerate(zip(questions, counts))]  # fmt: skip
 
         key = batch_key("question-answering", top_k=body.top_k, max_answer_len=body.max_answer_len,
                         doc_stride=body.doc_stride, handle_impossible_answer=body.handle_impossible_answer)  # fmt: skip
@@ -383,8 +455,9 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         def make_ready() -> list[Ready]:
             ready = []
             for index, item in enumerate(prompts):
-                counts = served.pair_tokens([(item.prompt, choice) for choice in item.choices])
+                counts = served.pair_tokens([(item.prompt, choice) for choice in item.choices], [index] * len(item.choices))
                 tokens = sum(served.check_window(index, count, truncate) for count in counts)
+                fits_one_batch(index, tokens, "give it fewer or shorter choices")  # its choices run as one
                 ready.append(Ready({"prompt": item.prompt, "choices": list(item.choices)}, tokens))
             return ready
 

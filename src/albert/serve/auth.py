@@ -1,8 +1,10 @@
 """The API key: with ``--api-key`` set, every request but the open paths needs ``Authorization: Bearer <key>``.
 
 Checked in front of the application, before a body is read or parsed, so a client without the
-key learns nothing but 401. The key is compared in constant time. ``/health`` stays open for load
-balancers, and the API's description (``/docs``, ``/openapi.json``) for people.
+key learns nothing but 401. The scheme is case-insensitive, as HTTP's are (RFC 9110, 11.1:
+``bearer KEY`` and ``BEARER KEY`` are ``Bearer KEY``); the key is not, and is compared in constant
+time. ``/health`` stays open for load balancers, and the API's description (``/docs``,
+``/openapi.json``) for people.
 """
 
 from __future__ import annotations
@@ -25,19 +27,25 @@ class ApiKeyCheck(HttpMiddleware):
 
     def __init__(self, app: Any, api_key: str, reply: Callable[..., Any]) -> None:
         super().__init__(app)
-        self.expected = f"Bearer {api_key}".encode()
+        self.expected = api_key.encode()
         self.reply = reply
 
     async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["path"] not in OPEN_PATHS:
             given = dict(scope["headers"]).get(b"authorization")
             refusal = None
+            scheme, _, key = (given or b"").strip().partition(b" ")
             if given is None:
                 refusal = Unauthorized(
                     "this server wants an API key: send the header 'Authorization: Bearer <key>' "
                     "(with the openai client: api_key=<key>)"
                 )
-            elif not secrets.compare_digest(given, self.expected):
+            elif scheme.lower() != b"bearer":
+                shown = scheme[:20].decode("latin-1")
+                refusal = Unauthorized(
+                    f"the Authorization header's scheme is {shown!r}: this server takes 'Authorization: Bearer <key>'"
+                )
+            elif not secrets.compare_digest(key.strip(), self.expected):
                 refusal = Unauthorized(
                     "the API key is wrong: send 'Authorization: Bearer <key>' with the key the server was started with"
                 )

@@ -5,10 +5,15 @@ reads too); a task is served when its pipeline accepts that head, as the pipelin
 decide (``accepted_classes``). The shipped model (``AlbertForPreTraining``) serves fill-mask.
 Every model serves embeddings and tokenization. The model is loaded once, by the head task's
 pipeline, and the embeddings pipeline runs on the same weights.
+
+A head that the config names but the weights do not hold would be newly initialised, and its
+answers random: the head's pipeline refuses it (``UntrainedHeadError``), so the server does not
+start, unless ``allow_untrained_head`` (``--allow-untrained-head``) says to serve it anyway.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -37,24 +42,31 @@ class Pipelines:
 
     Args:
         model: a folder, shipped model name or Hub id.
-        device, dtype, fast, onnx: as for :func:`albert.pipeline`.
+        device, dtype, fast, onnx, allow_untrained_head: as for :func:`albert.pipeline`.
 
     Raises:
-        ModelNotFoundError: no such model. ImportError: ``onnx`` without the onnx extra.
+        ModelNotFoundError: no such model. UntrainedHeadError: its head is not in its weights (and
+        ``allow_untrained_head`` is off). ImportError: ``onnx`` without the onnx extra.
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str | None = None, fast: bool | None = None,
-                 onnx: bool = False) -> None:  # fmt: skip
+                 onnx: bool = False, allow_untrained_head: bool = False) -> None:  # fmt: skip
         self.head_task = head_task(model)
         options = dict(device=device, fast=fast, progress=False)
         self.pipelines: dict[str, Pipeline] = {}
-        if self.head_task is not None:
-            head = pipeline(self.head_task, model=model, dtype=dtype, onnx=onnx, **options)
-            self.pipelines[self.head_task] = head
-            # The same weights (and their ONNX encoder) for the vectors; dtype and device are set.
-            self.pipelines["embeddings"] = pipeline("embeddings", model=head.model, tokenizer=head.tokenizer, **options)
-        else:
-            self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx, **options)
+        with warnings.catch_warnings(record=True) as caught:  # for the server's log (an untrained head ...)
+            warnings.simplefilter("always")
+            if self.head_task is not None:
+                head = pipeline(self.head_task, model=model, dtype=dtype, onnx=onnx,
+                                allow_untrained_head=allow_untrained_head, **options)  # fmt: skip
+                self.pipelines[self.head_task] = head
+                # The same weights (and their ONNX encoder) for the vectors; dtype and device are set.
+                self.pipelines["embeddings"] = pipeline("embeddings", model=head.model, tokenizer=head.tokenizer,
+                                                        **options)  # fmt: skip
+            else:
+                self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx, **options)
+        #: What loading warned of, one line each.
+        self.warnings = tuple(dict.fromkeys(" ".join(str(each.message).split()) for each in caught))
         self.tokenizer = self.pipelines["embeddings"].tokenizer
         build_tables()  # here, not in the first batch with an accent
 
@@ -63,7 +75,7 @@ class Pipelines:
         return ModelFacts(
             tasks=tuple(self.pipelines), head_task=self.head_task, window=int(embeddings.max_length),
             dimension=int(embeddings.config.hidden_size), device=str(embeddings.device),
-            dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""),
+            dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""), warnings=self.warnings,
         )  # fmt: skip
 
     def compute(self, key: Hashable, items: list[Any]) -> list[Any]:

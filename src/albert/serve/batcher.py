@@ -8,25 +8,37 @@ its own result. An idle worker starts a batch the moment an entry arrives, never
 more; while it computes, the next batch fills. Entries whose client went away (their future
 cancelled) are dropped before they are computed.
 
+A batch that fails is split in halves, and each half computed again (a half that fails, split
+again), so that only the inputs that fail get an error, for about 2 log2(n) more calls when one
+input of n is bad, never one call per input. An error that means nothing more can be computed
+(:class:`~albert.serve.errors.WorkerStopped`: the model's process is gone) is not retried: the
+batch and every queued input fail with it at once, and so does every input submitted later
+(:meth:`Batcher.stop`, which the server also calls when its drain runs out of time).
+
 The pipelines compute every input on its own (packed, unpadded rows), so an input's result does
 not depend on the batch it joined, to float rounding (``tests/test_serve.py`` checks 1e-5).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import ServeError, WorkerStopped
 
 logger = logging.getLogger(__name__)
 
 #: ``compute(key, items) -> one result per item``: the pipeline call a batch is.
 Compute = Callable[[Hashable, list[Any]], Sequence[Any]]
+#: An entry's result, or the exception computing it raised.
+Outcome = tuple[Any, BaseException | None]
 
 
 @dataclass
@@ -77,6 +89,10 @@ class Batcher:
         self._queue: deque[Entry] = deque()
         self._changed = threading.Condition()
         self._closed = False
+        self._stopped: ServeError | None = None
+        self._running: list[Entry] = []
+        #: Inputs failed by :meth:`stop` (queued, or in the batch being computed) rather than computed.
+        self.stopped_inputs = 0
         self._thread = threading.Thread(target=self._work, name="albert-batcher", daemon=True)
 
     # -- the callers' side ----------------------------------------------------------------------
@@ -98,11 +114,14 @@ class Batcher:
         """Queue ``(item, real tokens)`` pairs for the pipeline call ``key``; their entries, in order.
 
         Raises:
-            RuntimeError: the batcher was closed.
+            RuntimeError: the batcher was closed. ServeError: it was stopped (the error it was stopped with).
         """
         entries = [Entry(key=key, item=item, tokens=tokens) for item, tokens in items]
         with self._changed:
+            if self._stopped is not None:
+                raise copy.copy(self._stopped)
             if self._closed:
+                # a bug, not a user's error: the service refuses new requests (503) before the lifespan closes it
                 raise RuntimeError("the batcher is closed and takes no more inputs")
             self._queue.extend(entries)
             self._changed.notify()
@@ -116,6 +135,23 @@ class Batcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def stop(self, error: ServeError) -> int:
+        """Compute nothing more: fail every queued input, the batch being computed (its results,
+        if they come, are dropped) and every input submitted later with ``error``.
+
+        Returns:
+            How many inputs this call failed (:attr:`stopped_inputs` counts them all).
+        """
+        with self._changed:
+            if self._stopped is None:
+                self._stopped = error
+            pending = [*self._running, *self._queue]
+            self._queue.clear()
+            failed = sum(_settle(entry, None, copy.copy(error)) for entry in pending)
+            self.stopped_inputs += failed
+            self._changed.notify_all()
+        return failed
+
     # -- the worker's side ----------------------------------------------------------------------
     def _work(self) -> None:
         while True:
@@ -124,9 +160,11 @@ class Batcher:
                     self._changed.wait()
                 if not self._queue:
                     return  # closed, and nothing left to compute
-                batch = self._take_batch()
+                batch = self._running = self._take_batch()
             if batch:
                 self._run(batch)
+            with self._changed:
+                self._running = []
 
     def _take_batch(self) -> list[Entry]:
         """The oldest live entry, then, in queue order, the live entries of its key while they fit.
@@ -165,35 +203,66 @@ class Batcher:
     def _run(self, batch: list[Entry]) -> None:
         start = time.perf_counter()
         try:
-            results = list(self.compute(batch[0].key, [entry.item for entry in batch]))
-            if len(results) != len(batch):  # pragma: no cover - a pipeline that lost inputs is a bug
-                raise RuntimeError(f"a batch of {len(batch)} inputs gave {len(results)} results")
-            outcomes: list[tuple[Any, BaseException | None]] = [(result, None) for result in results]
-        except Exception as error:  # noqa: BLE001 - one bad input must not fail the others
-            outcomes = self._one_by_one(batch, error)
+            outcomes = self._outcomes(batch)
+        except WorkerStopped as error:  # the model is gone: retrying would fail the same way
+            self.stop(error)
+            return
         stats = BatchStats(
             inputs=len(batch), tokens=sum(entry.tokens for entry in batch),
             compute_seconds=time.perf_counter() - start, queue_seconds=[entry.queue_seconds for entry in batch],
         )  # fmt: skip
         for entry, (result, error) in zip(batch, outcomes):
             entry.batch = stats
-            if error is None:
-                entry.future.set_result(result)
-            else:
-                entry.future.set_exception(error)
+            _settle(entry, result, error)
         if self.on_batch is not None:
             self.on_batch(stats)
 
-    def _one_by_one(self, batch: list[Entry], error: Exception) -> list[tuple[Any, BaseException | None]]:
-        """After a failed batch, each entry alone: only the inputs that fail get an error."""
-        if len(batch) == 1:
-            return [(None, error)]
-        logger.info("a batch of %d inputs failed (%s); computing them one by one", len(batch), error)
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        for entry in batch:
+    def _compute(self, entries: list[Entry]) -> list[Outcome]:
+        """One pipeline call on ``entries``: their results (or whatever it raised)."""
+        results = list(self.compute(entries[0].key, [entry.item for entry in entries]))
+        if len(results) != len(entries):  # pragma: no cover - a pipeline that lost inputs
+            raise RuntimeError(  # a bug, not a user's error
+                f"a batch of {len(entries)} inputs gave {len(results)} results"
+            )
+        return [(result, None) for result in results]
+
+    def _outcomes(self, batch: list[Entry]) -> list[Outcome]:
+        """The batch's outcomes; when it fails, its halves' (see the module's docstring).
+
+        Raises:
+            WorkerStopped: the model's process is gone (nothing is retried).
+        """
+        try:
+            return self._compute(batch)
+        except WorkerStopped:
+            raise
+        except Exception as error:  # noqa: BLE001 - one bad input must not fail the others
+            if len(batch) == 1:
+                return [(None, error)]
+            logger.info("a batch of %d inputs failed (%s); computing its halves to find the inputs that fail",
+                        len(batch), error)  # fmt: skip
+            return self._halves(batch)
+
+    def _halves(self, entries: list[Entry]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for half in (entries[: len(entries) // 2], entries[len(entries) // 2 :]):
             try:
-                (result,) = self.compute(entry.key, [entry.item])
-                outcomes.append((result, None))
-            except Exception as alone:  # noqa: BLE001
-                outcomes.append((None, alone))
+                outcomes += self._compute(half)
+            except WorkerStopped:
+                raise
+            except Exception as error:  # noqa: BLE001
+                outcomes += [(None, error)] if len(half) == 1 else self._halves(half)
         return outcomes
+
+
+def _settle(entry: Entry, result: Any, error: BaseException | None) -> bool:
+    """Give ``entry`` its result or error, unless it has one already (stopped, or its client left);
+    whether this did."""
+    try:
+        if error is None:
+            entry.future.set_result(result)
+        else:
+            entry.future.set_exception(error)
+    except InvalidStateError:
+        return False
+    return True

@@ -20,3 +20,5 @@ class ModelFacts:
     dimension: int
     device: str
     dtype: str
+    #: What loading the model warned of (an untrained head served as asked ...), for the log.
+    warnings: tuple[str, ...] = ()

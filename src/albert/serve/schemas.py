@@ -8,9 +8,37 @@ OpenAI's clients may send fields of newer API versions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ..errors import InputError
+
+
+def unicode_text(text: str) -> str:
+    """A text as sent, unless it holds a lone surrogate: JSON's ``\\ud800``-``\\udfff`` escapes give
+    one when they are not a pair, and no UTF-8 text (nor the tokenizer) can hold it.
+
+    Raises:
+        InputError: the first lone surrogate, and where (the message reads after the field's name).
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(
+                f"is not valid Unicode text: it holds a lone surrogate U+{ord(text[error.start]):04X} at character "
+                f"{error.start} (a JSON escape \\ud800-\\udfff must be half of a pair); send the text as UTF-8"
+            ) from None
+    return text
+
+
+#: Every string a request carries: refused (422) when it holds a lone surrogate.
+Text = Annotated[str, AfterValidator(unicode_text)]
+#: The most results per input a request may ask for (``top_k``): answers stay a sane size.
+MAX_TOP_K = 1000
+#: The most fill-mask ``targets`` of one request: each costs a model pass per piece of it.
+MAX_TARGETS = 100
 
 TRUNCATE = (
     "Cut an input longer than the model's window to it (default: the server's --auto-truncate); "
@@ -26,7 +54,7 @@ class Strict(BaseModel):
 
 
 class EmbedRequest(Strict):
-    inputs: str | list[str] = Field(description="A text or a list of texts.", examples=["ALBERT shares its layers."])
+    inputs: Text | list[Text] = Field(description="A text or a list of texts.", examples=["ALBERT shares its layers."])
     level: Literal["document", "sentence"] = Field(
         "document", description="One vector per input (document) or one per sentence of it."
     )
@@ -47,7 +75,7 @@ class SentenceEmbedding(BaseModel):
 
 
 class EmbedAllRequest(Strict):
-    inputs: str | list[str] = Field(description="A text or a list of texts.")
+    inputs: Text | list[Text] = Field(description="A text or a list of texts.")
     level: Literal["piece", "word"] = Field(
         "piece", description="A vector per SentencePiece piece, or per word (its pieces pooled)."
     )
@@ -68,15 +96,15 @@ class TokenEmbedding(BaseModel):
 
 
 class OpenAIEmbeddingRequest(BaseModel):
-    input: str | list[str] = Field(description="A text or a list of texts (token-id arrays are not accepted).")
-    model: str | None = Field(None, description="Accepted and ignored: the server has one model.")
+    input: Text | list[Text] = Field(description="A text or a list of texts (token-id arrays are not accepted).")
+    model: Text | None = Field(None, description="Accepted and ignored: the server has one model.")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="base64: each vector as little-endian float32 bytes, as OpenAI sends them."
     )
     dimensions: int | None = Field(
         None, ge=1, description="Keep the first d values and scale them to length 1 again, as OpenAI does."
     )
-    user: str | None = None
+    user: Text | None = None
 
 
 class OpenAIEmbedding(BaseModel):
@@ -101,9 +129,12 @@ class OpenAIEmbeddingList(BaseModel):
 
 
 class FillMaskRequest(Strict):
-    inputs: str | list[str] = Field(description="Texts holding [MASK] once or more.", examples=["It is a [MASK]."])
-    top_k: int = Field(5, ge=1, description="Predictions per mask.")
-    targets: list[str] | None = Field(None, description="Only score these words.")
+    inputs: Text | list[Text] = Field(description="Texts holding [MASK] once or more.", examples=["It is a [MASK]."])
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Predictions per mask.")
+    targets: list[Text] | None = Field(
+        None, min_length=1, max_length=MAX_TARGETS,
+        description="Only score these words (a word of several pieces costs a model pass per piece).",
+    )  # fmt: skip
     truncate: bool | None = Field(None, description=TRUNCATE)
 
 
@@ -112,16 +143,17 @@ class Prediction(BaseModel):
     score: float
     token: int
     token_str: str
+    tokens: list[int] | None = Field(None, description="A target of several pieces: all of them (token is the first).")
 
 
 class TextPair(Strict):
-    text: str
-    text_pair: str | None = None
+    text: Text
+    text_pair: Text | None = None
 
 
 class ClassifyRequest(Strict):
-    inputs: str | TextPair | list[str | TextPair] = Field(description="Texts, or {text, text_pair} pairs.")
-    top_k: int | None = Field(None, ge=1, description="Keep the best k labels (default: every label).")
+    inputs: Text | TextPair | list[Text | TextPair] = Field(description="Texts, or {text, text_pair} pairs.")
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K, description="Keep the best k labels (default: every label).")
     function_to_apply: Literal["softmax", "sigmoid", "none"] | None = Field(
         None, description="Default: from the model's problem_type."
     )
@@ -134,11 +166,11 @@ class LabelScore(BaseModel):
 
 
 class TagRequest(Strict):
-    inputs: str | list[str]
+    inputs: Text | list[Text]
     aggregation_strategy: Literal["none", "simple", "first", "average", "max"] = Field(
         "simple", description="How pieces become entities (transformers' meanings)."
     )
-    ignore_labels: list[str] | None = Field(None, description='Labels left out (default ["O"]).')
+    ignore_labels: list[Text] | None = Field(None, description='Labels left out (default ["O"]).')
     truncate: bool | None = Field(None, description=TRUNCATE)
 
 
@@ -153,13 +185,13 @@ class Entity(BaseModel):
 
 
 class Question(Strict):
-    question: str
-    context: str
+    question: Text
+    context: Text
 
 
 class AnswerRequest(Strict):
     inputs: Question | list[Question] = Field(description="{question, context} or a list of them.")
-    top_k: int = Field(1, ge=1, description="Answers per question (more than 1: a list per input).")
+    top_k: int = Field(1, ge=1, le=MAX_TOP_K, description="Answers per question (more than 1: a list per input).")
     max_answer_len: int = Field(15, ge=1, description="The longest answer, in pieces.")
     doc_stride: int | None = Field(None, ge=0, description="Pieces shared by the windows of a long context.")
     handle_impossible_answer: bool = Field(False, description='Let "no answer" (empty, 0-0) win.')
@@ -173,8 +205,8 @@ class Answer(BaseModel):
 
 
 class Choices(Strict):
-    prompt: str
-    choices: list[str] = Field(min_length=2)
+    prompt: Text
+    choices: list[Text] = Field(min_length=2)
 
 
 class ChooseRequest(Strict):
@@ -192,7 +224,7 @@ class ChoiceScore(BaseModel):
 
 
 class TokenizeRequest(Strict):
-    inputs: str | list[str]
+    inputs: Text | list[Text]
     add_special_tokens: bool = Field(True, description="Include [CLS] and [SEP], as the model sees them.")
 
 

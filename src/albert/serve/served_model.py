@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..hub import default_model
+from ..config import CONFIG_NAME, AlbertConfig
+from ..errors import AlbertError
+from ..hub import default_model, resolve_file
 from ..pipelines.texts import check_texts, encode_pieces
-from ..text_normalization import build_tables
+from ..text_normalization import build_tables, utf8_problem
 from ..tokenizer import load_tokenizer
 from .errors import EmptyInput, InvalidRequest
 from .model_facts import ModelFacts
-from .worker import ModelWorker
+from .worker import EXIT_TIMEOUT, ModelWorker
 
 if TYPE_CHECKING:
     from .backend import Pipelines
@@ -45,10 +47,13 @@ class ServedModel:
         device, dtype, fast, onnx: as for :func:`albert.pipeline`.
         in_process: load the model in this process (less memory; under load the model and the
             event loop then share one GIL).
+        allow_untrained_head: serve the task of a head that the weights do not hold (it would be
+            newly initialised: its answers random); without it such a model is refused.
 
     Raises:
-        ModelNotFoundError: no such model. ImportError: ``onnx`` without the onnx extra.
-        WorkerStopped: the model's process died while loading.
+        ModelNotFoundError: no such model. UntrainedHeadError: the head the model's config names is
+            not in its weights, and ``allow_untrained_head`` is off. ImportError: ``onnx`` without
+            the onnx extra. WorkerStopped: the model's process died while loading.
     """
 
     def __init__(
@@ -59,10 +64,15 @@ class ServedModel:
         fast: bool | None = None,
         onnx: bool = False,
         in_process: bool = False,
+        allow_untrained_head: bool = False,
     ) -> None:
         self.name = str(model) if model is not None else Path(default_model()).name
         source = str(model) if model is not None else str(default_model())
-        options = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx)
+        # A name that is no model, or a config no network can be built from, is refused here, in a
+        # fraction of a second, before a process starts and imports torch to find out.
+        AlbertConfig.from_json_file(resolve_file(source, CONFIG_NAME))  # type: ignore[arg-type]
+        options = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
+                       allow_untrained_head=allow_untrained_head)  # fmt: skip
         if in_process:
             from .backend import Pipelines  # torch, in this process only when the model is here
 
@@ -73,6 +83,8 @@ class ServedModel:
             self.backend = ModelWorker(**options)
             self.facts = self.backend.facts
             self.tokenizer = load_tokenizer(source)  # what the pipelines load: the same pieces
+        for warning in self.facts.warnings:
+            logger.warning("%s", warning)
         build_tables()  # here, not in the first request with an accent
 
     @property
@@ -99,10 +111,11 @@ class ServedModel:
         (in process: None at once)."""
         return self.backend.wait_stopped() if isinstance(self.backend, ModelWorker) else None
 
-    def close(self) -> None:
-        """Stop the model's process (after the batch it computes); nothing to do in process."""
+    def close(self, timeout: float = EXIT_TIMEOUT) -> None:
+        """Stop the model's process (after the batch it computes, or killed after ``timeout``
+        seconds); nothing to do in process."""
         if isinstance(self.backend, ModelWorker):
-            self.backend.close()
+            self.backend.close(timeout)
 
     # -- making inputs ready --------------------------------------------------------------------
     def piece_counts(self, texts: Sequence[str]) -> list[int]:
@@ -124,7 +137,7 @@ class ServedModel:
         for index, (text, pieces) in enumerate(zip(texts, encode_pieces(self.tokenizer, list(texts), with_spans=False))):
             ids = pieces.ids
             if not ids:
-                raise EmptyInput(f"input {index} has no pieces the tokenizer can read: {text[:60]!r}")
+                raise EmptyInput(f"inputs[{index}] has no pieces the tokenizer can read: {text[:60]!r}")
             if len(ids) + 2 > self.facts.window:
                 if not truncate:
                     raise InvalidRequest(self._too_long(index, len(ids) + 2))
@@ -132,22 +145,26 @@ class ServedModel:
             if must_hold is not None and must_hold not in ids:
                 token = self.tokenizer.convert_ids_to_tokens(must_hold)
                 raise InvalidRequest(
-                    f"input {index} has no {token}" + (" within the model's window" if len(text) < len(texts[index]) else "")
+                    f"inputs[{index}] has no {token}" + (" within the model's window" if len(text) < len(texts[index]) else "")
                     + f": write {token} where a word should be predicted"
                 )
             ready.append(Ready(text, len(ids) + 2))
         return ready
 
-    def pair_tokens(self, pairs: Sequence[tuple[str, str | None]]) -> list[int]:
+    def pair_tokens(self, pairs: Sequence[tuple[str, str | None]], indices: Sequence[int] | None = None) -> list[int]:
         """Real tokens of ``[CLS] first [SEP] second [SEP]`` (``[CLS] first [SEP]`` without a second).
 
+        Args:
+            indices: each pair's index in the request's inputs, for messages (default: its position).
+
         Raises:
-            EmptyInput: a text is empty.
+            EmptyInput: a text is empty, named by its input's index.
         """
+        indices = list(indices) if indices is not None else list(range(len(pairs)))
         firsts = [first for first, _ in pairs]
         seconds = [second for _, second in pairs if second is not None]
-        check_not_blank(firsts)
-        check_not_blank(seconds)
+        check_not_blank(firsts, indices)
+        check_not_blank(seconds, [index for index, (_, second) in zip(indices, pairs) if second is not None])
         second_counts = iter(self.piece_counts(seconds))
         return [
             first_count + 2 + (next(second_counts) + 1 if second is not None else 0)
@@ -167,7 +184,7 @@ class ServedModel:
 
     def _too_long(self, index: int, tokens: int) -> str:
         return (
-            f"input {index} is {tokens} tokens ([CLS] and [SEP] included), more than the model's window of "
+            f"inputs[{index}] is {tokens} tokens ([CLS] and [SEP] included), more than the model's window of "
             f"{self.facts.window}; send truncate: true (or start the server with --auto-truncate) to cut it, or shorten it"
         )
 
@@ -211,13 +228,17 @@ class ServedModel:
         ]
 
 
-def check_not_blank(texts: Sequence[str]) -> None:
-    """The pipelines' own check of texts, as the service's 400.
+def check_not_blank(texts: Sequence[str], indices: Sequence[int] | None = None) -> None:
+    """The pipelines' own check of texts (``inputs[i]``, ``i`` from ``indices`` when given), as the
+    service's errors.
 
     Raises:
         EmptyInput: a text is empty (or only spaces), named.
+        InvalidRequest: a text the pipelines refuse otherwise (the schemas refuse those first).
     """
     try:
-        check_texts(texts)
-    except ValueError as error:
-        raise EmptyInput(str(error)) from None
+        check_texts(texts, indices=indices)
+    except AlbertError as error:
+        first = next(text for text in texts if not isinstance(text, str) or not text.strip() or utf8_problem(text))
+        kind = EmptyInput if isinstance(first, str) and not first.strip() else InvalidRequest
+        raise kind(str(error)) from None

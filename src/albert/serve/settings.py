@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import OptionError
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -25,6 +27,10 @@ class ServeSettings:
         device, dtype, onnx, fast: as for :func:`albert.pipeline`.
         in_process: run the model in the server's process, not a process of its own (less
             memory; under load the model then waits on the event loop for Python's lock).
+        graceful_timeout: seconds SIGTERM waits for the accepted requests to be answered; what is
+            left then is refused (503). Below the 30 s most supervisors wait before SIGKILL.
+        allow_untrained_head: serve a task head that the weights do not hold (newly initialised:
+            random answers); without it such a model is refused at start-up.
     """
 
     model: str | None = None
@@ -42,22 +48,26 @@ class ServeSettings:
     onnx: bool = False
     fast: bool | None = None
     in_process: bool = False
+    graceful_timeout: float = 25.0
+    allow_untrained_head: bool = False
 
     def check(self, model_window: int) -> None:
         """Refuse limits that cannot work, naming the value and what to give instead.
 
         Raises:
-            ValueError: a limit below 1, or a token budget smaller than the model's window (an
-                input filling the window could never be batched).
+            OptionError: a limit below 1, a negative --graceful-timeout, or a token budget smaller
+                than the model's window (an input filling the window could never be batched).
         """
+        if not self.graceful_timeout >= 0:  # NaN too
+            raise OptionError(f"--graceful-timeout must be 0 seconds or more, got {self.graceful_timeout}")
         for name in ("max_concurrent_requests", "max_client_batch_size", "payload_limit", "max_batch_requests"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise OptionError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if self.max_batch_tokens < model_window:
-            raise ValueError(
+            raise OptionError(
                 f"--max-batch-tokens {self.max_batch_tokens} is smaller than the model's window of {model_window} "
                 f"tokens, so an input that fills the window could never be batched; give at least {model_window}"
             )
         if self.api_key is not None and not self.api_key.strip():
-            raise ValueError("--api-key is empty; give a secret, or leave the option out to serve without one")
+            raise OptionError("--api-key is empty; give a secret, or leave the option out to serve without one")

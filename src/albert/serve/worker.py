@@ -11,7 +11,8 @@ The child ignores SIGINT and SIGTERM: the server drains first, then closes the p
 how the child is told to exit; if the server dies, the pipe closes too and the child follows.
 When the child dies (killed, out of memory), the batch in flight and every later one fail with
 :class:`WorkerStopped` (503); :meth:`ModelWorker.wait_stopped` is how the server learns it at
-once, to stop and exit with an error for its supervisor to restart it.
+once, to stop and exit with an error for its supervisor to restart it (the server logs the death,
+once: this module logs nothing of it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import multiprocessing
 import multiprocessing.connection
 import signal
 import threading
+import time
 from collections.abc import Hashable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -88,20 +90,24 @@ class ModelWorker:
                 raise self._stopped("sending it a batch") from None
             return self._receive("computing a batch")
 
-    def close(self) -> None:
-        """Tell the child to exit (it finishes the batch it has), wait, and kill it if it hangs."""
+    def close(self, timeout: float = EXIT_TIMEOUT) -> None:
+        """Tell the child to exit (it finishes the batch it has), wait up to ``timeout`` seconds, and
+        kill it if it has not exited by then."""
         self._closing = True
-        with self._lock:
+        deadline = time.monotonic() + timeout
+        if self._lock.acquire(timeout=timeout):  # a batch in flight holds it until its answer comes
             try:
                 self._connection.send(None)
             except OSError:
                 pass  # already gone
-            self._process.join(EXIT_TIMEOUT)
-            if self._process.is_alive():  # pragma: no cover - a child stuck in a kernel
-                logger.warning("the model process did not exit within %.0f s; killing it", EXIT_TIMEOUT)
-                self._process.kill()
-                self._process.join()
-            self._connection.close()
+            finally:
+                self._lock.release()
+        self._process.join(max(0.0, deadline - time.monotonic()))
+        if self._process.is_alive():
+            logger.warning("the model process did not exit within %.0f s; killing it", timeout)
+            self._process.kill()
+            self._process.join()
+        self._connection.close()
 
     def _receive(self, doing: str) -> Any:
         try:
@@ -120,7 +126,6 @@ class ModelWorker:
 
     def _stopped(self, doing: str) -> WorkerStopped:
         how = self._how()
-        logger.error("the model process stopped while %s (%s)", doing, how)
         return WorkerStopped(
             f"the model process stopped while {doing} ({how}); the server cannot compute any more: restart it "
             "(its log says why the process stopped)"

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import types as T
 
+from ..errors import InputError
+
 #: One annotation, as Spark NLP's ``Annotation.dataType`` declares it.
 ANNOTATION = T.StructType([
     T.StructField("annotatorType", T.StringType()),
@@ -36,10 +38,10 @@ def require_column(schema: T.StructType, name: str, param: str) -> T.DataType:
     """The type of column ``name``.
 
     Raises:
-        ValueError: there is no such column; the message names the Param and the columns there are.
+        InputError: there is no such column; the message names the Param and the columns there are.
     """
     if name not in schema.names:
-        raise ValueError(f"{param} {name!r} is not a column of this DataFrame; its columns are {schema.names}")
+        raise InputError(f"{param} {name!r} is not a column of this DataFrame; its columns are {schema.names}")
     return schema[name].dataType
 
 

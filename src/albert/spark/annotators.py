@@ -22,6 +22,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from ..errors import InputTypeError, OptionError
 from .annotations import ANNOTATIONS, require_column
 from .worker import WorkerSpec, annotate_batches, tokenizer_with_case
 
@@ -43,6 +44,7 @@ def _param(name: str, doc: str, converter: Any = TypeConverters.toString) -> Par
 def _text_or_number(value: Any) -> str:
     """A Param that takes "last" or a layer index, as a string or an int (``layer=-2``)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
+        # Spark's protocol: a typeConverter raises TypeError, which Params re-raises as a TypeError
         raise TypeError(f"expected 'last' or a layer index, got {value!r}")
     return str(value)
 
@@ -89,11 +91,11 @@ def check_text_column(schema: T.StructType, name: str, param: str = "inputCol") 
     """Refuse a column that is missing or does not hold strings, naming it and what there is.
 
     Raises:
-        ValueError: no such column; TypeError: the column is not a string column.
+        InputError: no such column; InputTypeError: the column is not a string column.
     """
     data_type = require_column(schema, name, param)
     if not isinstance(data_type, T.StringType):
-        raise TypeError(
+        raise InputTypeError(
             f"{param} {name!r} is a {data_type.simpleString()} column, not a string column: albert.spark "
             "annotators read raw text (they split sentences and words themselves); point "
             f"{param} at the text, or cast it with F.col({name!r}).cast('string')"
@@ -111,21 +113,27 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
     )
     dtype = _param("dtype", "float32, bfloat16 or float16")
     batchSize = _param("batchSize", "model inputs run at once on each worker", TypeConverters.toInt)
+    allowUntrainedHead = _param(
+        "allowUntrainedHead", "run a model whose task head is not in its weights (newly initialised, so its "
+        "answers are random and differ from worker to worker); default False: refused", TypeConverters.toBoolean,
+    )  # fmt: skip
 
     setModel = _setter("model")
     setDevice = _setter("device")
     setDtype = _setter("dtype")
     setBatchSize = _setter("batchSize")
+    setAllowUntrainedHead = _setter("allowUntrainedHead")
     setInputCol = _setter("inputCol")
     setOutputCol = _setter("outputCol")
     getModel = _getter("model")
     getDevice = _getter("device")
     getDtype = _getter("dtype")
     getBatchSize = _getter("batchSize")
+    getAllowUntrainedHead = _getter("allowUntrainedHead")
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(inputCol="text", device="auto", dtype="float32", batchSize=32)
+        self._setDefault(inputCol="text", device="auto", dtype="float32", batchSize=32, allowUntrainedHead=False)
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL, lang: str = "en", remote_loc: str | None = None) -> Any:
@@ -139,7 +147,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         document/sentence/token columns are refused, as albert reads the raw text itself."""
         flat = [name for item in names for name in ([item] if isinstance(item, str) else item)]
         if len(flat) != 1:
-            raise ValueError(
+            raise OptionError(
                 f"{type(self).__name__} reads one raw text column and finds sentences and tokens itself: "
                 f"setInputCol('text') instead of Spark NLP's annotation columns {flat}"
             )
@@ -158,7 +166,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
 
         model = self.getModel()
         if model is None:
-            raise ValueError(f"{type(self).__name__} needs a model: setModel('path/to/fine-tuned-folder')")
+            raise OptionError(f"{type(self).__name__} needs a model: setModel('path/to/fine-tuned-folder')")
         resolve_dtype(self.getDtype())  # a wrong name fails here, not in the first task
         if self.getDevice() != "auto":
             import torch
@@ -166,34 +174,40 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
             try:
                 torch.device(self.getDevice())
             except RuntimeError:
-                raise ValueError(
+                raise OptionError(
                     f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.getDevice()!r}"
                 ) from None
         folder = Path(model).expanduser()
         if folder.is_dir():  # executors may run elsewhere: a local folder by its absolute path
             model = str(folder.resolve())
         if self.getBatchSize() < 1:
-            raise ValueError(f"batchSize must be at least 1, got {self.getBatchSize()}")
+            raise OptionError(f"batchSize must be at least 1, got {self.getBatchSize()}")
         return WorkerSpec(
             task=self.task, model=model, device=self.getDevice(), dtype=self.getDtype(),
-            batch_size=self.getBatchSize(), input_col=self.getInputCol(), output_col=self.getOutputCol(), **fields,
+            batch_size=self.getBatchSize(), input_col=self.getInputCol(), output_col=self.getOutputCol(),
+            allow_untrained_head=bool(self.getAllowUntrainedHead()), **fields,
         )  # fmt: skip
 
     def _config(self, model: str, head: str | None = None) -> Any:
         """The model's config, read on the driver (the model exists before a job starts).
 
         Raises:
-            ValueError: ``head`` given and the checkpoint was saved from another class: its task
-                head would be random, and different on every worker.
+            UntrainedHeadError: ``head`` given and the checkpoint was saved from another class: its
+                task head would be random, and different on every worker (unless
+                ``allowUntrainedHead``). The workers refuse a folder that names the head but lacks
+                its weights.
         """
         from ..config import AlbertConfig
+        from ..errors import UntrainedHeadError
 
         config = AlbertConfig.from_pretrained(model)
         architectures = config.extra.get("architectures") or []
-        if head is not None and architectures and head not in architectures:
-            raise ValueError(
+        if head is not None and architectures and head not in architectures and not self.getAllowUntrainedHead():
+            raise UntrainedHeadError(
                 f"{model} holds a {architectures[0]}, not a fine-tuned {head}: its {self.task} head would "
-                f"be random (and differ from worker to worker); fine-tune one with `albert finetune` first"
+                f"be random (and differ from worker to worker). Fine-tune one first (albert finetune --task "
+                f"{self.task} --model {model} --train TRAIN_FILE --out RUN) and setModel('RUN/best'), or "
+                "setAllowUntrainedHead(True) to run the random head anyway"
             )
         return config
 
@@ -207,7 +221,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         if spec.pair_col is not None:
             check_text_column(dataset.schema, spec.pair_col, "pairCol")
         if spec.output_col in dataset.columns:
-            raise ValueError(
+            raise OptionError(
                 f"outputCol {spec.output_col!r} is already a column of this DataFrame: choose another name"
             )
         schema = T.StructType([*dataset.schema.fields, T.StructField(spec.output_col, ANNOTATIONS)])
@@ -314,7 +328,10 @@ class AlbertEmbeddings(_AlbertAnnotator):
 class AlbertClassifier(_AlbertAnnotator):
     """Label scores for each row's text (or text pair, with ``pairCol``) from a fine-tuned
     ``AlbertForSequenceClassification`` folder: one ``category`` annotation per row, the best label
-    as ``result`` and every label's score in its metadata, as Spark NLP's classifiers write them."""
+    as ``result`` and every label's score in its metadata, as Spark NLP's classifiers write them.
+    A text (or pair) longer than the model's window is truncated, longest part first, as the
+    pipeline does; the executor's log gets a warning that names each such row by its partition
+    and index there (``partition 3, rows[12]``, from 0) and the start of its text."""
 
     task = "text-classification"
 
@@ -338,6 +355,7 @@ class AlbertClassifier(_AlbertAnnotator):
         device: str = "auto",
         dtype: str = "float32",
         batchSize: int = 32,
+        allowUntrainedHead: bool = False,
     ) -> None:
         super().__init__()
         self._setDefault(outputCol="class")
@@ -348,7 +366,7 @@ class AlbertClassifier(_AlbertAnnotator):
 
         function = self.getFunctionToApply()
         if function is not None and function not in FUNCTIONS:
-            raise ValueError(f"functionToApply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
+            raise OptionError(f"functionToApply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
         spec = self._spec(pair_col=self.getPairCol())
         self._config(spec.model, head="AlbertForSequenceClassification")
         options = {"function_to_apply": function} if function is not None else {}
@@ -382,6 +400,7 @@ class AlbertTokenClassifier(_AlbertAnnotator):
         device: str = "auto",
         dtype: str = "float32",
         batchSize: int = 32,
+        allowUntrainedHead: bool = False,
     ) -> None:
         super().__init__()
         self._setDefault(outputCol="entities", aggregationStrategy="simple", ignoreLabels=["O"])
@@ -392,7 +411,7 @@ class AlbertTokenClassifier(_AlbertAnnotator):
 
         strategy = self.getAggregationStrategy().lower()
         if strategy not in STRATEGIES:
-            raise ValueError(f"aggregationStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+            raise OptionError(f"aggregationStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         spec = self._spec()
         self._config(spec.model, head="AlbertForTokenClassification")
         options = {"aggregation_strategy": strategy, "ignore_labels": tuple(self.getIgnoreLabels())}

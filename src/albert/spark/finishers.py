@@ -16,6 +16,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from ..errors import InputTypeError, OptionError
 from .annotations import ANNOTATIONS, require_column
 from .annotators import set_given_params
 
@@ -23,7 +24,7 @@ from .annotators import set_given_params
 def _check_annotations(dataset: DataFrame, name: str, param: str) -> None:
     data_type = require_column(dataset.schema, name, param)
     if data_type != ANNOTATIONS and "embeddings" not in data_type.simpleString():
-        raise TypeError(
+        raise InputTypeError(
             f"{param} {name!r} is a {data_type.simpleString()} column, not annotations with embeddings "
             "(the output of AlbertEmbeddings or of Spark NLP's embedding annotators)"
         )
@@ -93,7 +94,7 @@ class EmbeddingsFinisher(Transformer, DefaultParamsReadable, DefaultParamsWritab
     def _transform(self, dataset: DataFrame) -> DataFrame:
         inputs, outputs = self.getInputCols(), self.getOutputCols()
         if len(inputs) != len(outputs):
-            raise ValueError(f"outputCols {outputs} must name one column for each of inputCols {inputs}")
+            raise OptionError(f"outputCols {outputs} must name one column for each of inputCols {inputs}")
         as_vector = self.getOrDefault("outputAsVector")
         for name, output in zip(inputs, outputs):
             _check_annotations(dataset, name, "inputCols")

@@ -14,6 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ..errors import InputError, OptionError
 from .annotators import AlbertEmbeddings
 from .finishers import explode_embeddings
 
@@ -30,11 +31,11 @@ def read_texts_frame(spark: SparkSession, path: str, text_column: str = "text") 
     .txt: one text a line, in a column ``text``, blank lines left out).
 
     Raises:
-        ValueError: a local path that does not exist, or a kind of file Spark cannot read here.
+        InputError: a local path that does not exist, or a kind of file Spark cannot read here.
     """
     local = not _has_scheme(path)
     if local and not Path(path).exists():
-        raise ValueError(f"cannot read {path}: no such file or folder")
+        raise InputError(f"cannot read {path}: no such file or folder")
     suffix = Path(path).suffix.lower()
     if suffix in (".parquet", "") or (local and Path(path).is_dir()):
         return spark.read.parquet(path)
@@ -45,7 +46,7 @@ def read_texts_frame(spark: SparkSession, path: str, text_column: str = "text") 
     if suffix == ".txt":
         lines = spark.read.text(path).withColumnRenamed("value", text_column)
         return lines.where(F.trim(F.col(text_column)) != "")
-    raise ValueError(f"cannot read {path} with Spark: use a {', '.join(READERS)} file or a Parquet folder")
+    raise InputError(f"cannot read {path} with Spark: use a {', '.join(READERS)} file or a Parquet folder")
 
 
 def embed_to_parquet(
@@ -68,12 +69,12 @@ def embed_to_parquet(
         ``end`` (inclusive) and ``embedding``.
 
     Raises:
-        ValueError: the input cannot be read, the column is missing, the output exists.
+        InputError: the input cannot be read, or the column is missing. OptionError: the output exists.
     """
     from .session import stage_lines
 
     if not _has_scheme(output_path) and Path(output_path).exists():
-        raise ValueError(f"cannot write {output_path}: it exists already (Spark writes a new folder there)")
+        raise OptionError(f"cannot write {output_path}: it exists already (Spark writes a new folder there)")
     frame = read_texts_frame(spark, input_path, text_column)
     if "row_id" not in frame.columns:  # numbered in the input's order, before any repartition
         frame = frame.withColumn("row_id", F.monotonically_increasing_id())

@@ -13,6 +13,7 @@ call of the pipeline, which groups its inputs into length-sorted batches of ``ba
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import OptionError
 from .annotations import Annotation, AnnotationColumn
 
 #: Pipelines kept per worker; a third model evicts the oldest (a worker holds at most two models).
@@ -47,6 +49,7 @@ class WorkerSpec:
     output_col: str = "annotations"
     pair_col: str | None = None
     options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    allow_untrained_head: bool = False  # run a head the checkpoint lacks (random answers)
 
     @property
     def call_options(self) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
         tokenizer = tokenizer_with_case(spec.model, spec.case_sensitive)
     return pipeline(
         spec.task, model=spec.model, tokenizer=tokenizer, device=device or spec.device, dtype=spec.dtype,
-        batch_size=spec.batch_size, progress=False,
+        batch_size=spec.batch_size, progress=False, allow_untrained_head=spec.allow_untrained_head,
     )  # fmt: skip
 
 
@@ -102,7 +105,7 @@ def pipeline_for(spec: WorkerSpec) -> Any:
     """This worker's pipeline for ``spec``, loaded on first use and kept for later tasks."""
     cores = _task_cores()
     device = task_device(spec.device)
-    key = (spec.task, spec.model, device, spec.dtype, spec.case_sensitive)
+    key = (spec.task, spec.model, device, spec.dtype, spec.case_sensitive, spec.allow_untrained_head)
     if key in _PIPELINES:
         _PIPELINES.move_to_end(key)
     else:
@@ -121,7 +124,7 @@ def tokenizer_with_case(model: str, case_sensitive: bool) -> Any:
     """The model's tokenizer, lowercasing or not as asked.
 
     Raises:
-        ValueError: case-sensitive input asked of a lowercase vocabulary (every capital letter
+        OptionError: case-sensitive input asked of a lowercase vocabulary (every capital letter
             would become an unknown piece).
     """
     from ..tokenizer import AlbertTokenizer
@@ -130,7 +133,7 @@ def tokenizer_with_case(model: str, case_sensitive: bool) -> Any:
     if case_sensitive:
         special = set(getattr(tokenizer, "all_special_tokens", []))
         if not any(any(c.isupper() for c in piece) for piece in tokenizer.get_vocab() if piece not in special):
-            raise ValueError(
+            raise OptionError(
                 f"caseSensitive=True, but the vocabulary of {model} has no capital letters (it was "
                 "trained on lowercased text, as every released ALBERT was): capitals would all become "
                 "unknown pieces; leave caseSensitive unset or False for this model"
@@ -141,16 +144,40 @@ def tokenizer_with_case(model: str, case_sensitive: bool) -> Any:
 # -- Arrow batches in, Arrow batches out ----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RowNames:
+    """How messages name the rows of one slice: by the Spark partition the task reads (when
+    there is one) and their index in it, counted from 0 as Spark counts partitions, so that a
+    message names the row, not its place in a slice or an Arrow batch."""
+
+    partition: int | None = None
+    first: int = 0  # the slice's first row, as an index into the partition's rows
+
+    def __call__(self, row: int) -> str:
+        where = f"partition {self.partition}, " if self.partition is not None else ""
+        return f"{where}rows[{self.first + row}]"
+
+
+def _partition() -> int | None:
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId() if context is not None else None
+
+
 def annotate_batches(batches: Iterator[pa.RecordBatch], spec: WorkerSpec) -> Iterator[pa.RecordBatch]:
     """The ``mapInArrow`` function: each batch comes back with its annotations column appended,
-    in slices of at most :data:`MAX_CHARACTERS_PER_CALL` characters of text."""
+    in slices of at most :data:`MAX_CHARACTERS_PER_CALL` characters of text. One call reads one
+    partition, so rows are counted from its start for the messages that name them."""
     pipe = pipeline_for(spec)
     annotate = ANNOTATORS[spec.task]
+    partition, first = _partition(), 0
     for batch in batches:
         for part in _slices(batch, spec.input_col):
             texts = _column(part, spec.input_col)
             pairs = _column(part, spec.pair_col) if spec.pair_col else None
-            column = annotate(pipe, texts, pairs, spec).to_arrow()
+            column = annotate(pipe, texts, pairs, spec, RowNames(partition, first)).to_arrow()
+            first += part.num_rows
             yield pa.RecordBatch.from_arrays([*part.columns, column], names=[*part.schema.names, spec.output_col])
 
 
@@ -192,7 +219,7 @@ def _by_row(texts: Sequence[str | None], results: dict[int, list[Annotation]]) -
 
 
 def embedding_annotations(
-    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec
+    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec, names: RowNames = RowNames()
 ) -> AnnotationColumn:
     """Spark NLP's ``word_embeddings`` (word, piece levels) or ``sentence_embeddings`` annotations."""
     from ..pipelines.embeddings import UnreadableTextError
@@ -235,10 +262,15 @@ def _embedding_records(records: list[dict[str, Any]]) -> list[Annotation]:
 
 
 def classification_annotations(
-    pipe: Any, texts: Sequence[str | None], pairs: Sequence[str | None] | None, spec: WorkerSpec
+    pipe: Any,
+    texts: Sequence[str | None],
+    pairs: Sequence[str | None] | None,
+    spec: WorkerSpec,
+    names: RowNames = RowNames(),
 ) -> AnnotationColumn:
     """One ``category`` annotation per row: the best label as ``result``, every label's score in
-    the metadata (as Spark NLP's sequence classifiers write them)."""
+    the metadata (as Spark NLP's sequence classifiers write them). Rows longer than the model's
+    window are truncated, as the pipeline does, with one warning per slice that names them."""
     rows = _readable(texts)
     if pairs is not None:  # a pair needs both texts; a row missing its second gives null
         rows = [index for index in rows if pairs[index] is not None and pairs[index].strip()]
@@ -246,7 +278,8 @@ def classification_annotations(
     else:
         inputs = [texts[index] for index in rows]
     results: dict[int, list[Annotation]] = {}
-    for index, labels in zip(rows, pipe(inputs, **spec.call_options) if inputs else []):
+    outputs = _calling(pipe, inputs, spec, [texts[index] for index in rows], [names(index) for index in rows])
+    for index, labels in zip(rows, outputs):
         metadata = {"sentence": "0", **{label["label"]: str(label["score"]) for label in labels}}
         results[index] = [Annotation("category", 0, len(texts[index]) - 1, labels[0]["label"], metadata)]
     column = AnnotationColumn()
@@ -256,8 +289,46 @@ def classification_annotations(
     return column
 
 
+def _calling(pipe: Any, inputs: list[Any], spec: WorkerSpec, texts: list[str], names: list[str]) -> list[Any]:
+    """``pipe(inputs)``, its truncation warnings (which count the call's inputs) gathered into
+    one that names the rows by partition and index, with the start of each text."""
+    if not inputs:
+        return []
+    from ..pipelines.base import TruncationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outputs = pipe(inputs, **spec.call_options)
+    cut = []
+    for warning in caught:
+        if isinstance(warning.message, TruncationWarning):
+            cut.append(warning.message.index)
+        else:  # anything else goes on as it came
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if cut:
+        shown = ", ".join(f"{names[index]} ({_preview(texts[index])!r}, {len(texts[index]):,} characters)"
+                          for index in cut[:MAX_ROWS_NAMED])  # fmt: skip
+        more = f" and {len(cut) - MAX_ROWS_NAMED:,} more rows" if len(cut) > MAX_ROWS_NAMED else ""
+        verb = "is" if len(cut) == 1 else "are"
+        warnings.warn(
+            f"{shown}{more} {verb} longer than the model's window of {pipe.max_length} tokens and "
+            f"{'was' if len(cut) == 1 else 'were'} truncated for classification",
+            UserWarning,
+            stacklevel=2,
+        )
+    return outputs
+
+
+#: Truncated rows named in one warning (the rest are counted).
+MAX_ROWS_NAMED = 5
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def entity_annotations(
-    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec
+    pipe: Any, texts: Sequence[str | None], pairs: Any, spec: WorkerSpec, names: RowNames = RowNames()
 ) -> AnnotationColumn:
     """Entities as Spark NLP's ``chunk`` annotations (NerConverter's), or with aggregation "none"
     each piece's ``named_entity`` tag."""

@@ -4,25 +4,32 @@ A checkpoint is one file ``checkpoints/step-00001000.pt`` holding everything the
 depends on: model, optimizer and scheduler state, the data position, and the random generators
 (Python, NumPy, torch, CUDA) of every rank. It is written to a temporary file, flushed to disk
 and renamed over its final name, so a run killed at any moment (``kill -9`` included) leaves
-either the previous checkpoint or the new one, never a torn file. It is read back with
+either the previous checkpoint or the new one, never a torn file; a disk too full for it is a
+one-line ``DiskFullError``, and the earlier checkpoints stay as they were. It is read back with
 ``torch.load(weights_only=True)``: plain tensors and containers, no pickled code.
+
+A run folder is written by one process at a time (:func:`locked_run_folder`): a second run with
+the same ``--out`` is refused at once, naming the first one's pid.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..atomic_files import write_atomic
+from ..atomic_files import remove_dead_temporaries, write_torch_atomic
 from ..checkpoint import describe_load_error, load_torch_file
-from ..errors import AlbertError, CheckpointError
+from ..errors import AlbertError, CheckpointError, OptionError
+from ..output_lock import folder_lock
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -41,7 +48,7 @@ class CheckpointManager:
 
     def __init__(self, run_dir: str | os.PathLike, keep: int = 3) -> None:
         if keep < 1:
-            raise ValueError(f"keep must be at least 1 checkpoint, got {keep}")
+            raise OptionError(f"keep must be at least 1 checkpoint, got {keep}")
         self.folder = Path(run_dir) / CHECKPOINT_DIR
         self.keep = keep
 
@@ -62,7 +69,7 @@ class CheckpointManager:
     def save(self, step: int, state: dict[str, Any]) -> Path:
         """Write ``state`` as the checkpoint of ``step`` atomically, then drop all but the last ``keep``."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = write_atomic(self.path_for(step), lambda temporary: torch.save(state, temporary), durable=True)
+        path = write_torch_atomic(self.path_for(step), state, durable=True)
         for old in self.checkpoints()[: -self.keep]:
             old.unlink(missing_ok=True)
         return path
@@ -76,6 +83,23 @@ class CheckpointManager:
                 f"checkpoint {path} cannot be read ({type(error).__name__}: {describe_load_error(error)}); "
                 "nothing in it was run. Delete it to resume from the one before"
             ) from None
+
+
+@contextlib.contextmanager
+def locked_run_folder(run_dir: str | os.PathLike, writer: bool = True) -> Iterator[None]:
+    """Hold the run folder's lock while a run writes it (``writer``: this process writes, e.g.
+    rank 0 of a distributed run), and clear what killed writers left in it (their temporaries).
+
+    Raises:
+        FolderInUseError: another live run writes the folder; the message names its pid.
+    """
+    if not writer:
+        yield
+        return
+    with folder_lock(run_dir):
+        for folder in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
+            remove_dead_temporaries(folder)
+        yield
 
 
 # -- random generators --------------------------------------------------------------------------

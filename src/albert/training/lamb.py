@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from ..errors import OptionError
+
 
 class Lamb(Optimizer):
     """LAMB as a ``torch.optim.Optimizer``.
@@ -54,13 +56,13 @@ class Lamb(Optimizer):
         foreach: bool | None = None,
     ) -> None:
         if lr < 0:
-            raise ValueError(f"learning rate must be >= 0, got {lr}")
+            raise OptionError(f"learning rate must be >= 0, got {lr}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas}")
+            raise OptionError(f"betas must be in [0, 1), got {betas}")
         if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps}")
+            raise OptionError(f"eps must be > 0, got {eps}")
         if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+            raise OptionError(f"weight_decay must be >= 0, got {weight_decay}")
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, trust_ratio=trust_ratio,
             bias_correction=bias_correction, foreach=foreach,
@@ -80,6 +82,7 @@ class Lamb(Optimizer):
                 if param.grad is None:
                     continue
                 if param.grad.is_sparse:
+                    # torch.optim's own error for a sparse gradient (albert's models have none)
                     raise RuntimeError("Lamb does not support sparse gradients; use dense embeddings")
                 state = self.state[param]
                 if not state:

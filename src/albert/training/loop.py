@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..atomic_files import write_text_atomic
+from ..errors import OptionError
 from .checkpoints import CheckpointManager
 from .run_log import MetricsLog, plot_curves, terminal_progress
 
@@ -134,7 +135,7 @@ def resume_checkpoint(manager: CheckpointManager, resume: bool) -> Path | None:
 
 def check_resumable(path: Path | None, saved: dict[str, Any], current: dict[str, Any], may_change: Collection[str],
                     also: Sequence[str] = ()) -> None:
-    """Raise ValueError when this run's settings (``current``) differ from those ``saved`` in its
+    """Raise OptionError when this run's settings (``current``) differ from those ``saved`` in its
     checkpoint ``path``, except the ones that do not change what a step computes (``may_change``);
     ``also``: other differences the caller found (the model config, the data), as phrases."""
     differences = [
@@ -144,7 +145,7 @@ def check_resumable(path: Path | None, saved: dict[str, Any], current: dict[str,
     ]
     differences += also
     if differences:
-        raise ValueError(
+        raise OptionError(
             f"cannot resume from {path}: these settings differ from the run's: {'; '.join(differences)}. "
             "Use the original settings, or start a new run in another --out"
         )

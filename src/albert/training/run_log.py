@@ -3,13 +3,16 @@
 ``metrics.jsonl`` holds one JSON object per logged step (``{"step": 100, "mlm_loss": ...}``), so
 it can be followed with ``tail -f``, read by pandas (``pd.read_json(path, lines=True)``), and
 cut back to a checkpoint when a run resumes. ``curves.png`` is redrawn from it with matplotlib's
-Agg backend (no display needed).
+Agg backend (no display needed); matplotlib is the ``train`` extra's, and without it the run goes
+on without the picture, after one warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,7 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ..atomic_files import write_atomic, write_text_atomic
+from ..atomic_files import append_text, write_atomic, write_text_atomic
 
 
 class MetricsLog:
@@ -38,8 +41,8 @@ class MetricsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, allow_nan=True) + "\n")
+        """Add ``record`` as a line; a full disk is a one-line DiskFullError naming the log."""
+        append_text(self.path, json.dumps(record, allow_nan=True) + "\n")
 
     def truncate_after(self, step: int) -> None:
         """Drop the records of steps after ``step`` (a resumed run redoes them)."""
@@ -78,8 +81,13 @@ def plot_curves(
             points on the training records' lines.
     """
     # The object-oriented API without pyplot: no global state, no GUI backend, a faster import.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    # matplotlib comes with the train extra: without it a run still trains, without the picture.
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        _say_matplotlib_is_missing()
+        return None
 
     if not Path(metrics_path).exists():
         return None
@@ -110,6 +118,14 @@ def plot_curves(
         axis.set_visible(False)
     figure.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.92, wspace=0.28, hspace=0.5)
     return write_atomic(png_path, lambda temporary: figure.savefig(temporary, dpi=100, format="png"))
+
+
+@functools.cache  # once a process: the curves are redrawn at every checkpoint
+def _say_matplotlib_is_missing() -> None:
+    logging.getLogger("albert.training").warning(
+        "curves.png is not drawn: matplotlib is not installed (the metrics are in metrics.jsonl); "
+        "to draw the curves: pip install 'albert-lm[train]'"
+    )
 
 
 @contextlib.contextmanager

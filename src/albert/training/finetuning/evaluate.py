@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from ...atomic_files import atomic_path
+from ...config import AlbertConfig
+from ...errors import InputError, ModelNotFoundError, OptionError
 from ..loop import autocast_for
 from .tasks import EncodeOptions, Feature, ReadOptions, Task, collate, feature_length, get_task
 
@@ -123,17 +125,23 @@ def resolve_task_name(model_dir: str | os.PathLike, task: str | None) -> str:
     """The task given, else the one the folder was fine-tuned for.
 
     Raises:
-        ValueError: no task given and the folder does not say.
+        ModelNotFoundError: no task given and no such folder.
+        OptionError: no task given and the folder does not say.
     """
     if task:
         return task
+    if not Path(model_dir).is_dir():
+        raise ModelNotFoundError(
+            f"no model folder at {model_dir}: give a folder written by albert finetune (e.g. RUN/best), "
+            "or, for any other model, its task with --task"
+        )
     recorded = read_finetune_info(model_dir).get("task")
     if recorded is None:
         config_path = Path(model_dir) / "config.json"
         if config_path.is_file():
-            recorded = json.loads(config_path.read_text(encoding="utf-8")).get("finetuning_task")
+            recorded = AlbertConfig.from_json_file(config_path).extra.get("finetuning_task")  # bounded, validated
     if recorded is None:
-        raise ValueError(f"{model_dir} does not say which task it was fine-tuned for; pass --task")
+        raise OptionError(f"{model_dir} does not say which task it was fine-tuned for; pass --task")
     return recorded
 
 
@@ -184,7 +192,7 @@ def evaluate(
     if max_examples is not None:
         examples = examples[:max_examples]
     if not examples:
-        raise ValueError(f"{file} holds no examples to evaluate")
+        raise InputError(f"{file} holds no examples to evaluate")
     resolved_device = resolve_device(device)
     model = spec.model_class.from_pretrained(model_dir, device=resolved_device)
     examples = spec.align_labels(examples, model.config.id2label)
@@ -211,9 +219,9 @@ def evaluate(
 
 
 def check_max_length(max_length: int, max_position_embeddings: int) -> None:
-    """Raise ValueError when inputs of ``max_length`` pieces do not fit the model's positions."""
+    """Raise OptionError when inputs of ``max_length`` pieces do not fit the model's positions."""
     if max_length > max_position_embeddings:
-        raise ValueError(
+        raise OptionError(
             f"max_length {max_length} is longer than the model's {max_position_embeddings} positions; "
             f"use --max-length {max_position_embeddings} or less"
         )

@@ -22,14 +22,16 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
+from ...errors import InputError, OptionError
+
 # -- classification -------------------------------------------------------------------------------
 
 
 def _check_same_length(predictions: Sequence, references: Sequence) -> None:
     if len(predictions) != len(references):
-        raise ValueError(f"got {len(predictions)} predictions for {len(references)} references; give one per reference")
+        raise InputError(f"got {len(predictions)} predictions for {len(references)} references; give one per reference")
     if not len(references):
-        raise ValueError("no references to score: the evaluation set is empty")
+        raise InputError("no references to score: the evaluation set is empty")
 
 
 def accuracy(predictions: Sequence[Hashable], references: Sequence[Hashable]) -> float:
@@ -58,7 +60,7 @@ def f1_score(
     predictions). A class never predicted and never present scores 0, as scikit-learn's does.
 
     Raises:
-        ValueError: unknown ``average``, lengths that differ, or nothing to score.
+        OptionError: unknown ``average``. InputError: lengths that differ, or nothing to score.
     """
     _check_same_length(predictions, references)
     if average == "binary":
@@ -66,7 +68,7 @@ def f1_score(
     if average == "macro":
         classes = sorted(set(references) | set(predictions), key=str)
         return float(np.mean([_binary_f1(predictions, references, label) for label in classes]))
-    raise ValueError(f"average must be 'binary' or 'macro', got {average!r}")
+    raise OptionError(f"average must be 'binary' or 'macro', got {average!r}")
 
 
 def matthews_corrcoef(predictions: Sequence[Hashable], references: Sequence[Hashable]) -> float:
@@ -179,13 +181,15 @@ def entity_scores(predictions: Sequence[Sequence[str]], references: Sequence[Seq
     the same first and last token.
 
     Raises:
-        ValueError: a sentence's predicted and gold tags differ in length.
+        InputError: a sentence's predicted and gold tags differ in length.
     """
     _check_same_length(predictions, references)
     correct, predicted_count, gold_count = collections.Counter(), collections.Counter(), collections.Counter()
     for number, (predicted, gold) in enumerate(zip(predictions, references)):
         if len(predicted) != len(gold):
-            raise ValueError(f"sentence {number} has {len(predicted)} predicted tags for {len(gold)} words")
+            raise InputError(
+                f"predictions[{number}] has {len(predicted)} tags for the {len(gold)} words of references[{number}]"
+            )
         predicted_entities, gold_entities = set(entities(predicted)), set(entities(gold))
         for kind, *_ in predicted_entities:
             predicted_count[kind] += 1
@@ -249,13 +253,13 @@ def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequen
         references: question id -> gold answer texts (empty for unanswerable).
 
     Raises:
-        ValueError: a question without a prediction.
+        InputError: a question without a prediction.
     """
     missing = [qid for qid in references if qid not in predictions]
     if missing:
-        raise ValueError(f"{len(missing)} questions have no prediction (first: {missing[0]!r})")
+        raise InputError(f"{len(missing)} questions have no prediction (first: {missing[0]!r})")
     if not references:
-        raise ValueError("no questions to score: the evaluation set is empty")
+        raise InputError("no questions to score: the evaluation set is empty")
     exact, f1, answerable = {}, {}, {}
     for qid, golds in references.items():
         golds = [gold for gold in golds if normalize_answer(gold)] or [""]

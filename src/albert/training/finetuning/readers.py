@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError
+from ...errors import InputError, OptionError
 from ...text_normalization import decode_utf8
 
 
@@ -205,30 +205,35 @@ def _read_json_records(path: Path) -> list[dict[str, Any]]:
         document = None
     if document is not None:
         items = document.get("data", document) if isinstance(document, dict) else document
+        name = "data" if isinstance(document, dict) and "data" in document else "records"
         if isinstance(items, dict):
             items = [items]
         if not isinstance(items, list):
             raise DataFormatError(f"{path} holds JSON but neither a list of records nor {{'data': [...]}}")
-        return [_with_line(item, number, path) for number, item in enumerate(items, 1)]
+        # items of a JSON document have no line of their own: named by their index, from 0
+        return [_with_line(item, f"{name}[{index}]", path) for index, item in enumerate(items)]
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            records.append(_with_line(json.loads(line), number, path))
+            records.append(_with_line(json.loads(line), number, path))  # the line, from 1
         except json.JSONDecodeError as error:
             raise DataFormatError(f"{path}, line {number} is not valid JSON ({error.msg})") from None
     return records
 
 
-def _with_line(item: Any, number: int, path: Path) -> dict[str, Any]:
+def _with_line(item: Any, where: int | str, path: Path) -> dict[str, Any]:
+    """``item`` with where it is under ``"__line__"``: a line number (from 1) for a line of the
+    file, or an index such as ``data[3]`` (from 0) for an item of a JSON document."""
     if not isinstance(item, dict):
-        raise DataFormatError(f"{path}, record {number} is a {type(item).__name__}, not a JSON object")
-    return {**item, "__line__": number}
+        raise DataFormatError(f"{_where(path, {'__line__': where})} is a {type(item).__name__}, not a JSON object")
+    return {**item, "__line__": where}
 
 
 def _where(path: str | os.PathLike, record: dict[str, Any]) -> str:
-    return f"{path}, line {record.get('__line__', '?')}"
+    where = record.get("__line__", "?")
+    return f"{path}, {where}" if isinstance(where, str) and where != "?" else f"{path}, line {where}"
 
 
 def _columns(record: dict[str, Any]) -> str:
@@ -329,7 +334,13 @@ def read_tagged_sentences(path: str | os.PathLike, options: ReadOptions | None =
         return _tagged_from_json(path, options.tag_column)
     if not path.is_file():
         raise DataFormatError(f"cannot read {path}: no such file")
-    column = -1 if options.tag_column is None else int(options.tag_column)
+    try:
+        column = -1 if options.tag_column is None else int(options.tag_column)
+    except ValueError:
+        raise OptionError(
+            f"the tag column {options.tag_column!r} is not a position in the CoNLL file {path}: "
+            "give a number (0 the first column, -1 the last)"
+        ) from None
     sentences: list[TaggedSentence] = []
     words: list[str] = []
     tags: list[str] = []

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ...errors import InputError
+from ...errors import InputError, OptionError
 from ...modeling import (
     IGNORE_INDEX,
     AlbertForMultipleChoice,
@@ -49,8 +49,7 @@ from .readers import (
     read_tagged_sentences,
     read_text_examples,
 )
-
-TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
+from .settings import TASK_NAMES  # noqa: F401 (its old home; the CLI reads it without torch)
 
 #: A feature is one model input: ``input_ids``, ``token_type_ids`` (lists; lists of lists for
 #: multiple choice), the labels the head takes, ``example`` (the index of its example) and
@@ -98,7 +97,7 @@ def check_known_labels(labels: Iterable[tuple[str, int]], label2id: dict[str, in
         if label not in label2id and label not in unknown:
             unknown[label] = number
     if unknown:
-        shown = ", ".join(f"{label!r} (example {number})" for label, number in list(unknown.items())[:5])
+        shown = ", ".join(f"{label!r} (first in examples[{number}])" for label, number in list(unknown.items())[:5])
         raise UnknownLabelError(
             f"{source} has labels the model cannot predict: {shown}; the known labels are "
             f"{', '.join(map(repr, label2id))}. Fix the file, or train on data that has these labels"
@@ -417,7 +416,7 @@ class QuestionAnsweringTask(Task):
         # A question takes at most half the window, so every window keeps room for the context.
         question_limit = min(options.max_question_length, (options.max_length - 3) // 2)
         if question_limit < 1:
-            raise ValueError(f"max_length {options.max_length} leaves no room for a question and a context")
+            raise OptionError(f"max_length {options.max_length} leaves no room for a question and a context")
         questions, longest = self._shortened_questions(examples, tokenizer, question_limit)
         room = options.max_length - longest - 3  # [CLS] question [SEP] context [SEP]
         stride = min(options.doc_stride, room // 2)
@@ -566,4 +565,4 @@ def get_task(name: str) -> Task:
     try:
         return TASKS[name]()
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None
+        raise OptionError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None

@@ -44,7 +44,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoints import CheckpointManager, NonFiniteLossError, capture_rng_state, restore_rng_state
+from ...atomic_files import atomic_folder
+from ...errors import InputError, OptionError
+from ..checkpoints import (
+    CheckpointManager,
+    NonFiniteLossError,
+    capture_rng_state,
+    locked_run_folder,
+    restore_rng_state,
+)
 from ..loop import (
     MetricsWindow,
     Reporter,
@@ -56,7 +64,8 @@ from ..loop import (
 )
 from ..optim import excluded_from_decay, warmup_linear_decay
 from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
-from .tasks import TASK_NAMES, EncodeOptions, Feature, ReadOptions, Task, collate, get_task
+from .settings import FinetuneSettings
+from .tasks import EncodeOptions, Feature, Task, collate, get_task
 
 BEST_MODEL_DIR = "best"
 SUMMARY_NAME = "metrics.json"
@@ -76,73 +85,7 @@ class TrainingDivergedError(NonFiniteLossError):
     """The loss became NaN/inf or exploded; the message says which settings to change."""
 
 
-# -- settings ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class FinetuneSettings:
-    """How to fine-tune. ``batch_size`` counts the examples of one optimizer step (split into
-    ``accumulation_steps`` micro-batches); ``eval_every`` and ``checkpoint_every`` count steps
-    (None: once per epoch, and at every evaluation)."""
-
-    task: str
-    epochs: int = 3
-    learning_rate: float | None = None
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    max_length: int = 128
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    accumulation_steps: int = 1
-    layerwise_lr_decay: float = 1.0
-    seed: int = 42
-    metric: str | None = None
-    patience: int | None = None
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    max_train_examples: int | None = None
-    max_dev_examples: int | None = None
-    doc_stride: int = 128
-    max_question_length: int = 64
-    max_answer_length: int = 30
-    divergence_factor: float = 4.0
-    read_options: ReadOptions = field(default_factory=ReadOptions)
-    device: str = "auto"
-    bf16: bool = True
-    fast: bool = True
-    threads: int | None = None
-    progress: bool = True
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first setting that cannot work."""
-        if self.task not in TASK_NAMES:
-            raise ValueError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_length", "accumulation_steps", "keep_checkpoints",
-                     "log_every", "doc_stride", "max_question_length", "max_answer_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "patience", "max_train_examples", "max_dev_examples"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1 (or unset), got {getattr(self, name)}")
-        if self.batch_size % self.accumulation_steps:
-            raise ValueError(
-                f"batch_size {self.batch_size} must be divisible by accumulation_steps {self.accumulation_steps} "
-                "(the batch is split into that many micro-batches)"
-            )
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 0 < self.layerwise_lr_decay <= 1:
-            raise ValueError(f"layerwise_lr_decay must be in (0, 1] (1 = off), got {self.layerwise_lr_decay}")
-        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
-            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if self.divergence_factor <= 1:
-            raise ValueError(f"divergence_factor must be above 1, got {self.divergence_factor}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+# -- settings: in .settings (torch-free, for the CLI) -----------------------------------------------
 
 
 def default_learning_rate(hidden_size: int) -> float:
@@ -281,19 +224,23 @@ def finetune(
         ValueError: bad settings, unreadable files (DataFormatError), dev labels absent from
             train (UnknownLabelError), or resuming with settings that differ.
         TrainingDivergedError: the loss became NaN/inf or exploded.
+        FolderInUseError: another run is writing ``out``.
+        DiskFullError, OutputError: a checkpoint, log or model could not be written (the earlier
+            checkpoints and ``best/`` are kept).
     """
     settings.validate()
     task = get_task(settings.task)
     run_dir = Path(out)
     manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
-    checkpoint_path = resume_checkpoint(manager, resume)
-    threads_before = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
-        return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, checkpoint_path)
-    finally:
-        torch.set_num_threads(threads_before)  # a library call leaves the process as it found it
+    with locked_run_folder(run_dir):  # a second run with this --out is refused at once
+        checkpoint_path = resume_checkpoint(manager, resume)
+        threads_before = torch.get_num_threads()
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        try:
+            return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, checkpoint_path)
+        finally:
+            torch.set_num_threads(threads_before)  # a library call leaves the process as it found it
 
 
 def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLike, dev_file: str | os.PathLike | None,
@@ -303,12 +250,12 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
 
     train_examples = _subset(task.read(train_file, settings.read_options), settings.max_train_examples, settings.seed)
     if not train_examples:
-        raise ValueError(f"{train_file} holds no training examples")
+        raise InputError(f"{train_file} holds no training examples")
     dev_examples = None
     if dev_file is not None:
         dev_examples = _subset(task.read(dev_file, settings.read_options), settings.max_dev_examples, None)
         if not dev_examples:
-            raise ValueError(f"{dev_file} holds no examples to evaluate")
+            raise InputError(f"{dev_file} holds no examples to evaluate")
     label_list = _label_list(task, train_examples, model)
     label2id = {label: index for index, label in enumerate(label_list)} if label_list is not None else None
     task.check_labels(train_examples, label2id, str(train_file))
@@ -316,7 +263,7 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
         task.check_labels(dev_examples, label2id, str(dev_file))  # before any model is loaded
     metric = settings.metric or task.default_metric
     if metric not in task.metric_names(label_list):
-        raise ValueError(
+        raise OptionError(
             f"the {task.name} task has no metric {metric!r}; choose one of: {', '.join(task.metric_names(label_list))}"
         )
 
@@ -539,8 +486,6 @@ class _Loop:
 
     def save_best(self, metrics: dict[str, float] | None, step: int) -> Path:
         """Save the model, its tokenizer and how it was trained to ``out/best``."""
-        folder = self.run_dir / BEST_MODEL_DIR
-        self.model.save_pretrained(folder, tokenizer=self.tokenizer)
         info = {
             "task": self.task.name, "step": step, "metric": self.metric, "max_length": self.settings.max_length,
             "doc_stride": self.settings.doc_stride, "max_question_length": self.settings.max_question_length,
@@ -548,10 +493,13 @@ class _Loop:
             "read_options": dataclasses.asdict(self.settings.read_options),
             "source_model": self.settings_record["model"],
         }
-        write_json(folder / FINETUNE_INFO_NAME, info)
-        if metrics is not None:
-            write_json(folder / "eval_results.json", {"step": step, **metrics})
-        return folder
+        best = self.run_dir / BEST_MODEL_DIR
+        with atomic_folder(best) as folder:  # the model, how it was trained and its scores: all or nothing
+            self.model.save_pretrained(folder, tokenizer=self.tokenizer)
+            write_json(folder / FINETUNE_INFO_NAME, info)
+            if metrics is not None:
+                write_json(folder / "eval_results.json", {"step": step, **metrics})
+        return best
 
     def _checkpoint(self, state: _Progress, step: int) -> None:
         self.manager.save(step, {

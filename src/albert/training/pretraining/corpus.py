@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ...errors import InputError
+from ...errors import InputError, OptionError
 from ...sentences import split_sentences
 
 #: File names read as text; anything else inside a folder is skipped (READMEs are .md, for one).
@@ -145,7 +145,7 @@ def iter_documents(
         CorpusError: a missing, empty, corrupt or non-UTF-8 file, or a file with no text at all.
     """
     if max_document_lines < 1:
-        raise ValueError(f"max_document_lines must be at least 1, got {max_document_lines}")
+        raise OptionError(f"max_document_lines must be at least 1, got {max_document_lines}")
     for path in corpus_files(paths):
         source = str(path)
         found_any = False

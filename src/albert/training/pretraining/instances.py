@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import InputError, OptionError
 from ...tokenization_base import pad_batch
 from .shards import ShardedCorpus
 
@@ -47,7 +48,7 @@ SPECIAL_TOKENS_PER_PAIR = 3
 def pair_budget(max_seq_length: int) -> int:
     """Tokens left for the two segments once [CLS] and two [SEP] are placed."""
     if max_seq_length < SPECIAL_TOKENS_PER_PAIR + 2:
-        raise ValueError(f"max_seq_length must be at least 5 to hold a pair of segments, got {max_seq_length}")
+        raise OptionError(f"max_seq_length must be at least 5 to hold a pair of segments, got {max_seq_length}")
     return max_seq_length - SPECIAL_TOKENS_PER_PAIR
 
 
@@ -151,7 +152,7 @@ def epoch_instances(
         ValueError: the corpus yields no pair at all (every document is a single token).
     """
     if not 0 <= short_seq_prob <= 1:
-        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
+        raise OptionError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
     budget = pair_budget(max_seq_length)
     rng = random.Random(f"albert-pairs:{seed}:{epoch}")
     per_shard = []
@@ -166,7 +167,7 @@ def epoch_instances(
         per_shard.append(np.array(pairs, dtype=INSTANCE_DTYPE))  # 37 bytes a pair, not a Python tuple
     instances = np.concatenate(per_shard)
     if not len(instances):
-        raise ValueError(
+        raise InputError(
             f"the {corpus.split!r} data in {corpus.folder} gives no sentence pairs (its documents are "
             "too short); give it more text"
         )

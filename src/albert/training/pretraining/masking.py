@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import CheckpointError, OptionError
+
 IGNORE_INDEX = -100
 
 _PUNCTUATION = frozenset(string.punctuation)
@@ -85,13 +87,13 @@ class NgramMasker:
         random_replace_prob: float = 0.1,
     ) -> None:
         if not 0 < masked_lm_prob < 1:
-            raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
+            raise OptionError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
         if max_predictions_per_seq < 1:
-            raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
+            raise OptionError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
         if max_ngram < 1:
-            raise ValueError(f"max_ngram must be at least 1, got {max_ngram}")
+            raise OptionError(f"max_ngram must be at least 1, got {max_ngram}")
         if len(replacement_ids) == 0:
-            raise ValueError("replacement_ids is empty: the vocabulary has no ordinary tokens")
+            raise CheckpointError("replacement_ids is empty: the vocabulary has no ordinary tokens")
         self.word_starts = np.asarray(word_starts, dtype=bool)
         self.mask_token_id = mask_token_id
         self.replacement_ids = np.asarray(replacement_ids, dtype=np.int64)

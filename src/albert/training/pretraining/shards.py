@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ...atomic_files import atomic_path, write_text_atomic
-from ...errors import InputError
+from ...atomic_files import RecordingWriter, atomic_path, remove_dead_temporaries, write_text_atomic
+from ...errors import InputError, OptionError
+from ...output_lock import folder_lock
 from ..run_log import terminal_progress
 from .corpus import (
     DEFAULT_MAX_DOCUMENT_LINES,
@@ -46,6 +47,8 @@ SPLITS = ("train", "heldout")
 
 #: Tokens per shard: 64 MB of uint16, small enough to write in one go, large enough to be few.
 DEFAULT_SHARD_TOKENS = 1 << 25
+#: The most a .npy header takes (numpy pads it to a multiple of 64 bytes).
+_NPY_HEADER = 256
 
 #: A text whose ids tell tokenizers with the same vocabulary but other normalization apart.
 _PROBE_TEXT = "Héllo, WORLD! ``Quoted'' text, 1,000.5 numbers\tand ﬁne Ligatures — ΣΊΣΥΦΟΣ."
@@ -127,8 +130,9 @@ class _SplitWriter:
         documents = np.zeros(len(self._document_sizes) + 1, dtype=np.int64)
         np.cumsum(self._document_sizes, out=documents[1:])
         for kind, array in (("tokens", tokens), ("sentences", sentences), ("documents", documents)):
-            with atomic_path(self.folder / f"{name}.{kind}.npy") as temporary, open(temporary, "wb") as file:
-                np.save(file, array, allow_pickle=False)
+            with atomic_path(self.folder / f"{name}.{kind}.npy", needed=array.nbytes + _NPY_HEADER) as temporary, \
+                    open(temporary, "wb") as file:
+                np.save(RecordingWriter(file), array, allow_pickle=False)  # every failed write raises
         self.shards.append(ShardInfo(name, len(tokens), len(self._sentence_lengths), len(self._document_sizes)))
         self._reset()
 
@@ -166,11 +170,22 @@ def prepare_shards(
 
     Raises:
         CorpusError: unreadable, empty or corrupt input, or a corpus without any tokens.
+        FolderInUseError: another process is preparing data into ``out_dir``.
+        DiskFullError: a shard does not fit on the disk (refused before it is written when it
+            cannot fit); the folder then holds no manifest, so it is never read as data.
     """
     if not 0 <= heldout_fraction < 1:
-        raise ValueError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
-    folder = Path(out_dir)
+        raise OptionError(f"heldout_fraction must be in [0, 1), got {heldout_fraction}")
+    with folder_lock(out_dir):  # a second preparation into this folder is refused at once
+        return _prepare_shards(paths, tokenizer, Path(out_dir), heldout_fraction, shard_tokens, max_document_lines,
+                               min_document_chars, batch_sentences, progress)
+
+
+def _prepare_shards(paths: Sequence[str | os.PathLike], tokenizer: Any, folder: Path, heldout_fraction: float,
+                    shard_tokens: int, max_document_lines: int, min_document_chars: int, batch_sentences: int,
+                    progress: bool) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(folder)
     (folder / MANIFEST_NAME).unlink(missing_ok=True)  # the folder is not valid data until we finish
     for stale in folder.glob("*.npy"):
         stale.unlink()
@@ -305,7 +320,7 @@ class ShardedCorpus:
 
     def __init__(self, data_dir: str | os.PathLike, split: str = "train", tokenizer: Any = None) -> None:
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         self.folder = Path(data_dir)
         self.split = split
         self.manifest = read_manifest(self.folder)

@@ -45,9 +45,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ...atomic_files import atomic_folder
 from ...config import AlbertConfig
+from ...errors import CheckpointError, OptionError
 from ...modeling import AlbertForPreTraining
-from ..checkpoints import CheckpointManager, capture_rng_state, check_finite, restore_rng_state
+from ..checkpoints import (
+    CheckpointManager,
+    capture_rng_state,
+    check_finite,
+    locked_run_folder,
+    restore_rng_state,
+)
 from ..loop import (
     MetricsWindow,
     Reporter,
@@ -58,11 +66,12 @@ from ..loop import (
     resume_checkpoint,
     write_json,
 )
-from ..optim import DEFAULT_RECIPE, build_optimizer, get_recipe, warmup_linear_decay
+from ..optim import build_optimizer, warmup_linear_decay
 from ..run_log import read_metrics
 from .corpus import CorpusError
 from .instances import InstanceStream, collate_pairs
 from .masking import IGNORE_INDEX, NgramMasker, word_start_table
+from .settings import PretrainSettings
 from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards, prepared_data_matches
 
 #: curves.png is redrawn at a checkpoint at most this often (drawing takes seconds), and at the end.
@@ -86,73 +95,7 @@ _RUNTIME_SETTINGS = frozenset({
 })
 
 
-# -- settings -----------------------------------------------------------------------------------
-
-@dataclass
-class PretrainSettings:
-    """How to train (the model's shape is the AlbertConfig's business).
-
-    ``batch_size`` is the global batch: summed over ranks and accumulation steps, as in the paper
-    (4096). Unset fields (None) come from the recipe: ``learning_rate``, ``max_grad_norm`` ...;
-    ``warmup_steps`` defaults to the recipe's warmup share of ``steps`` (2.5%).
-    """
-
-    steps: int
-    batch_size: int
-    max_seq_length: int = 128
-    recipe: str = DEFAULT_RECIPE
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    warmup_steps: int | None = None
-    weight_decay: float | None = None
-    eps: float | None = None
-    max_grad_norm: float | None = None
-    short_seq_prob: float | None = None
-    masked_lm_prob: float | None = None
-    max_predictions_per_seq: int | None = None
-    accumulation_steps: int = 1
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    eval_batches: int = 16
-    activation_checkpointing: bool = False
-    fast: bool = False
-    #: torch.compile the dense part of each layer (implies ``fast``); see albert.fast.compile.
-    compile: bool = False
-    device: str = "auto"
-    bf16: bool = True
-    num_threads: int | None = None
-    prefetch_steps: int = 4
-    progress: bool = True
-    #: A model folder whose weights replace the random initialisation (continued pretraining).
-    init_from: str | None = None
-
-    def resolved(self) -> PretrainSettings:
-        """A copy with every recipe default filled in and the values checked."""
-        recipe = get_recipe(self.recipe)
-        values = dataclasses.asdict(self)
-        for name in ("optimizer", "learning_rate", "weight_decay", "eps", "max_grad_norm", "short_seq_prob",
-                     "masked_lm_prob", "max_predictions_per_seq"):
-            if values[name] is None:
-                values[name] = getattr(recipe, name)
-        if values["warmup_steps"] is None:
-            values["warmup_steps"] = round(recipe.warmup_fraction * self.steps)
-        settings = PretrainSettings(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        for name in ("steps", "batch_size", "accumulation_steps", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.checkpoint_every % self.log_every:
-            raise ValueError(
-                f"checkpoint_every ({self.checkpoint_every}) must be a multiple of log_every ({self.log_every}), "
-                "so that a resumed run logs the same windows as an uninterrupted one"
-            )
-        if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must be between 0 and steps ({self.steps}), got {self.warmup_steps}")
+# -- settings: in .settings (torch-free, for the CLI) ---------------------------------------------
 
 
 def resolve_model_config(
@@ -180,12 +123,12 @@ def resolve_model_config(
     known = {f.name for f in dataclasses.fields(AlbertConfig)} - {"extra"}
     for key, value in (overrides or {}).items():
         if key not in known:
-            raise ValueError(f"unknown config field {key!r} in --set; known fields: {', '.join(sorted(known))}")
+            raise OptionError(f"unknown config field {key!r} in --set; known fields: {', '.join(sorted(known))}")
         setattr(config, key, value)
     config.vocab_size = vocab_size
     config.validate()
     if config.max_position_embeddings < max_seq_length:
-        raise ValueError(
+        raise OptionError(
             f"max_position_embeddings ({config.max_position_embeddings}) is smaller than the sequence "
             f"length {max_seq_length}; lower --seq-len or --set max_position_embeddings={max_seq_length}"
         )
@@ -528,13 +471,16 @@ def pretrain(
         ValueError: bad settings, or resuming with settings that differ from the checkpoint's.
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
         CorpusError, DataMismatchError: unusable data.
+        FolderInUseError: another run is writing ``run_dir``.
+        DiskFullError, OutputError: a checkpoint, log or model could not be written (the earlier
+            checkpoints are kept: resume once there is room).
     """
     warmup_given = settings.warmup_steps is not None
     settings = settings.resolved()
     run_dir = Path(run_dir)
     distributed = Distributed.from_environment()
     if settings.batch_size % (distributed.world_size * settings.accumulation_steps):
-        raise ValueError(
+        raise OptionError(
             f"batch_size {settings.batch_size} must be divisible by world size ({distributed.world_size}) x "
             f"accumulation steps ({settings.accumulation_steps})"
         )
@@ -543,18 +489,19 @@ def pretrain(
     distributed.start(device)
     manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
     try:
-        checkpoint = resume_checkpoint(manager, resume)
-        if distributed.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        distributed.barrier()
-        data_dir = resolve_training_data(data, tokenizer, run_dir, distributed, settings.progress)
-        resume_state = manager.load(checkpoint, map_location=device) if checkpoint is not None else None
-        if resume_state is not None and not warmup_given:
-            # The warmup derived from --steps belongs to the run: extending the run keeps it.
-            saved = resume_state["settings"]["warmup_steps"]
-            settings = dataclasses.replace(settings, warmup_steps=min(saved, settings.steps))
-        return _train(model_config, tokenizer, data_dir, run_dir, settings, config_overrides, resume_state,
-                      distributed, device, manager)
+        with locked_run_folder(run_dir, writer=distributed.is_main):  # a second run with this --out is refused
+            checkpoint = resume_checkpoint(manager, resume)
+            if distributed.is_main:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            distributed.barrier()
+            data_dir = resolve_training_data(data, tokenizer, run_dir, distributed, settings.progress)
+            resume_state = manager.load(checkpoint, map_location=device) if checkpoint is not None else None
+            if resume_state is not None and not warmup_given:
+                # The warmup derived from --steps belongs to the run: extending the run keeps it.
+                saved = resume_state["settings"]["warmup_steps"]
+                settings = dataclasses.replace(settings, warmup_steps=min(saved, settings.steps))
+            return _train(model_config, tokenizer, data_dir, run_dir, settings, config_overrides, resume_state,
+                          distributed, device, manager)
     finally:
         distributed.stop()
 
@@ -769,14 +716,14 @@ def load_initial_weights(model: AlbertForPreTraining, folder: str | os.PathLike)
     mismatched = [f"{name}: {tuple(saved[name].shape)} there, {tuple(tensor.shape)} here"
                   for name, tensor in own.items() if name in saved and saved[name].shape != tensor.shape]
     if mismatched:
-        raise ValueError(
+        raise CheckpointError(
             f"cannot start from {folder}: its shapes differ from the model's ({'; '.join(mismatched[:3])}); "
             f"pass --config {folder} so that the model takes its shape"
         )
     absent = set(source.loading_info.missing_keys)
     missing = sorted(absent - {name for name in own if name.startswith("sop_")})
     if missing:
-        raise ValueError(f"cannot start from {folder}: it lacks {', '.join(missing[:5])}")
+        raise CheckpointError(f"cannot start from {folder}: it lacks {', '.join(missing[:5])}")
     # Only what the folder holds: an absent head keeps this run's own (seeded) initialisation.
     model.load_state_dict({name: tensor for name, tensor in saved.items() if name not in absent}, strict=False)
 
@@ -837,10 +784,12 @@ def _finish(
     evaluation = None
     if distributed.is_main:
         trainer.model.eval()
-        trainer.model.save_pretrained(final, tokenizer=tokenizer)
         if heldout is not None:
             evaluation = trainer.evaluate(heldout)
-            write_json(final / "eval_results.json", evaluation)
+        with atomic_folder(final) as folder:  # the model and its evaluation, all or nothing
+            trainer.model.save_pretrained(folder, tokenizer=tokenizer)
+            if evaluation is not None:
+                write_json(folder / "eval_results.json", evaluation)
         files.finish("summary.json", {
             "steps": last_record.get("step"),
             "last_metrics": last_record,

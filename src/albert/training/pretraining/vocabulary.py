@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ...atomic_files import write_bytes_atomic
+from ...errors import OptionError
 from ...text_normalization import normalize
 from .corpus import CorpusError, iter_documents
 
@@ -32,6 +33,9 @@ def _normalized_sentences(paths: Sequence[str | os.PathLike], counter: list[int]
             if text:
                 counter[0] += 1
                 yield text
+
+
+_INT32_MAX = 2**31 - 1
 
 
 def train_tokenizer(
@@ -59,12 +63,20 @@ def train_tokenizer(
 
     Raises:
         CorpusError: unreadable or empty corpus, or too little text for ``vocab_size`` pieces.
+        OptionError: a size or seed outside what SentencePiece takes.
     """
     import sentencepiece as spm
 
     minimum = 2 + len(CONTROL_SYMBOLS) + len(USER_DEFINED_SYMBOLS) + 1
-    if vocab_size < minimum:
-        raise ValueError(f"vocab_size must be at least {minimum} (special and fixed pieces included), got {vocab_size}")
+    if not minimum <= vocab_size <= _INT32_MAX:
+        raise OptionError(
+            f"vocab_size must be between {minimum} (special and fixed pieces included) and {_INT32_MAX:,}, got {vocab_size}"
+        )
+    # SentencePiece takes these as C++ int32 / uint32: anything else is a TypeError deep inside it.
+    if not 1 <= max_sentences <= _INT32_MAX:
+        raise OptionError(f"max_sentences must be between 1 and {_INT32_MAX:,}, got {max_sentences}")
+    if not 0 <= seed < 2**32:
+        raise OptionError(f"seed must be between 0 and {2**32 - 1:,}, got {seed}")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     model = io.BytesIO()
