@@ -36,9 +36,8 @@ from .checkpoint_files import (
     CheckpointError,
     LoadingInfo,
     align_prefix,
-    copy_tokenizer_files,
+    complete_model_folder,
     load_config,
-    remove_stale_weights,
     shard_names,
     sort_metadata,
     tensors_sha256,
@@ -46,7 +45,7 @@ from .checkpoint_files import (
     without_ignored,
 )
 from .config import AlbertConfig
-from .devices import resolve_dtype
+from .devices import resolve_device, resolve_dtype
 from .errors import OptionError
 from .hub import ModelNotFoundError, resolve_file
 
@@ -247,18 +246,18 @@ class PreTrainedMixin(torch.nn.Module):
         hub_kwargs = {
             "revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token,
         }
+        # Options first: a bad device or dtype is refused before any file is read.
+        target_device = resolve_device(device) if device is not None else torch.device("cpu")
+        target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
         config = load_config(name_or_path, config, config_overrides, f"{cls.__name__}.from_pretrained()", **hub_kwargs)
 
         state: dict[str, torch.Tensor] = {}
         for path in _weights_files(name_or_path, hub_kwargs):
             state.update(load_weights_file(path, verify_checksums=verify_checksums))
 
-        target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
         if isinstance(target_dtype, str):  # "auto", resolve_dtype's one string
             floats = [t.dtype for t in state.values() if t.is_floating_point()]
             target_dtype = floats[0] if floats else torch.float32
-        target_device = torch.device(device) if device is not None else torch.device("cpu")
-
         with torch.device("meta"), _skipped_init():
             model = cls(config)
         model.to_empty(device=target_device)
@@ -357,12 +356,7 @@ class PreTrainedMixin(torch.nn.Module):
         with atomic_folder(save_directory) as folder:
             with needing_space(folder / SAFE_WEIGHTS_NAME, sum(t.numel() * t.element_size() for t in state.values())):
                 written = _write_weights(state, folder, safe_serialization, _parse_size(max_shard_size))
-            remove_stale_weights(folder, written)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(folder)
-            else:
-                copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
-            config.save_pretrained(folder)  # last: where the folder is written file by file, it completes it
+            complete_model_folder(folder, config, written, tokenizer, getattr(self, "name_or_path", None))
         return Path(save_directory)
 
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:

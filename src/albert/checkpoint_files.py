@@ -415,3 +415,18 @@ def remove_stale_weights(folder: Path, written: set[str]) -> None:
     for path in [*stale, *folder.glob("model-*-of-*.safetensors")]:
         if path.name not in written:
             path.unlink(missing_ok=True)
+
+
+def complete_model_folder(
+    folder: Path, config: AlbertConfig, written: set[str], tokenizer: Any, source_name: str | None
+) -> None:
+    """What every ``save_pretrained`` does once the weights are written into ``folder`` (torch and
+    Flax alike): remove the weight files of another layout, save ``tokenizer`` or copy the source
+    model's tokenizer files, and write config.json last (where a folder is written file by file,
+    config.json completes it)."""
+    remove_stale_weights(folder, written)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    else:
+        copy_tokenizer_files(source_name, folder)
+    config.save_pretrained(folder)

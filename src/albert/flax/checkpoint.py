@@ -35,9 +35,8 @@ from ..checkpoint_files import (
     CheckpointError,
     LoadingInfo,
     align_prefix,
-    copy_tokenizer_files,
+    complete_model_folder,
     load_config,
-    remove_stale_weights,
     shard_names,
     sort_metadata,
     tensors_sha256,
@@ -316,12 +315,7 @@ class PreTrainedMixin:
         with atomic_folder(save_directory) as folder:
             with needing_space(folder / SAFE_WEIGHTS_NAME, sum(int(tensor.nbytes) for tensor in tensors.values())):
                 write_atomic(folder / SAFE_WEIGHTS_NAME, lambda tmp: save_safetensors(tensors, tmp))
-            remove_stale_weights(folder, {SAFE_WEIGHTS_NAME})
-            if tokenizer is not None:
-                tokenizer.save_pretrained(folder)
-            else:
-                copy_tokenizer_files(getattr(self, "name_or_path", None), folder)
-            config.save_pretrained(folder)  # last: where the folder is written file by file, it completes it
+            complete_model_folder(folder, config, {SAFE_WEIGHTS_NAME}, tokenizer, getattr(self, "name_or_path", None))
         return Path(save_directory)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
