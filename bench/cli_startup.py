@@ -11,7 +11,7 @@ others share the cores), and whether torch was imported (one extra run under ``-
     python bench/cli_startup.py --src /tmp/before/src # another tree (e.g. git archive of an older commit)
     python bench/cli_startup.py --json bench/results/cli_startup.json
 
-A script, not a test: tests/test_cli_startup.py asserts what must hold (no torch), never a time.
+A script, not a test: tests/cli/test_cli_startup.py asserts what must hold (no torch), never a time.
 """
 
 from __future__ import annotations

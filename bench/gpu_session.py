@@ -258,7 +258,7 @@ def run_benches(env: dict[str, str]) -> None:
     if not RUN_BENCHES:
         return
     if SPEED_ONLY:
-        tests = ["tests/test_fast_graphs.py", "tests/test_modeling_parity.py", "tests/test_pipelines_base.py"]
+        tests = ["tests/fast/test_fast_graphs.py", "tests/model/test_modeling_parity.py", "tests/pipelines/test_pipelines_base.py"]
         run("gpu tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
                           "-m", "gpu", *tests], 60, env)
         # Graphs alone first (the batch-64 target; a separate process, so a failure there costs

@@ -3,7 +3,7 @@
 ``AlbertForPreTraining(labels=...)`` (like transformers) runs the MLM head on all B x S positions
 and lets the loss ignore 85% of them; ``albert.training.pretraining.trainer.PretrainingObjective`` gathers
 the ~15% masked positions first and runs the head on those alone. The loss is the same (checked
-here, and in tests/test_pretrain_objective.py); this script measures what the difference costs:
+here, and in tests/training/pretraining/test_pretrain_objective.py); this script measures what the difference costs:
 seconds per training step (forward + backward) and peak memory, for the same weights and batch.
 
     python bench/pretrain_head.py --device cpu --shape small --threads 1     # CPU (the default run)

@@ -86,5 +86,7 @@ def test_serve_load_script_checks_every_answer_and_bounds_the_targets(tmp_path):
             assert cell["check_against_single_requests"]["compared"] == 40 and len(cell["rounds"]) == 1
     (ceiling,) = results["pipeline_in_process"]
     assert ceiling["bound_64_over_1"] == pytest.approx(ceiling["merged_sentences_per_s"] / ceiling["alone_sentences_per_s"])
-    assert results["targets"]["requests_per_s_64_over_1_clients"]["bound_for_this_server_here"] > 0
+    assert results["ratios"]["bound_64_over_1_for_this_server_here"] > 0
+    over_merged = results["targets"]["requests_per_s_64_clients_over_merged_pipeline"]
+    assert over_merged["target_min"] == 0.8 and over_merged["value"] > 0
     assert (tmp_path / "smoke.png").exists() and (tmp_path / "smoke-latency.png").exists()

@@ -79,7 +79,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files of ``path`` left by writers that no longer run; returns them."""
     target = Path(path)
     removed = []
@@ -98,7 +98,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def remove_dead_temporaries(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+def remove_dead_temporaries(folder: str | os.PathLike[str], target: str | None = None) -> list[Path]:
     """Clean ``folder`` of what writers that no longer run left in it (only those of the entry
     named ``target``, when given): temporary files and folders (``.NAME.PID.RANDOM.tmp``) are
     removed, and a folder a dead writer had moved aside (``.NAME.PID.RANDOM.old``) is put back
@@ -108,7 +108,7 @@ def remove_dead_temporaries(folder: str | os.PathLike, target: str | None = None
         The paths removed or put back. Temporaries of live processes are never touched.
     """
     folder = Path(folder)
-    done = []
+    done: list[Path] = []
     try:
         entries = sorted(folder.iterdir(), key=lambda entry: not entry.name.endswith(".old"))  # .old first
     except OSError:
@@ -160,7 +160,7 @@ def _naming(error: OSError, target: Path, temporary: Path | None = None) -> OSEr
     return OSError(error.errno, error.strerror, str(target))  # the errno's own subclass (PermissionError ...)
 
 
-def check_writable(path: str | os.PathLike) -> None:
+def check_writable(path: str | os.PathLike[str]) -> None:
     """Check, before any work, that ``path`` can be written the way :func:`atomic_path` will: a
     temporary created in its folder (a read-only file system, or a folder without write
     permission, refuses it, whatever ``os.access`` says) and nothing in the way of the rename.
@@ -181,7 +181,7 @@ def check_writable(path: str | os.PathLike) -> None:
 # -- why a write failed: one error naming the user's file ---------------------------------------
 
 
-def free_bytes(path: str | os.PathLike) -> int | None:
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
     """Bytes this process may still write on the file system holding ``path`` (or its nearest
     existing folder): root may use the blocks reserved for it. None where it cannot be told."""
     place = Path(path)
@@ -206,7 +206,7 @@ def human_size(count: int) -> str:
     return f"{count} bytes"
 
 
-def disk_full_error(path: str | os.PathLike, *, needed: int | None = None, written: int | None = None,
+def disk_full_error(path: str | os.PathLike[str], *, needed: int | None = None, written: int | None = None,
                     free: int | None = None) -> DiskFullError:
     """The one-line :class:`DiskFullError` for ``path``: what was needed, what is free, where."""
     shown = _shown(Path(path))
@@ -245,8 +245,8 @@ def _errno_of(error: BaseException) -> int | None:
     return None
 
 
-def output_error(error: BaseException, path: str | os.PathLike, *, needed: int | None = None,
-                 temporary: str | os.PathLike | None = None) -> OutputError | None:
+def output_error(error: BaseException, path: str | os.PathLike[str], *, needed: int | None = None,
+                 temporary: str | os.PathLike[str] | None = None) -> OutputError | None:
     """What ``error``, raised while writing ``path``, means for the user, or None when it is not a
     failed write (a bug, an interruption, an error about another file) and should propagate.
 
@@ -283,7 +283,7 @@ def output_error(error: BaseException, path: str | os.PathLike, *, needed: int |
     return _output_error(_shown(target), " ".join(reason.split()), code)
 
 
-def _size_of(path: str | os.PathLike | None) -> int | None:
+def _size_of(path: str | os.PathLike[str] | None) -> int | None:
     if path is None:
         return None
     try:
@@ -292,7 +292,7 @@ def _size_of(path: str | os.PathLike | None) -> int | None:
         return None
 
 
-def require_space(path: str | os.PathLike, needed: int) -> None:
+def require_space(path: str | os.PathLike[str], needed: int) -> None:
     """Refuse, before writing, a write of ``needed`` bytes at ``path`` that its disk cannot hold.
 
     Raises:
@@ -304,7 +304,7 @@ def require_space(path: str | os.PathLike, needed: int) -> None:
 
 
 @contextmanager
-def needing_space(path: str | os.PathLike, needed: int) -> Iterator[None]:
+def needing_space(path: str | os.PathLike[str], needed: int) -> Iterator[None]:
     """Around a write of about ``needed`` bytes at ``path`` (a model's weights, whatever library
     writes them): refused first when the disk cannot hold it, and a full disk met inside says
     how much was needed when the failed write could not tell.
@@ -332,7 +332,7 @@ def _raise_as_output_error(error: BaseException, target: Path, needed: int | Non
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, *, durable: bool = False, needed: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, durable: bool = False, needed: int | None = None) -> Iterator[Path]:
     """A temporary path beside ``path``; when the block completes it is renamed onto ``path``.
 
     Args:
@@ -374,7 +374,7 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = False, needed: int |
         temporary.unlink(missing_ok=True)
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], object], *, durable: bool = False,
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object], *, durable: bool = False,
                  needed: int | None = None) -> Path:
     """Call ``write(temporary_path)``, then rename the result onto ``path``; returns ``path``."""
     with atomic_path(path, durable=durable, needed=needed) as temporary:
@@ -382,13 +382,13 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object], *, du
     return Path(path)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", durable: bool = False) -> Path:
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8", durable: bool = False) -> Path:
     """``Path(path).write_text(text)``, whole or not at all."""
     return write_atomic(path, lambda temporary: temporary.write_text(text, encoding=encoding), durable=durable,
                         needed=len(text.encode(encoding, errors="replace")))
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = False) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> Path:
     """``Path(path).write_bytes(data)``, whole or not at all."""
     return write_atomic(path, lambda temporary: temporary.write_bytes(data), durable=durable, needed=len(data))
 
@@ -415,7 +415,7 @@ class RecordingWriter:
         self.handle.flush()
 
 
-def write_torch_atomic(path: str | os.PathLike, value: Any, *, durable: bool = False) -> Path:
+def write_torch_atomic(path: str | os.PathLike[str], value: Any, *, durable: bool = False) -> Path:
     """``torch.save(value, path)``, whole or not at all, refused before it starts when the disk
     cannot hold its tensors; a full disk is a :class:`DiskFullError` naming ``path``."""
     import torch
@@ -454,7 +454,7 @@ def tensor_bytes(value: Any) -> int:
     return total
 
 
-def append_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
+def append_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
     """Append ``text`` to ``path`` (a log); a failed write raises DiskFullError / OutputError
     naming it. Not atomic: a crash can cut the last line, which readers of such logs skip."""
     try:
@@ -479,7 +479,7 @@ _saves: dict[Path, _FolderSave] = {}  # by staging and by target (real paths), i
 _saves_guard = threading.Lock()
 
 
-def _real(path: str | os.PathLike) -> Path:
+def _real(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(os.path.abspath(path)))
 
 
@@ -494,7 +494,7 @@ def _shown(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_folder(path: str | os.PathLike, *, durable: bool = False, last: Sequence[str] = ("config.json",)
+def atomic_folder(path: str | os.PathLike[str], *, durable: bool = False, last: Sequence[str] = ("config.json",)
                   ) -> Iterator[Path]:
     """Write a folder all-or-nothing: yields a folder to write the new contents into; when the
     block completes, it replaces ``path`` whole.
@@ -634,7 +634,7 @@ def _carry_over(source: Path, staging: Path) -> None:
             _link_or_copy(entry.path, destination)
 
 
-def _link_or_copy(source: str, destination: str) -> None:
+def _link_or_copy(source: str, destination: str | os.PathLike[str]) -> None:
     try:
         os.link(source, destination, follow_symlinks=False)
     except OSError:
@@ -696,7 +696,7 @@ def _renameat2() -> Any:
     return function
 
 
-def exchange_supported(folder: str | os.PathLike) -> bool:
+def exchange_supported(folder: str | os.PathLike[str]) -> bool:
     """Whether two folders in ``folder`` can be swapped atomically (for the docs and the tests)."""
     scratch = Path(tempfile.mkdtemp(prefix=".albert-exchange-probe.", dir=folder))
     try:

@@ -14,6 +14,7 @@ initialised). The safetensors files albert writes carry a sha256 of their tensor
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -57,7 +58,7 @@ ModelT = TypeVar("ModelT", bound="PreTrainedMixin")
 # -- reading weight files ----------------------------------------------------------------------
 
 def load_weights_file(
-    path: str | os.PathLike, device: str | torch.device = "cpu", verify_checksums: bool | None = None
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", verify_checksums: bool | None = None
 ) -> dict[str, torch.Tensor]:
     """Read one weights file (``.safetensors`` or a torch ``.bin``) into a name -> tensor dict.
 
@@ -100,7 +101,7 @@ def load_weights_file(
     return state
 
 
-def load_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+def load_torch_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers, never pickled code.
 
     torch's warning about a pickle's protocol, printed before it refuses the pickle, is silenced:
@@ -136,7 +137,7 @@ def describe_load_error(error: BaseException) -> str:
     return " ".join(kept).rstrip(".") or type(error).__name__
 
 
-def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) -> list[Path]:
+def _weights_files(name_or_path: str | os.PathLike[str], hub_kwargs: dict[str, Any]) -> list[Path]:
     """The files holding a model's weights: safetensors first, then a torch .bin, sharded or not."""
     for single, index in ((SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME), (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME)):
         path = resolve_file(name_or_path, single, required=False, **hub_kwargs)
@@ -145,7 +146,7 @@ def _weights_files(name_or_path: str | os.PathLike, hub_kwargs: dict[str, Any]) 
         index_path = resolve_file(name_or_path, index, required=False, **hub_kwargs)
         if index_path is not None:
             return [
-                resolve_file(name_or_path, shard, **hub_kwargs)  # type: ignore[misc]
+                resolve_file(name_or_path, shard, **hub_kwargs)
                 for shard in shard_names(index_path)
             ]
     raise ModelNotFoundError(
@@ -190,14 +191,14 @@ class PreTrainedMixin(torch.nn.Module):
     @classmethod
     def from_pretrained(
         cls: type[ModelT],
-        name_or_path: str | os.PathLike,
+        name_or_path: str | os.PathLike[str],
         *,
         config: AlbertConfig | None = None,
         dtype: torch.dtype | str | None = None,
         torch_dtype: torch.dtype | str | None = None,
         device: str | torch.device | None = None,
         revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
         ignore_mismatched_sizes: bool = False,
@@ -318,7 +319,7 @@ class PreTrainedMixin(torch.nn.Module):
 
     def save_pretrained(
         self,
-        save_directory: str | os.PathLike,
+        save_directory: str | os.PathLike[str],
         *,
         tokenizer: Any = None,
         safe_serialization: bool = True,
@@ -419,7 +420,7 @@ def _write_weights(state: dict[str, torch.Tensor], folder: Path, safe: bool, max
     weight_map = {}
     for number, shard in enumerate(shards, start=1):
         shard_name = f"model-{number:05d}-of-{len(shards):05d}.safetensors"
-        write_atomic(folder / shard_name, lambda tmp, shard=shard: save_safetensors(shard, tmp))
+        write_atomic(folder / shard_name, functools.partial(save_safetensors, shard))
         weight_map.update({name: shard_name for name in shard})
     index = {
         "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())},
@@ -443,7 +444,7 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
     """``safetensors.torch.save_file`` with albert's metadata (:func:`safetensors_metadata`), its
     keys in a fixed order, so the same tensors always give the same bytes."""
     from safetensors.torch import save_file

@@ -299,7 +299,7 @@ def checksums_wanted(verify: bool | None = None) -> bool:
     return os.environ.get(VERIFY_CHECKSUMS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def verify_checksum(path: str | os.PathLike, verify: bool | None = None) -> bool:
+def verify_checksum(path: str | os.PathLike[str], verify: bool | None = None) -> bool:
     """Check a safetensors file against the sha256 albert recorded when it wrote it.
 
     Call it after the file was read by safetensors (which checked its header). A file without
@@ -343,7 +343,7 @@ def verify_checksum(path: str | os.PathLike, verify: bool | None = None) -> bool
     return True
 
 
-def sort_metadata(path: str | os.PathLike) -> None:
+def sort_metadata(path: str | os.PathLike[str]) -> None:
     """Rewrite a just-written safetensors file's metadata with its keys in sorted order, in place.
 
     safetensors writes the metadata from a Rust ``HashMap``, whose order changes from call to
@@ -390,7 +390,7 @@ def copy_tokenizer_files(source_name: str | None, folder: Path) -> None:
 
 
 def load_config(
-    name_or_path: str | os.PathLike, config: AlbertConfig | None, overrides: Mapping[str, Any], caller: str,
+    name_or_path: str | os.PathLike[str], config: AlbertConfig | None, overrides: Mapping[str, Any], caller: str,
     **hub_kwargs: Any,
 ) -> AlbertConfig:
     """The config ``from_pretrained`` builds a model with: ``config`` (copied) or the checkpoint's
@@ -400,7 +400,7 @@ def load_config(
         ModelNotFoundError: no config.json there. ValueError: an unknown override.
     """
     if config is None:
-        config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))  # type: ignore[arg-type]
+        config = AlbertConfig.from_json_file(resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs))
     else:
         config = config.copy()
     config.apply_overrides(dict(overrides), keep_unknown=False, caller=caller)

@@ -268,7 +268,7 @@ class AlbertConfig:
             if spec.name in kwargs:
                 value = kwargs.pop(spec.name)
             elif spec.default_factory is not MISSING:
-                value = spec.default_factory()  # type: ignore[misc]
+                value = spec.default_factory()
             else:
                 value = spec.default
             setattr(self, spec.name, value)
@@ -609,7 +609,7 @@ class AlbertConfig:
         return dict(sorted(merged.items()))
 
     @classmethod
-    def from_json_file(cls, path: str | os.PathLike) -> AlbertConfig:
+    def from_json_file(cls, path: str | os.PathLike[str]) -> AlbertConfig:
         """Read a config.json (bounded in size and nesting: :func:`albert.json_files.read_json_file`).
 
         Raises:
@@ -627,14 +627,14 @@ class AlbertConfig:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` into ``save_directory`` (created if needed); returns its path."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         return write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> AlbertConfig:
+    def from_pretrained(cls, name_or_path: str | os.PathLike[str], **kwargs: Any) -> AlbertConfig:
         """Load ``config.json`` of a folder, a shipped model, or a Hub id; ``kwargs`` override fields.
 
         A preset name (``albert-base-v2``) that is neither a folder nor reachable online still

@@ -80,7 +80,7 @@ def resolve_dtype(dtype: torch.dtype | str | None, option: str = "dtype") -> tor
     if dtype is None or _is_torch_dtype(dtype):
         return dtype
     name = check_dtype(dtype, option)
-    if name == "auto":
+    if name is None or name == "auto":
         return name
     import torch
 

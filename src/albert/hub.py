@@ -15,6 +15,7 @@ import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Literal, overload
 
 from .errors import ModelNotFoundError as ModelNotFoundError  # re-exported: its home before albert.errors
 
@@ -65,7 +66,7 @@ def _looks_like_path(name_or_path: str) -> bool:
     return name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
 
 
-def local_folder(name_or_path: str | os.PathLike) -> Path | None:
+def local_folder(name_or_path: str | os.PathLike[str]) -> Path | None:
     """The local folder a name refers to (an existing folder or a shipped model), else None."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
@@ -76,13 +77,39 @@ def local_folder(name_or_path: str | os.PathLike) -> Path | None:
     return None
 
 
+@overload
 def resolve_file(
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike[str],
+    filename: str,
+    *,
+    required: Literal[True] = True,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path: ...
+
+
+@overload
+def resolve_file(
+    name_or_path: str | os.PathLike[str],
+    filename: str,
+    *,
+    required: bool,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> Path | None: ...
+
+
+def resolve_file(
+    name_or_path: str | os.PathLike[str],
     filename: str,
     *,
     required: bool = True,
     revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
 ) -> Path | None:
@@ -201,7 +228,7 @@ def _download(
     name: str,
     required: bool,
     revision: str | None,
-    cache_dir: str | os.PathLike | None,
+    cache_dir: str | os.PathLike[str] | None,
     local_files_only: bool,
     token: str | bool | None,
 ) -> Path | None:
@@ -225,7 +252,7 @@ def _download(
             repo_id,
             filename,
             revision=revision,
-            cache_dir=cache_dir,
+            cache_dir=None if cache_dir is None else Path(cache_dir),
             local_files_only=local_files_only or unreachable is not None,
             token=token,
         )

@@ -75,7 +75,7 @@ def nesting_depth(value: Any) -> int:
 
 
 def read_json_file(
-    path: str | os.PathLike, *, error: type[AlbertError], max_bytes: int = MAX_CONFIG_FILE_BYTES,
+    path: str | os.PathLike[str], *, error: type[AlbertError], max_bytes: int = MAX_CONFIG_FILE_BYTES,
     what: str = "a JSON file",
 ) -> Any:
     """The JSON value in ``path``, read only if it is small, shallow and finite.

@@ -11,31 +11,35 @@ Shapes: B batch, S sequence, E embedding size, H hidden size, N heads, D head si
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import head_rules
+from .backends import EncoderBackend, EncoderCall, PackedTokens, PaddedBackend, default_backends
 from .checkpoint import PreTrainedMixin
 from .config import AlbertConfig
-from .errors import ConfigError, InputError, OptionError, OptionTypeError
-from .fast.attention import _INTERNAL_BACKENDS, BACKENDS, AttentionPlan
-from .fast.padding import PackedLayout, pack, packed_layout, traceable_layout, unpack
-from .outputs import (
+from .errors import OptionError, OptionTypeError
+from .head_rules import HEADS, IGNORE_INDEX, HeadSpec, ModelInputs
+from .kernels.attention import ATTENTION_KERNELS, AttentionPlan
+from .kernels.padding import PackedLayout, pack, unpack
+from .outputs import (  # the heads' outputs are named in head_rules.HEADS; importable from here as before
     AlbertForPreTrainingOutput,
     BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
+    MaskedLMOutput,  # noqa: F401
+    MultipleChoiceModelOutput,  # noqa: F401
     QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
+    SequenceClassifierOutput,  # noqa: F401
+    TokenClassifierOutput,  # noqa: F401
 )
 
-IGNORE_INDEX = -100
+logger = logging.getLogger("albert")
 
 #: ``attn_implementation`` values, as transformers names them; "packed" is ours: every per-token
 #: layer runs on the real tokens only and attention on a variable-length kernel (MosaicBERT's
@@ -74,10 +78,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def get_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The activation named in a config (``hidden_act``), with a clear error for unknown names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
+    return head_rules.lookup_activation(ACTIVATIONS, name)
 
 
 def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -90,17 +91,7 @@ def attention_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> t
     """
     if attention_mask is None:
         return None
-    if attention_mask.dim() == 2:
-        mask = attention_mask[:, None, None, :]
-    elif attention_mask.dim() == 3:
-        mask = attention_mask[:, None, :, :]
-    elif attention_mask.dim() == 4:
-        mask = attention_mask
-    else:
-        raise InputError(
-            f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}"
-        )
-    keep = mask.to(dtype)
+    keep = attention_mask[head_rules.attention_mask_index(attention_mask)].to(dtype)
     return (1.0 - keep) * torch.finfo(dtype).min
 
 
@@ -177,7 +168,9 @@ class AlbertAttention(nn.Module):
             self.max_position_embeddings = config.max_position_embeddings
             self.distance_embedding = nn.Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
         # (stamp, weight, bias) of the fused QKV projection in inference; see fused_qkv().
-        self._fused_qkv_cache: tuple | None = None
+        self._fused_qkv_cache: (
+            tuple[tuple[tuple[int, int, torch.dtype, torch.device], ...], torch.Tensor, torch.Tensor] | None
+        ) = None
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch_size, seq_length, _ = x.shape
@@ -323,6 +316,16 @@ class AlbertTransformer(nn.Module):
         #: Replaces :meth:`AlbertLayer.output_block` in every layer (a compiled version of it).
         self.output_block: OutputBlock | None = None
 
+    def shared_layers(self) -> list[AlbertLayer]:
+        """The distinct layers (every group's, in order) that the depth reuses: what holds the
+        weights, for code that needs a layer's settings or its class."""
+        # (ModuleList yields plain Modules: the groups and layers are the classes built in __init__)
+        return [
+            cast(AlbertLayer, layer)
+            for group in self.albert_layer_groups
+            for layer in cast(AlbertLayerGroup, group).albert_layers
+        ]
+
     def group_of_layer(self, layer_index: int) -> int:
         """Which group's weights compute layer ``layer_index``."""
         return layer_index // self.config.layers_per_group
@@ -398,23 +401,20 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
         """Heads with an MLM decoder share it with the word embeddings (overridden there)."""
 
     def get_input_embeddings(self) -> nn.Embedding:
-        base = getattr(self, self.base_model_prefix, self)
-        return base.embeddings.word_embeddings
+        return self.base_model.embeddings.word_embeddings
 
     def gradient_checkpointing_enable(self) -> None:
         """Recompute each layer's activations in the backward pass: ALBERT shares weights but not
         activations, so memory grows with depth; this trades compute for it."""
-        base = getattr(self, self.base_model_prefix, self)
-        base.encoder.gradient_checkpointing = True
+        self.base_model.encoder.gradient_checkpointing = True
 
     def gradient_checkpointing_disable(self) -> None:
-        base = getattr(self, self.base_model_prefix, self)
-        base.encoder.gradient_checkpointing = False
+        self.base_model.encoder.gradient_checkpointing = False
 
     @property
     def base_model(self) -> AlbertModel:
         """The ``AlbertModel`` inside (the model itself for the bare encoder), as in transformers."""
-        return getattr(self, self.base_model_prefix, self)
+        return cast(AlbertModel, getattr(self, self.base_model_prefix, self))
 
     @property
     def attn_implementation(self) -> str:
@@ -439,8 +439,8 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
                 (``output_attentions``, relative positions, 3-D masks, left padding under a
                 pooler) run as ``"sdpa"``.
             packed_kernel: the kernel of ``"packed"``: ``"auto"`` (the fastest for the device and
-                dtype), ``"varlen"``, ``"nested"``, ``"flex"`` or ``"padded"``
-                (see :mod:`albert.fast.attention`).
+                dtype), ``"varlen"``, ``"nested"``, ``"flex"``, ``"padded"`` or any kernel
+                registered in :data:`albert.kernels.attention.ATTENTION_KERNELS`.
 
         Raises:
             OptionError: an unknown implementation or kernel.
@@ -449,8 +449,7 @@ class AlbertPreTrainedModel(PreTrainedMixin, nn.Module):
             raise OptionError(
                 f"unknown attn_implementation {attn_implementation!r}; choose one of: {', '.join(ATTN_IMPLEMENTATIONS)}"
             )
-        if packed_kernel not in BACKENDS + _INTERNAL_BACKENDS:
-            raise OptionError(f"unknown packed attention kernel {packed_kernel!r}; choose one of: {', '.join(BACKENDS)}")
+        ATTENTION_KERNELS.check(packed_kernel)
         base = self.base_model
         base._attn_implementation, base._packed_kernel = attn_implementation, packed_kernel
 
@@ -474,11 +473,11 @@ class AlbertModel(AlbertPreTrainedModel):
     """The bare encoder: token states ``last_hidden_state`` and the tanh ``pooler_output`` of
     the first ([CLS]) token.
 
-    Attributes set by :mod:`albert.fast` (None unless asked for):
-        cuda_graphs: a ``GraphedEncoder`` that replays the packed encoder from CUDA graphs
-            (:func:`albert.fast.graphs.use_cuda_graphs`).
-        onnx_encoder: an ``OnnxEncoder`` that answers in ONNX Runtime the calls its graph can
-            answer (:func:`albert.fast.onnx_encoder.use_onnx`).
+    Attributes:
+        backends: the ways to answer a call, tried in order (:mod:`albert.backends`): by default
+            the packed encoder (when ``attn_implementation="packed"``), then the padded batch.
+            Accelerators add theirs in front (:func:`albert.fast.onnx_encoder.use_onnx`,
+            :func:`albert.fast.graphs.use_cuda_graphs`); :meth:`explain_backend` says which runs.
     """
 
     def __init__(self, config: AlbertConfig, add_pooling_layer: bool = True) -> None:
@@ -488,8 +487,7 @@ class AlbertModel(AlbertPreTrainedModel):
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
         self.pooler_activation = nn.Tanh() if add_pooling_layer else None
         self._attn_implementation, self._packed_kernel = "sdpa", "auto"
-        self.cuda_graphs: Any = None
-        self.onnx_encoder: Any = None
+        self.backends: list[EncoderBackend] = default_backends()
         self.post_init()
 
     def forward(
@@ -502,23 +500,110 @@ class AlbertModel(AlbertPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
-        self.check_inputs(input_ids, inputs_embeds, position_ids)
-        output = None
-        if self.onnx_encoder is not None:
-            output = self.onnx_encoder(
-                self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                output_attentions, output_hidden_states,
-            )
-        if output is None:
-            layout = self.packed_layout(input_ids, attention_mask, inputs_embeds, output_attentions)
-            if layout is None:
-                output = self._encode_padded(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                                             bool(output_attentions), bool(output_hidden_states))
-            else:
-                output = self._encode_packed(layout, input_ids, token_type_ids, position_ids, inputs_embeds,
-                                             bool(output_hidden_states))
+    ) -> BaseModelOutputWithPooling | tuple[Any, ...]:
+        call = self.describe_call(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                                  output_attentions, output_hidden_states)
+        skipped: list[tuple[str, str]] = []
+        for backend in self.backends:
+            reason = backend.supports(call)
+            if reason is None:
+                break
+            skipped.append((backend.name, reason))
+        else:  # only when someone emptied the list or put a refusing back-end last
+            backend = PaddedBackend()
+        if skipped and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("albert: %s answers this call; %s", backend.name, "; ".join(f"not {n}: {r}" for n, r in skipped))
+        output = backend.run(self, call)
         return output if return_dict is not False else output.to_tuple()
+
+    def describe_call(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> EncoderCall:
+        """The forward call, described once for the back-ends; reads nothing on the host.
+
+        Raises:
+            InputError: inputs no back-end can run (see :meth:`check_inputs`).
+        """
+        self.check_inputs(input_ids, inputs_embeds, position_ids)
+        reference = input_ids if input_ids is not None else inputs_embeds
+        assert reference is not None  # check_inputs refuses neither ids nor embeddings
+        device = reference.device
+        autocast = torch.is_autocast_enabled(device.type)
+        attention = self.encoder.shared_layers()[0].attention
+        grad_enabled = torch.is_grad_enabled()
+        return EncoderCall(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+            output_attentions=bool(output_attentions), output_hidden_states=bool(output_hidden_states),
+            batch_size=reference.shape[0], seq_len=reference.shape[1], device=device,
+            dtype=torch.get_autocast_dtype(device.type) if autocast else self.dtype,
+            attn_implementation=self._attn_implementation, packed_kernel=self._packed_kernel,
+            head_dim=attention.attention_head_size,
+            attention_dropout=attention.attention_dropout.p if self.training else 0.0,
+            training=self.training, grad_enabled=grad_enabled,
+            needs_grad=grad_enabled and any(p.requires_grad for p in self.parameters()),
+            has_pooler=self.pooler is not None,
+            relative_positions=self.config.position_embedding_type != "absolute",
+        )
+
+    def explain_backend(self, *args: Any, **inputs: Any) -> list[tuple[str, str | None]]:
+        """Which back-end would answer this call, and why the others would not.
+
+        Takes ``forward``'s inputs; returns ``(name, reason)`` for every back-end in order, with
+        None as the reason of those that can answer: the first of them runs.
+        """
+        inputs.pop("return_dict", None)
+        call = self.describe_call(*args, **inputs)
+        return [(backend.name, backend.supports(call)) for backend in self.backends]
+
+    def backend_named(self, name: str) -> EncoderBackend | None:
+        """The back-end called ``name`` in :attr:`backends`, or None."""
+        return next((backend for backend in self.backends if backend.name == name), None)
+
+    def add_backend(self, backend: EncoderBackend, *, before: str | None = None) -> None:
+        """Put ``backend`` in :attr:`backends`: in place of one with the same name, else in front
+        of the one named ``before`` (None: in front of all)."""
+        names = [existing.name for existing in self.backends]
+        if backend.name in names:
+            self.backends[names.index(backend.name)] = backend
+        else:
+            self.backends.insert(names.index(before) if before in names else 0, backend)
+
+    def remove_backend(self, name: str) -> None:
+        """Drop the back-end called ``name`` (if there is one); the padded batch cannot be dropped."""
+        if name == PaddedBackend.name:
+            raise OptionError("the 'padded' back-end answers every call and stays; remove the others")
+        self.backends = [backend for backend in self.backends if backend.name != name]
+
+    @property
+    def cuda_graphs(self) -> Any:
+        """The CUDA graphs back-end (:func:`albert.fast.graphs.use_cuda_graphs`), or None."""
+        return self.backend_named("cuda_graphs")
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, backend: EncoderBackend | None) -> None:
+        if backend is None:
+            self.remove_backend("cuda_graphs")
+        else:
+            self.add_backend(backend, before="packed")
+
+    @property
+    def onnx_encoder(self) -> Any:
+        """The ONNX Runtime back-end (:func:`albert.fast.onnx_encoder.use_onnx`), or None."""
+        return self.backend_named("onnx")
+
+    @onnx_encoder.setter
+    def onnx_encoder(self, backend: EncoderBackend | None) -> None:
+        if backend is None:
+            self.remove_backend("onnx")
+        else:
+            self.add_backend(backend)
 
     def check_inputs(
         self, input_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, position_ids: torch.Tensor | None
@@ -529,65 +614,17 @@ class AlbertModel(AlbertPreTrainedModel):
             InputError: both or neither of ids and embeddings, wrong ranks, a sequence longer
                 than the position table.
         """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise InputError("pass exactly one of input_ids or inputs_embeds")
-        if input_ids is not None and input_ids.dim() != 2:
-            raise InputError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
-        if inputs_embeds is not None and inputs_embeds.dim() != 3:
-            raise InputError(
-                f"inputs_embeds must be (batch, sequence, embedding_size), got shape {tuple(inputs_embeds.shape)}"
-            )
-        seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        if position_ids is None and seq_length > self.config.max_position_embeddings:
-            raise InputError(
-                f"sequence of {seq_length} tokens is longer than max_position_embeddings "
-                f"({self.config.max_position_embeddings}); truncate it or embed it in windows"
-            )
+        head_rules.check_model_inputs(input_ids, inputs_embeds, position_ids, self.config.max_position_embeddings)
 
-    def packed_layout(
-        self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        output_attentions: bool | None,
-    ) -> PackedLayout | None:
-        """Where the real tokens of this call sit, or None when it runs on the padded batch:
-        not ``"packed"``, or a call the packed path does not compute exactly (attention
-        probabilities, relative positions, a mask over query-key pairs, no real token, a row
-        starting with padding under the pooler, which reads position 0)."""
-        if self._attn_implementation != "packed" or output_attentions:
-            return None
-        if self.config.position_embedding_type != "absolute":
-            return None
-        reference = input_ids if input_ids is not None else inputs_embeds
-        batch_size, seq_len = reference.shape[:2]
-        if attention_mask is not None and attention_mask.shape != (batch_size, seq_len):
-            return None
-        if self._packed_kernel == "export":
-            # Traced for ONNX: no branch may read the data. The graph assumes what the tokenizer
-            # gives (right padding, a real token first in every row).
-            if attention_mask is None:
-                attention_mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=reference.device)
-            return traceable_layout(attention_mask)
-        if attention_mask is not None:
-            keep = attention_mask.bool()
-            any_real, all_start_real = torch.stack([keep.any(), keep[:, 0].all()]).tolist()  # one host sync
-            if not any_real or self.pooler is not None and not all_start_real:
-                return None
-        return packed_layout(attention_mask, batch_size, seq_len, reference.device)
-
-    def _encode_padded(
-        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, output_attentions: bool,
-        output_hidden_states: bool,
-    ) -> BaseModelOutputWithPooling:
-        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, S, E)
+    def encode_padded(self, call: EncoderCall) -> BaseModelOutputWithPooling:
+        """The reference path: every layer on the padded (B, S) batch."""
+        embedding_output = self.embeddings(call.input_ids, call.token_type_ids, call.position_ids, call.inputs_embeds)
         attention = PaddedAttention(
-            attention_bias(attention_mask, embedding_output.dtype), eager=self._attn_implementation == "eager"
+            attention_bias(call.attention_mask, embedding_output.dtype), eager=call.attn_implementation == "eager"
         )
         sequence_output, hidden_states, attentions = self.encoder(
-            embedding_output, attention, output_attentions, output_hidden_states
-        )
+            embedding_output, attention, call.output_attentions, call.output_hidden_states
+        )  # (B, S, H)
         return BaseModelOutputWithPooling(
             last_hidden_state=sequence_output,
             pooler_output=self._pool(sequence_output[:, 0]),
@@ -595,24 +632,22 @@ class AlbertModel(AlbertPreTrainedModel):
             attentions=attentions,
         )
 
-    def _encode_packed(
-        self, layout: PackedLayout, input_ids: torch.Tensor | None, token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None, inputs_embeds: torch.Tensor | None, output_hidden_states: bool,
-    ) -> BaseModelOutputWithPooling:
+    def pack_inputs(self, call: EncoderCall) -> PackedTokens:
+        """The call's inputs at its real tokens only, laid out as ``call.layout``."""
+        layout = call.layout
         batch_size, seq_len, device = layout.batch_size, layout.seq_len, layout.cu_seqlens.device
         # Position ids are looked up in the padded grid, so packing keeps every token's position.
-        positions = pack(_full_ids(position_ids, batch_size, seq_len, torch.arange(seq_len, device=device)), layout)
+        positions = pack(_full_ids(call.position_ids, batch_size, seq_len, torch.arange(seq_len, device=device)), layout)
         zeros = torch.zeros(1, dtype=torch.long, device=device)
-        segments = pack(_full_ids(token_type_ids, batch_size, seq_len, zeros), layout)
-        packed_ids = None if input_ids is None else pack(input_ids, layout)  # (T,)
-        hidden, all_hidden = None, None
-        if self.cuda_graphs is not None and packed_ids is not None and not output_hidden_states:
-            hidden = self.cuda_graphs(self, packed_ids, segments, positions, layout, self._packed_kernel)
-        if hidden is None:
-            hidden, all_hidden = self.encode_tokens(
-                packed_ids, segments, positions, layout, self._packed_kernel,
-                None if inputs_embeds is None else pack(inputs_embeds, layout), output_hidden_states,
-            )
+        segments = pack(_full_ids(call.token_type_ids, batch_size, seq_len, zeros), layout)
+        packed_ids = None if call.input_ids is None else pack(call.input_ids, layout)  # (T,)
+        embeds = None if call.inputs_embeds is None else pack(call.inputs_embeds, layout)  # (T, E)
+        return PackedTokens(packed_ids, segments, positions, embeds, layout)
+
+    def unpack_outputs(
+        self, hidden: torch.Tensor, all_hidden: tuple[torch.Tensor, ...] | None, layout: PackedLayout
+    ) -> BaseModelOutputWithPooling:
+        """Packed (T, H) states back to the padded batch (zeros at padding), with the pooled [CLS]."""
         pooled = None
         if self.pooler is not None:  # the [CLS] state of each row: its first real token, (B, H)
             pooled = self._pool(hidden.index_select(0, layout.cu_seqlens[:-1].long()))
@@ -642,7 +677,7 @@ class AlbertModel(AlbertPreTrainedModel):
             position_ids=position_ids[None],
             inputs_embeds=None if inputs_embeds is None else inputs_embeds[None],
         )[0]  # (T, E)
-        first = self.encoder.albert_layer_groups[0].albert_layers[0].attention
+        first = self.encoder.shared_layers()[0].attention
         dropout_p = first.attention_dropout.p if self.training else 0.0
         device_type = embedded.device.type
         # The kernel sees the dtype the E -> H projection will produce (autocast's, under autocast).
@@ -654,7 +689,35 @@ class AlbertModel(AlbertPreTrainedModel):
     def _pool(self, first_token_states: torch.Tensor) -> torch.Tensor | None:
         if self.pooler is None:
             return None
+        assert self.pooler_activation is not None  # built together with the pooler
         return self.pooler_activation(self.pooler(first_token_states))
+
+
+class TorchLosses:
+    """The losses of :class:`albert.head_rules.LossFunctions` in torch, each in float32."""
+
+    @staticmethod
+    def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels, ignore_index=ignore_index)
+
+    @staticmethod
+    def mean_squared_error(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(predictions.float(), targets.float())
+
+    @staticmethod
+    def binary_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
+
+    @staticmethod
+    def is_integer(labels: torch.Tensor) -> bool:
+        return labels.dtype in (torch.long, torch.int)  # as transformers: other integer dtypes are multi-label rows
+
+
+def sequence_classification_loss(config: AlbertConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Regression (MSE), single-label (cross-entropy) or multi-label (BCE) loss, chosen by
+    ``config.problem_type`` or, when unset, inferred from num_labels and the labels' dtype
+    (:func:`albert.head_rules.resolve_problem_type`; the config is left unchanged)."""
+    return head_rules.sequence_classification_loss(TorchLosses(), config, logits, labels)
 
 
 class AlbertMLMHead(nn.Module):
@@ -678,15 +741,89 @@ class AlbertSOPHead(nn.Module):
 
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(config.classifier_dropout_prob or 0.0)
+        self.dropout = nn.Dropout(head_rules.classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(pooled_output))
 
 
+Scores = dict[str, torch.Tensor]
+Targets = dict[str, Any]
+
+
+def _last_states(encoded: BaseModelOutputWithPooling) -> torch.Tensor:
+    """The encoder's last states: every back-end sets them (the output class allows None, as transformers')."""
+    assert encoded.last_hidden_state is not None
+    return encoded.last_hidden_state
+
+
+class AlbertHeadModel(AlbertPreTrainedModel):
+    """A task head on the encoder. The forward is the same for every head (the inputs, the
+    encoder call, the loss when every target is given, the output); a head declares what is its
+    own: ``spec`` (its entry in :data:`albert.head_rules.HEADS`: output, targets, pooling, loss),
+    its layers (:meth:`build_head`) and its scores (:meth:`scores`)."""
+
+    spec: ClassVar[HeadSpec]
+    losses: ClassVar[TorchLosses] = TorchLosses()
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__(config)
+        head_rules.check_head_config(self.spec.task, config)
+        self.num_labels = config.num_labels
+        self.albert = AlbertModel(config, add_pooling_layer=self.spec.add_pooling_layer)
+        self.build_head(config)  # after the encoder: the same module order, names and random draws as ever
+        self.post_init()
+
+    def build_head(self, config: AlbertConfig) -> None:
+        """Make the head's own layers (their names are the checkpoint's)."""
+        raise NotImplementedError
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        """The head's output fields but the loss, from the encoder's output."""
+        raise NotImplementedError
+
+    def loss(self, scores: Scores, inputs: ModelInputs, targets: Targets) -> torch.Tensor:
+        """The loss, given every target (``spec.loss``)."""
+        return self.spec.loss(self.losses, scores, targets, self.config)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> Any:
+        """transformers' signature: the head's output (``spec.output_class``), with the loss
+        when ``labels`` are given, or its tuple when ``return_dict=False``."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        return self.run(inputs, {"labels": labels}, output_attentions, output_hidden_states, return_dict)
+
+    def run(
+        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
+        output_hidden_states: bool | None, return_dict: bool | None,
+    ) -> Any:
+        """The forward of every head: encoder, scores, loss, output."""
+        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
+        encoded = self.albert(
+            **encoder_inputs._asdict(), output_attentions=output_attentions, output_hidden_states=output_hidden_states
+        )
+        scores = self.scores(encoded, inputs, targets)
+        loss = self.loss(scores, inputs, targets) if self.spec.targets_given(targets) else None
+        return self.spec.output(loss, scores, encoded, return_dict)
+
+
 class _TiedMLMMixin:
     """Ties ``predictions.decoder`` to the word embeddings and the MLM bias, as ALBERT always does."""
+
+    albert: AlbertModel
+    predictions: AlbertMLMHead
+    attn_implementation: str
 
     def tie_weights(self) -> None:
         self.predictions.decoder.weight = self.albert.embeddings.word_embeddings.weight
@@ -717,21 +854,17 @@ class _TiedMLMMixin:
         return logits
 
 
-def _mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
-class AlbertForPreTraining(_TiedMLMMixin, AlbertPreTrainedModel):
+class AlbertForPreTraining(_TiedMLMMixin, AlbertHeadModel):
     """The pretraining model: masked-LM and sentence-order heads (loss = MLM + SOP)."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.albert = AlbertModel(config)
+    spec = HEADS["pretraining"]
+
+    def build_head(self, config: AlbertConfig) -> None:
         self.predictions = AlbertMLMHead(config)
         self.sop_classifier = AlbertSOPHead(config)
-        self.post_init()
 
-    def forward(
+    # transformers' argument order: this head's targets take labels' place before output_attentions
+    def forward(  # type: ignore[override]
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -743,186 +876,86 @@ class AlbertForPreTraining(_TiedMLMMixin, AlbertPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-    ) -> AlbertForPreTrainingOutput | tuple:
-        outputs = self.albert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        sop_logits = self.sop_classifier(outputs.pooler_output)  # (B, 2)
-        if labels is not None and self.attn_implementation == "packed":
-            # Only the masked positions enter the loss: prediction_logits is (M, V), row by row.
-            selected = labels != IGNORE_INDEX
-            if attention_mask is not None and attention_mask.dim() == 2:
-                selected = selected & attention_mask.bool()  # a label on a padding token cannot count
-            prediction_logits = self.masked_logits(outputs.last_hidden_state, selected)
-            mlm_labels = labels[selected]
+    ) -> AlbertForPreTrainingOutput | tuple[Any, ...]:
+        """As every head's, with the sentence-order target: the loss needs both."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        targets = {"labels": labels, "sentence_order_label": sentence_order_label}
+        return self.run(inputs, targets, output_attentions, output_hidden_states, return_dict)
+
+    def _mlm_selection(self, labels: torch.Tensor | None, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """On the packed path with labels, the positions the MLM loss reads (a label on a padding
+        token cannot count); None where every position is scored."""
+        if labels is None or self.attn_implementation != "packed":
+            return None
+        selected = labels != IGNORE_INDEX
+        if attention_mask is not None and attention_mask.dim() == 2:
+            selected = selected & attention_mask.bool()
+        return selected
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        sop_logits = self.sop_classifier(encoded.pooler_output)  # (B, 2)
+        selected = self._mlm_selection(targets["labels"], inputs.attention_mask)
+        if selected is not None:  # only the masked positions: prediction_logits is (M, V), row by row
+            prediction_logits = self.masked_logits(_last_states(encoded), selected)
         else:
-            prediction_logits = self._real_token_logits(outputs.last_hidden_state, attention_mask)  # (B, S, V)
-            mlm_labels = labels
-        loss = None
-        if labels is not None and sentence_order_label is not None:
-            sop_loss = F.cross_entropy(sop_logits.float().view(-1, sop_logits.shape[-1]), sentence_order_label.view(-1))
-            loss = _mlm_loss(prediction_logits, mlm_labels) + sop_loss
-        output = AlbertForPreTrainingOutput(
-            loss=loss,
-            prediction_logits=prediction_logits,
-            sop_logits=sop_logits,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
-        return output if return_dict is not False else output.to_tuple()
+            prediction_logits = self._real_token_logits(_last_states(encoded), inputs.attention_mask)  # (B, S, V)
+        return {"prediction_logits": prediction_logits, "sop_logits": sop_logits}
+
+    def loss(self, scores: Scores, inputs: ModelInputs, targets: Targets) -> torch.Tensor:
+        selected = self._mlm_selection(targets["labels"], inputs.attention_mask)
+        if selected is not None:
+            targets = {**targets, "labels": targets["labels"][selected]}  # (M,), as prediction_logits
+        return super().loss(scores, inputs, targets)
 
 
-class AlbertForMaskedLM(_TiedMLMMixin, AlbertPreTrainedModel):
+class AlbertForMaskedLM(_TiedMLMMixin, AlbertHeadModel):
     """Fill-mask: vocabulary scores at every position."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.albert = AlbertModel(config, add_pooling_layer=False)
+    spec = HEADS["masked_lm"]
+
+    def build_head(self, config: AlbertConfig) -> None:
         self.predictions = AlbertMLMHead(config)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MaskedLMOutput | tuple:
-        outputs = self.albert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        logits = self._real_token_logits(outputs.last_hidden_state, attention_mask)  # (B, S, V)
-        loss = _mlm_loss(logits, labels) if labels is not None else None
-        output = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        return {"logits": self._real_token_logits(_last_states(encoded), inputs.attention_mask)}  # (B, S, V)
 
 
-def sequence_classification_loss(config: AlbertConfig, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Regression (MSE), single-label (cross-entropy) or multi-label (BCE) loss, chosen by
-    ``config.problem_type`` or, when unset, inferred from num_labels and the labels' dtype (and
-    recorded in the config, as transformers does)."""
-    if config.problem_type is None:
-        if config.num_labels == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        if config.num_labels == 1:
-            return F.mse_loss(logits.squeeze().float(), labels.squeeze().to(torch.float32))
-        return F.mse_loss(logits.float(), labels.float())
-    if config.problem_type == "single_label_classification":
-        return F.cross_entropy(logits.float().view(-1, config.num_labels), labels.view(-1))
-    if config.problem_type == "multi_label_classification":
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-    raise ConfigError(
-        f"unknown problem_type {config.problem_type!r}; use 'regression', "
-        "'single_label_classification' or 'multi_label_classification'"
-    )
-
-
-class AlbertForSequenceClassification(AlbertPreTrainedModel):
+class AlbertForSequenceClassification(AlbertHeadModel):
     """Classification or regression from the pooled [CLS] state (e.g. GLUE)."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob or 0.0)
+    spec = HEADS["sequence_classification"]
+
+    def build_head(self, config: AlbertConfig) -> None:
+        self.dropout = nn.Dropout(head_rules.classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple:
-        outputs = self.albert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
-        loss = sequence_classification_loss(self.config, logits, labels) if labels is not None else None
-        output = SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        return {"logits": self.classifier(self.dropout(encoded.pooler_output))}  # (B, num_labels)
 
 
-class AlbertForTokenClassification(AlbertPreTrainedModel):
-    """One label per token (e.g. named entities)."""
+class AlbertForTokenClassification(AlbertHeadModel):
+    """One label per token (e.g. named entities); labels of -100 (padding, later pieces) are ignored."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.albert = AlbertModel(config, add_pooling_layer=False)
-        dropout = config.classifier_dropout_prob
-        self.dropout = nn.Dropout(dropout if dropout is not None else config.hidden_dropout_prob)
+    spec = HEADS["token_classification"]
+
+    def build_head(self, config: AlbertConfig) -> None:
+        self.dropout = nn.Dropout(head_rules.token_classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> TokenClassifierOutput | tuple:
-        outputs = self.albert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (B, S, num_labels)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1), ignore_index=IGNORE_INDEX)
-        output = TokenClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        return {"logits": self.classifier(self.dropout(encoded.last_hidden_state))}  # (B, S, num_labels)
 
 
-class AlbertForQuestionAnswering(AlbertPreTrainedModel):
+class AlbertForQuestionAnswering(AlbertHeadModel):
     """Extractive QA: a start and an end score for every token (SQuAD)."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        if config.num_labels != 2:
-            raise ConfigError(
-                f"question answering scores a start and an end per token: num_labels must be 2, got {config.num_labels}"
-            )
-        self.num_labels = config.num_labels
-        self.albert = AlbertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
+    spec = HEADS["question_answering"]
 
-    def forward(
+    def build_head(self, config: AlbertConfig) -> None:
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    # transformers' argument order: this head's targets take labels' place before output_attentions
+    def forward(  # type: ignore[override]
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -934,75 +967,30 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-    ) -> QuestionAnsweringModelOutput | tuple:
-        outputs = self.albert(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        logits = self.qa_outputs(outputs.last_hidden_state)  # (B, S, 2)
+    ) -> QuestionAnsweringModelOutput | tuple[Any, ...]:
+        """As every head's, with a start and an end position as targets: the loss needs both."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        targets = {"start_positions": start_positions, "end_positions": end_positions}
+        return self.run(inputs, targets, output_attentions, output_hidden_states, return_dict)
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        logits = self.qa_outputs(encoded.last_hidden_state)  # (B, S, 2)
         start_logits, end_logits = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            # Positions outside the window (clamped to S) are ignored, as in transformers.
-            seq_length = start_logits.shape[1]
-            start = start_positions.view(-1).clamp(0, seq_length)
-            end = end_positions.view(-1).clamp(0, seq_length)
-            loss = (
-                F.cross_entropy(start_logits.float(), start, ignore_index=seq_length)
-                + F.cross_entropy(end_logits.float(), end, ignore_index=seq_length)
-            ) / 2
-        output = QuestionAnsweringModelOutput(
-            loss=loss,
-            start_logits=start_logits,
-            end_logits=end_logits,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
-        )
-        return output if return_dict is not False else output.to_tuple()
+        return {"start_logits": start_logits, "end_logits": end_logits}
 
 
-class AlbertForMultipleChoice(AlbertPreTrainedModel):
+class AlbertForMultipleChoice(AlbertHeadModel):
     """Scores each of C choices from its pooled state; inputs are (B, C, S)."""
 
-    def __init__(self, config: AlbertConfig) -> None:
-        super().__init__(config)
-        self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob or 0.0)
+    spec = HEADS["multiple_choice"]
+
+    def build_head(self, config: AlbertConfig) -> None:
+        self.dropout = nn.Dropout(head_rules.classifier_dropout(config))
         self.classifier = nn.Linear(config.hidden_size, 1)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> MultipleChoiceModelOutput | tuple:
-        reference = input_ids if input_ids is not None else inputs_embeds
-        if reference is None or reference.dim() < 3:
-            raise InputError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
-        num_choices = reference.shape[1]
-
-        def flat(tensor: torch.Tensor | None, trailing: int = 1) -> torch.Tensor | None:
-            return None if tensor is None else tensor.reshape(-1, *tensor.shape[-trailing:])
-
-        outputs = self.albert(
-            input_ids=flat(input_ids), attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
-            position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds, 2),
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-        )
-        logits = self.classifier(self.dropout(outputs.pooler_output)).view(-1, num_choices)  # (B, C)
-        loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
-        output = MultipleChoiceModelOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, targets: Targets) -> Scores:
+        logits = self.classifier(self.dropout(encoded.pooler_output))  # (B * C, 1)
+        return {"logits": logits.view(-1, head_rules.count_choices(inputs))}  # (B, C)
 
 
 MODEL_CLASSES: dict[str, type[AlbertPreTrainedModel]] = {

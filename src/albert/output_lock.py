@@ -65,12 +65,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def _real(folder: str | os.PathLike) -> Path:
+def _real(folder: str | os.PathLike[str]) -> Path:
     """The folder's absolute path with symlinks resolved (it need not exist)."""
     return Path(os.path.realpath(os.path.abspath(folder)))
 
 
-def lock_file_for(folder: str | os.PathLike) -> Path:
+def lock_file_for(folder: str | os.PathLike[str]) -> Path:
     """Where the lock of ``folder`` lives: ``.NAME.lock`` in its parent, or inside the folder when
     the parent takes no new file (or the folder is a file system's root)."""
     real = _real(folder)
@@ -89,7 +89,7 @@ def _can_create_in(folder: Path) -> bool:
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike, *, shown: str | os.PathLike | None = None) -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike[str], *, shown: str | os.PathLike[str] | None = None) -> Iterator[Path]:
     """Hold the lock of ``folder`` while the block runs; yields the lock file's path.
 
     Args:
@@ -141,7 +141,7 @@ def folder_lock(folder: str | os.PathLike, *, shown: str | os.PathLike | None = 
         lock.release()
 
 
-def holds_lock(folder: str | os.PathLike) -> bool:
+def holds_lock(folder: str | os.PathLike[str]) -> bool:
     """Whether this thread holds the lock of ``folder``."""
     held = _held.get(lock_file_for(folder))
     return held is not None and held.thread == threading.get_ident()
@@ -197,7 +197,7 @@ def _shortened(command: str, limit: int = 160) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
 
 
-def holder_of(lock_path: str | os.PathLike) -> tuple[int | None, str | None]:
+def holder_of(lock_path: str | os.PathLike[str]) -> tuple[int | None, str | None]:
     """The pid and command line of the process holding the lock file ``lock_path``, as far as
     they can be read (``(None, None)`` when nobody holds it, or it cannot be told)."""
     lock_path = Path(lock_path)

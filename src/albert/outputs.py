@@ -8,21 +8,29 @@ so that a jitted forward returns them whole) share them: nothing here imports ei
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from dataclasses import Field
+    from typing import TypeAlias
+
+    # The same classes hold torch tensors (torch models) and JAX arrays (Flax models): either is a "Tensor" here.
+    Tensor: TypeAlias = Any
 
 
 class ModelOutput:
     """Base of every output: attribute, key and position access over the fields that are set."""
 
+    if TYPE_CHECKING:  # every subclass is a dataclass: this lets the type checker see it on the base
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     def to_tuple(self) -> tuple[Any, ...]:
         return tuple(value for value in self.values())
 
     def keys(self) -> list[str]:
-        return [spec.name for spec in fields(self) if getattr(self, spec.name) is not None]  # type: ignore[arg-type]
+        return [spec.name for spec in fields(self) if getattr(self, spec.name) is not None]
 
     def values(self) -> list[Any]:
         return [getattr(self, name) for name in self.keys()]
@@ -41,7 +49,7 @@ class ModelOutput:
     def __contains__(self, key: str) -> bool:
         return key in self.keys()
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
     def __len__(self) -> int:

@@ -1,29 +1,61 @@
 """What every tokenizer here shares: transformers' calling convention and outputs.
 
 :class:`BaseTokenizer` turns texts (or pairs, or pre-split words) into :class:`BatchEncoding`
-rows with transformers' keys, truncation strategies, overflow windows with a stride, padding,
-offsets and word ids, and loads/saves its settings as tokenizer_config.json. Subclasses supply
-only how one text becomes pieces: SentencePiece for ALBERT (:mod:`albert.tokenizer`), WordPiece
-for the Chinese checkpoints (:mod:`albert.wordpiece`).
+rows with transformers' keys, and loads/saves its settings as tokenizer_config.json. A call is
+three steps, each owned by one module:
+
+1. what the call accepts, checked and reduced to one shape (:mod:`albert.tokenizer_inputs`);
+2. piece encoding, each text to an :class:`EncodedText` (ids, offsets, word ids): the one part
+   a subclass supplies, SentencePiece for ALBERT (:mod:`albert.tokenizer`), WordPiece for the
+   Chinese checkpoints (:mod:`albert.wordpiece`);
+3. assembly, pure functions on id lists (:mod:`albert.encoding_assembly`): truncation
+   strategies, overflow windows with a stride, special tokens and pairs, padding, offsets,
+   tensors.
 """
 
 from __future__ import annotations
 
 import bisect
 import gc
-import itertools
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, SupportsInt, TypeVar, cast, overload
 
 import numpy as np
 
 from albert.atomic_files import atomic_folder, write_text_atomic
+from albert.encoding_assembly import PADDING_STRATEGIES as PADDING_STRATEGIES
+from albert.encoding_assembly import TENSOR_TYPES as TENSOR_TYPES
+from albert.encoding_assembly import TRUNCATION_STRATEGIES as TRUNCATION_STRATEGIES
+from albert.encoding_assembly import VERY_LARGE_INTEGER as VERY_LARGE_INTEGER
+from albert.encoding_assembly import (
+    Columns,
+    Row,
+    RowPlanner,
+    assemble_columns,
+    columns_to_arrays,
+    features_to_columns,
+    join_row,
+    num_special_tokens,
+    pad_columns,
+    padding_fills,
+    padding_target,
+    special_tokens_mask,
+    to_tensors,
+    token_type_ids,
+    truncation_limit,
+    with_special_tokens,
+)
+from albert.encoding_assembly import EncodedText as EncodedText
+from albert.encoding_assembly import TruncatedPair as TruncatedPair
+from albert.encoding_assembly import pad_batch as pad_batch
+from albert.encoding_assembly import pad_rows as pad_rows
+from albert.encoding_assembly import truncate_pair as truncate_pair
+from albert.encoding_assembly import window_ranges as window_ranges
 from albert.errors import (
     CheckpointError,
     ConfigError,
@@ -34,7 +66,15 @@ from albert.errors import (
 )
 from albert.hub import resolve_file
 from albert.json_files import read_json_file
-from albert.text_normalization import Span, utf8_problem
+from albert.text_normalization import Span
+from albert.tokenizer_inputs import (
+    check_call_options,
+    check_positive_int,
+    check_tensor_type,
+    collect_inputs,
+    padding_strategy,
+)
+from albert.tokenizer_inputs import check_utf8 as check_utf8
 
 CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
@@ -44,8 +84,6 @@ VOCABULARY_FILES = ("spiece.model", "vocab.txt")
 #: Every file a tokenizer is saved as, whatever its kind.
 TOKENIZER_FILES = (*VOCABULARY_FILES, CONFIG_FILE, SPECIAL_TOKENS_FILE)
 DEFAULT_MODEL_MAX_LENGTH = 512
-#: transformers' marker for "no length limit"; a model_max_length this large disables truncation.
-VERY_LARGE_INTEGER = int(1e30)
 
 #: The special-token roles, in the order transformers lists them (all_special_tokens follows it).
 SPECIAL_TOKEN_ATTRIBUTES = (
@@ -57,10 +95,6 @@ SPECIAL_TOKEN_ATTRIBUTES = (
     "cls_token",
     "mask_token",
 )
-
-TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
-PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
-TENSOR_TYPES = ("pt", "np")
 
 _CLEANUP_REPLACEMENTS = (
     (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
@@ -75,31 +109,6 @@ def clean_up_tokenization(text: str) -> str:
     return text
 
 
-# --------------------------------------------------------------------------------------------------
-# Encodings
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class EncodedText:
-    """One text turned into token ids, without [CLS]/[SEP]; offsets and word ids when asked for."""
-
-    ids: list[int]
-    offsets: list[Span] | None = None
-    word_ids: list[int | None] | None = None
-
-
-@dataclass(slots=True)
-class _Row:
-    """Where one output row comes from: which input, which window of each sequence, how padded."""
-
-    sample: int
-    first: tuple[int, int]
-    second: tuple[int, int] | None
-    special: bool
-    pad: int = 0
-
-
 class BatchEncoding(dict):
     """The tokenizer's output: a dict of model inputs that also allows ``enc.input_ids``.
 
@@ -111,7 +120,7 @@ class BatchEncoding(dict):
         self,
         data: Mapping[str, Any] | None = None,
         *,
-        rows: list[_Row] | None = None,
+        rows: list[Row] | None = None,
         aligner: Callable[[int], tuple[EncodedText, EncodedText | None]] | None = None,
         id_to_token: Callable[[list[int]], list[str]] | None = None,
         batched: bool = True,
@@ -135,7 +144,7 @@ class BatchEncoding(dict):
         """The plain dict of outputs (transformers' BatchEncoding has it too)."""
         return dict(self)
 
-    def _row(self, batch_index: int) -> _Row:
+    def _row(self, batch_index: int) -> Row:
         if self._rows is None:
             raise InputError(
                 "this BatchEncoding does not know where its tokens came from (it was built by pad() "
@@ -154,7 +163,7 @@ class BatchEncoding(dict):
         row = self._row(batch_index)
         first = [0] * (row.first[1] - row.first[0])
         second = [1] * (row.second[1] - row.second[0]) if row.second is not None else None
-        return _join_row(row, first, second, None, None)
+        return join_row(row, first, second, None, None)
 
     def word_ids(self, batch_index: int = 0) -> list[int | None]:
         """Per token: the index of the word it belongs to in its own text, None for added tokens.
@@ -163,14 +172,29 @@ class BatchEncoding(dict):
         in the text is a word of its own), or the given words with ``is_split_into_words=True``.
         """
         row = self._row(batch_index)
+        if self._aligner is None:
+            raise InputError(
+                "this BatchEncoding does not know the words of its inputs (it was built by hand); "
+                "word_ids() needs the output of the tokenizer's __call__."
+            )
         first, second = self._aligner(row.sample)
+        # the aligner gives every encoding with its word ids, and the second one where the row has one
+        assert first.word_ids is not None
         first_words = first.word_ids[row.first[0] : row.first[1]]
-        second_words = second.word_ids[row.second[0] : row.second[1]] if row.second is not None else None
-        return _join_row(row, first_words, second_words, None, None)
+        second_words = None
+        if row.second is not None:
+            assert second is not None and second.word_ids is not None
+            second_words = second.word_ids[row.second[0] : row.second[1]]
+        return join_row(row, first_words, second_words, None, None)
 
     def tokens(self, batch_index: int = 0) -> list[str]:
         """The token strings of one row (pieces, special tokens and padding)."""
         self._row(batch_index)  # validates the index the same way as word_ids
+        if self._id_to_token is None:
+            raise InputError(
+                "this BatchEncoding has no vocabulary to name its tokens with (it was built by hand); "
+                "tokens() needs the output of the tokenizer's __call__."
+            )
         ids = self["input_ids"][batch_index] if self._batched else self["input_ids"]
         return self._id_to_token(ids.tolist() if hasattr(ids, "tolist") else ids)
 
@@ -182,60 +206,12 @@ class BatchEncoding(dict):
         return self
 
 
-def _join_row(row: _Row, first: list, second: list | None, special: Any, pad: Any) -> list:
-    """Lay one row out as the model sees it: [CLS] first [SEP] (second [SEP]) padding."""
-    if row.special:
-        out = [special, *first, special]
-        if second is not None:
-            out.extend(second)
-            out.append(special)
-    else:
-        out = list(first) if second is None else [*first, *second]
-    if row.pad:
-        out.extend([pad] * row.pad)
-    return out
+@overload
+def check_flag(name: str, value: Any, *, allow_none: Literal[False] = False) -> bool: ...
 
 
-# --------------------------------------------------------------------------------------------------
-# Argument handling shared by __call__ and pad
-# --------------------------------------------------------------------------------------------------
-
-
-def _truncation_strategy(truncation: bool | str | None, max_length: int | None, padding: Any) -> str | None:
-    """Map the many spellings of ``truncation`` onto one strategy name, or None for no truncation."""
-    if truncation is None:
-        # transformers truncates when only max_length is given; keep that so code ported from it works
-        return "longest_first" if max_length is not None and padding in (False, None, "do_not_pad") else None
-    if truncation is True:
-        return "longest_first"
-    if truncation is False or truncation == "do_not_truncate":
-        return None
-    if isinstance(truncation, str) and truncation in TRUNCATION_STRATEGIES:
-        return truncation
-    raise OptionError(
-        f"truncation={truncation!r} is not a truncation strategy: use True, False, or one of {TRUNCATION_STRATEGIES}."
-    )
-
-
-def _padding_strategy(padding: bool | str | None) -> str | None:
-    """Map the spellings of ``padding`` onto "longest", "max_length", or None for no padding."""
-    if padding is True:
-        return "longest"
-    if padding is False or padding is None or padding == "do_not_pad":
-        return None
-    if isinstance(padding, str) and padding in PADDING_STRATEGIES:
-        return padding
-    raise OptionError(
-        f"padding={padding!r} is not a padding strategy: use True, False, or one of {PADDING_STRATEGIES}."
-    )
-
-
-def _check_positive_int(name: str, value: Any, *, allow_zero: bool = False, allow_none: bool = True) -> None:
-    lowest = 0 if allow_zero else 1
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise OptionError(f"{name}={value!r} must be an integer >= {lowest}{' (or None)' if allow_none else ''}.")
+@overload
+def check_flag(name: str, value: Any, *, allow_none: bool) -> bool | None: ...
 
 
 def check_flag(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
@@ -251,106 +227,6 @@ def check_flag(name: str, value: Any, *, allow_none: bool = False) -> bool | Non
     if isinstance(value, (bool, int, np.bool_)) and value in (0, 1):
         return bool(value)
     raise OptionError(f"{name}={value!r} must be True or False{' (or None)' if allow_none else ''}.")
-
-
-def _check_tensor_type(return_tensors: Any) -> None:
-    if return_tensors is not None and return_tensors not in TENSOR_TYPES:
-        raise OptionError(
-            f"return_tensors={return_tensors!r} is not supported: use 'pt' (torch), 'np' (numpy) or None (lists)."
-        )
-
-
-def _to_tensors(data: dict[str, Any], return_tensors: str) -> dict[str, Any]:
-    """Turn every value into an int64 numpy array or torch tensor; ragged rows are an error."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        array = value if isinstance(value, np.ndarray) else _as_array(key, value)
-        if return_tensors == "pt":
-            import torch
-
-            out[key] = torch.from_numpy(array)
-        else:
-            out[key] = array
-    return out
-
-
-def _as_array(key: str, value: Any) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.int64)
-    except (ValueError, TypeError):
-        raise OptionError(
-            f"cannot make a tensor of {key!r}: its rows have different lengths (or are not numbers). "
-            "Pad them first, e.g. with padding=True."
-        ) from None
-
-
-# -- padding rows into arrays: the one routine behind the tokenizer's tensors, the pipelines'
-# batches and the training collators ------------------------------------------------------------
-
-
-def pad_rows(rows: Sequence[Sequence[Any]], fill: int | tuple[int, int], width: int | None = None) -> np.ndarray:
-    """Right-pad rows of ids into one int64 array ``(len(rows), width)``.
-
-    Args:
-        rows: lists or 1-d arrays of ints; or of ``(start, end)`` pairs (offsets) when ``fill``
-            is a pair, giving ``(len(rows), width, 2)``.
-        fill: the value at padding positions (the pad id, 0, -100 for ignored labels, ...).
-        width: the padded length; by default the longest row's.
-
-    Raises:
-        OptionError: a row is longer than ``width``.
-    """
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    width = int(lengths.max(initial=0)) if width is None else width
-    if lengths.size and lengths.max() > width:
-        raise OptionError(f"cannot pad a row of {int(lengths.max())} tokens to {width}: it is longer")
-    pair = isinstance(fill, tuple)
-    if rows and isinstance(rows[0], np.ndarray):
-        values = np.concatenate(rows)  # arrays (pretraining's rows) are joined without a Python loop
-    else:
-        flat = itertools.chain.from_iterable(rows)
-        values = np.fromiter(
-            itertools.chain.from_iterable(flat) if pair else flat, dtype=np.int64,
-            count=int(lengths.sum()) * (2 if pair else 1),
-        )  # fmt: skip
-    array = np.empty((len(rows), width, 2) if pair else (len(rows), width), dtype=np.int64)
-    array[...] = fill
-    array[np.arange(width) < lengths[:, None]] = values.reshape(-1, 2) if pair else values
-    return array
-
-
-def pad_batch(
-    input_ids: Sequence[Sequence[int]],
-    pad_token_id: int,
-    token_type_ids: Sequence[Sequence[int]] | None = None,
-    *,
-    pad_to_multiple_of: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Right-pad rows of token ids (and their segment ids) into a batch of model inputs.
-
-    Args:
-        input_ids: one list (or 1-d array) of ids per row.
-        pad_token_id: the id at padding positions.
-        token_type_ids: the rows' segment ids, each as long as its row (or empty: all 0); None
-            for all 0.
-        pad_to_multiple_of: round the width (the longest row) up to a multiple of this.
-
-    Returns:
-        ``(B, S)`` int64 arrays: ``input_ids``, ``attention_mask`` (1 on real tokens, 0 on
-        padding) and ``token_type_ids`` (0 on padding).
-    """
-    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
-    width = int(lengths.max(initial=0))
-    if pad_to_multiple_of:
-        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
-    return {
-        "input_ids": pad_rows(input_ids, pad_token_id, width),
-        "attention_mask": (np.arange(width) < lengths[:, None]).astype(np.int64),
-        "token_type_ids": (
-            pad_rows(token_type_ids, 0, width) if token_type_ids is not None
-            else np.zeros((len(input_ids), width), dtype=np.int64)
-        ),
-    }
 
 
 @contextmanager
@@ -427,7 +303,7 @@ class BaseTokenizer:
     clean_up_tokenization_spaces = False
 
     def __init__(self, special_tokens: Mapping[str, str], model_max_length: int) -> None:
-        _check_positive_int("model_max_length", model_max_length, allow_none=False)
+        check_positive_int("model_max_length", model_max_length, allow_none=False)
         self.model_max_length = int(model_max_length)
         self._special_tokens = dict(special_tokens)
         self._special_token_ids = {
@@ -516,7 +392,9 @@ class BaseTokenizer:
     @property
     def all_special_ids(self) -> list[int]:
         """Ids of :attr:`all_special_tokens`, in the same order."""
-        return [self._token_to_id(token) for token in self.all_special_tokens]
+        # each special token's id, found (and checked to be in the vocabulary) when it was set
+        ids = {token: self._special_token_ids[role] for role, token in self._special_tokens.items()}
+        return [ids[token] for token in self.all_special_tokens]
 
     @property
     def max_len_single_sentence(self) -> int:
@@ -528,23 +406,19 @@ class BaseTokenizer:
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         """How many tokens [CLS]/[SEP] add: 2 for one text, 3 for a pair."""
-        return 3 if pair else 2
+        return num_special_tokens(pair)
 
     def build_inputs_with_special_tokens(
         self, token_ids_0: list[int], token_ids_1: list[int] | None = None
     ) -> list[int]:
         """``[CLS] A [SEP]`` or ``[CLS] A [SEP] B [SEP]``."""
-        cls, sep = [self.cls_token_id], [self.sep_token_id]
-        if token_ids_1 is None:
-            return cls + list(token_ids_0) + sep
-        return cls + list(token_ids_0) + sep + list(token_ids_1) + sep
+        return with_special_tokens(token_ids_0, token_ids_1, self.cls_token_id, self.sep_token_id)
 
     def create_token_type_ids_from_sequences(
         self, token_ids_0: list[int], token_ids_1: list[int] | None = None
     ) -> list[int]:
         """0 for ``[CLS] A [SEP]``, 1 for ``B [SEP]``."""
-        first = [0] * (len(token_ids_0) + 2)
-        return first if token_ids_1 is None else first + [1] * (len(token_ids_1) + 1)
+        return token_type_ids(len(token_ids_0), None if token_ids_1 is None else len(token_ids_1))
 
     def get_special_tokens_mask(
         self,
@@ -564,10 +438,18 @@ class BaseTokenizer:
                     "sequence (with its [CLS]/[SEP]) as token_ids_0."
                 )
             return [1 if index in self._special_id_set else 0 for index in as_id_list(token_ids_0)]
-        mask = [1] + [0] * len(token_ids_0) + [1]
-        return mask if token_ids_1 is None else mask + [0] * len(token_ids_1) + [1]
+        return special_tokens_mask(len(token_ids_0), None if token_ids_1 is None else len(token_ids_1))
 
     # -- tokens <-> ids --------------------------------------------------------------------------
+
+    @overload
+    def convert_tokens_to_ids(self, tokens: str) -> int: ...
+
+    @overload
+    def convert_tokens_to_ids(self, tokens: list[str] | tuple[str, ...]) -> list[int]: ...
+
+    @overload
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> int | list[int]: ...  # a str is a Sequence too
 
     def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
         """Id of a token, or ids of a list of tokens; unknown tokens get the [UNK] id."""
@@ -576,12 +458,19 @@ class BaseTokenizer:
             return self.unk_token_id if index is None else index
         return [self.convert_tokens_to_ids(token) for token in tokens]
 
+    @overload
+    def convert_ids_to_tokens(self, ids: int, skip_special_tokens: bool = False) -> str: ...
+
+    @overload
+    def convert_ids_to_tokens(self, ids: Sequence[int], skip_special_tokens: bool = False) -> list[str]: ...
+
     def convert_ids_to_tokens(
         self, ids: int | Sequence[int], skip_special_tokens: bool = False
     ) -> str | list[str]:
         """Token string of an id, or of each id of a list (optionally without special tokens)."""
         if isinstance(ids, int) or (hasattr(ids, "ndim") and ids.ndim == 0):
-            return self._id_to_token(self._checked_id(int(ids)))
+            # an int, or a 0-d array or tensor (both convert with int())
+            return self._id_to_token(self._checked_id(int(cast(SupportsInt, ids))))
         ids = as_id_list(ids)
         if skip_special_tokens:
             ids = [index for index in ids if index not in self._special_id_set]
@@ -639,53 +528,41 @@ class BaseTokenizer:
         one list per row; with ``return_overflowing_tokens`` every input may give several rows
         (windows that overlap by ``stride`` tokens), so the output is always batched.
         """
-        firsts, seconds, batched = self._collect_inputs(text, text_pair, is_split_into_words)
-        check_utf8(firsts, "text", batched)
-        if seconds is not None:
-            check_utf8(seconds, "text_pair", batched)
-        strategy = _truncation_strategy(truncation, max_length, padding)
-        padding_mode = _padding_strategy(padding)
-        _check_positive_int("max_length", max_length)
-        _check_positive_int("stride", stride, allow_zero=True)
-        _check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
-        _check_tensor_type(return_tensors)
-
+        firsts, seconds, batched = collect_inputs(text, text_pair, is_split_into_words)
+        strategy, padding_mode = check_call_options(
+            truncation, padding, max_length, stride, pad_to_multiple_of, return_tensors
+        )
+        columns = Columns(
+            return_token_type_ids is not False, return_attention_mask is not False,
+            return_special_tokens_mask, return_offsets_mapping,
+        )  # fmt: skip
         encode = self._encode_word_lists if is_split_into_words else self._encode_texts
         with _gc_paused():
             first_encoded = encode(firsts, return_offsets_mapping)
             second_encoded = encode(seconds, return_offsets_mapping) if seconds is not None else None
-            rows = self._plan_all_rows(
-                first_encoded, second_encoded, strategy, self._truncation_limit(strategy, max_length),
-                stride, return_overflowing_tokens, add_special_tokens,
-            )  # fmt: skip
-            data = self._assemble(
-                rows, first_encoded, second_encoded,
-                token_type_ids=return_token_type_ids is not False,
-                attention_mask=return_attention_mask is not False,
-                special_tokens_mask=return_special_tokens_mask,
-                offsets=return_offsets_mapping,
-            )  # fmt: skip
+            limit = truncation_limit(strategy, max_length, self.model_max_length)
+            planner = RowPlanner(strategy, limit, stride, return_overflowing_tokens, add_special_tokens)
+            rows = planner.all_rows(first_encoded, second_encoded)
+            data = assemble_columns(rows, first_encoded, second_encoded, self.cls_token_id, self.sep_token_id, columns)  # fmt: skip
             data = self._pad_output(data, rows, padding_mode, max_length, pad_to_multiple_of, return_tensors)
         if return_length:
             data["length"] = [len(ids) for ids in data["input_ids"]]
         if return_overflowing_tokens:
             data["overflow_to_sample_mapping"] = [row.sample for row in rows]
-
         # one text gives flat lists, unless overflow made several rows or tensors keep a batch axis
         keep_batch = batched or return_overflowing_tokens or return_tensors is not None
         if not keep_batch:
             data = {key: value[0] for key, value in data.items()}
-        if return_tensors is not None:
-            data = _to_tensors(data, return_tensors)
         aligner = _Aligner(self, firsts, seconds, first_encoded, second_encoded, is_split_into_words)
         return BatchEncoding(
-            data, rows=rows, aligner=aligner, id_to_token=self.convert_ids_to_tokens, batched=keep_batch
-        )
+            data if return_tensors is None else to_tensors(data, return_tensors),
+            rows=rows, aligner=aligner, id_to_token=self.convert_ids_to_tokens, batched=keep_batch,
+        )  # fmt: skip
 
     def _pad_output(
         self,
         data: dict[str, list],
-        rows: list[_Row],
+        rows: list[Row],
         padding_mode: str | None,
         max_length: int | None,
         pad_to_multiple_of: int | None,
@@ -693,12 +570,16 @@ class BaseTokenizer:
     ) -> dict[str, Any]:
         """Pad the rows as asked: as lists, or straight into arrays when tensors are wanted."""
         lengths = [len(ids) for ids in data["input_ids"]]
-        target = self._padding_target(padding_mode, lengths, max_length, pad_to_multiple_of)
+        target = padding_target(padding_mode, lengths, max_length, pad_to_multiple_of, self.model_max_length)
         if return_tensors is not None:
-            return self._columns_to_arrays(data, target, rows)
+            return columns_to_arrays(data, target, self._pad_fills(), rows)
         if target is not None:
-            self._pad_columns(data, target, rows)
+            pad_columns(data, target, self._pad_fills(), rows)
         return data
+
+    def _pad_fills(self) -> dict[str, Any]:
+        """The value a padding position gets in each paddable column."""
+        return padding_fills(self.pad_token_id, self.pad_token_type_id)
 
     def encode(
         self,
@@ -726,323 +607,6 @@ class BaseTokenizer:
         )  # fmt: skip
         return encoding["input_ids"]
 
-    # -- input validation ------------------------------------------------------------------------
-
-    def _collect_inputs(
-        self, text: Any, text_pair: Any, is_split_into_words: bool
-    ) -> tuple[list, list | None, bool]:
-        """Split the call's inputs into (first texts, second texts or None, was it a batch)."""
-        if text is None:
-            raise InputError(
-                "text is None: pass a string, a list of strings, or (with is_split_into_words) a list of words."
-            )
-        if is_split_into_words:
-            return self._collect_word_inputs(text, text_pair)
-        if isinstance(text, str):
-            if text_pair is not None and not isinstance(text_pair, str):
-                raise InputTypeError(
-                    f"text is one string, so text_pair must be one string too, got {type(text_pair).__name__}."
-                )
-            return [text], None if text_pair is None else [text_pair], False
-        if not isinstance(text, (list, tuple)):
-            raise InputTypeError(
-                f"text must be a str or a list of str, got {type(text).__name__}"
-                + (" (decode bytes first, e.g. text.decode('utf-8'))." if isinstance(text, bytes) else ".")
-            )
-        if len(text) == 0:
-            raise InputError("text is an empty list: pass at least one text.")
-        if text_pair is None and all(isinstance(item, (list, tuple)) for item in text):
-            return self._split_pairs(text)
-        for index, item in enumerate(text):
-            if not isinstance(item, str):
-                raise InputTypeError(
-                    f"text[{index}] is a {type(item).__name__}, not a str: a batch is a list of strings "
-                    "(or of (text, text_pair) tuples); pass is_split_into_words=True for lists of words."
-                )
-        if text_pair is None:
-            return list(text), None, True
-        return list(text), self._check_pair_list(text_pair, len(text), str), True
-
-    @staticmethod
-    def _split_pairs(pairs: Sequence[Sequence[str]]) -> tuple[list[str], list[str], bool]:
-        for index, pair in enumerate(pairs):
-            if len(pair) != 2 or not all(isinstance(part, str) for part in pair):
-                raise InputTypeError(
-                    f"text[{index}] must be a (text, text_pair) pair of two strings, got {pair!r} "
-                    "(for lists of words, pass is_split_into_words=True)."
-                )
-        return [pair[0] for pair in pairs], [pair[1] for pair in pairs], True
-
-    @staticmethod
-    def _check_pair_list(text_pair: Any, expected: int, item_type: type) -> list:
-        if not isinstance(text_pair, (list, tuple)):
-            raise InputTypeError(
-                f"text is a batch, so text_pair must be a list too, got {type(text_pair).__name__}."
-            )
-        if len(text_pair) != expected:
-            raise InputError(
-                f"text has {expected} items but text_pair has {len(text_pair)}: they must pair up one to one."
-            )
-        for index, item in enumerate(text_pair):
-            if not isinstance(item, item_type):
-                raise InputTypeError(
-                    f"text_pair[{index}] is a {type(item).__name__}, expected {item_type.__name__}."
-                )
-        return list(text_pair)
-
-    def _collect_word_inputs(self, text: Any, text_pair: Any) -> tuple[list, list | None, bool]:
-        """Inputs with is_split_into_words: a list of words, or a batch (list) of such lists."""
-        if not isinstance(text, (list, tuple)):
-            raise InputTypeError(
-                f"with is_split_into_words=True, text must be a list of words (or a list of such lists), "
-                f"got {type(text).__name__}."
-            )
-        if len(text) == 0:
-            raise InputError("text is an empty list: pass at least one word.")
-        batched = isinstance(text[0], (list, tuple))
-        examples = list(text) if batched else [text]
-        for index, words in enumerate(examples):
-            _check_words(words, f"text[{index}]" if batched else "text")
-        if text_pair is None:
-            return [list(words) for words in examples], None, batched
-        pairs = self._check_pair_list(text_pair, len(examples), (list, tuple)) if batched else [text_pair]
-        for index, words in enumerate(pairs):
-            _check_words(words, f"text_pair[{index}]" if batched else "text_pair")
-        return [list(words) for words in examples], [list(words) for words in pairs], batched
-
-    # -- truncation and overflow windows ---------------------------------------------------------
-
-    def _truncation_limit(self, strategy: str | None, max_length: int | None) -> int | None:
-        """The total length rows are truncated to, or None for no truncation."""
-        if strategy is None:
-            return None
-        limit = max_length if max_length is not None else self.model_max_length
-        return None if limit >= VERY_LARGE_INTEGER else limit
-
-    def _plan_all_rows(
-        self,
-        firsts: list[EncodedText],
-        seconds: list[EncodedText] | None,
-        strategy: str | None,
-        limit: int | None,
-        stride: int,
-        overflow: bool,
-        add_special_tokens: bool,
-    ) -> list[_Row]:
-        """The rows of every input (see :meth:`_plan_rows`)."""
-        if limit is None and seconds is None:  # the common case, without per-row work
-            return [
-                _Row(sample, (0, len(first.ids)), None, add_special_tokens)
-                for sample, first in enumerate(firsts)
-            ]
-        rows: list[_Row] = []
-        for sample, first in enumerate(firsts):
-            second_length = None if seconds is None else len(seconds[sample].ids)
-            rows.extend(
-                self._plan_rows(
-                    sample,
-                    len(first.ids),
-                    second_length,
-                    strategy,
-                    limit,
-                    stride,
-                    overflow,
-                    add_special_tokens,
-                )
-            )
-        return rows
-
-    def _plan_rows(
-        self,
-        sample: int,
-        first_length: int,
-        second_length: int | None,
-        strategy: str | None,
-        limit: int | None,
-        stride: int,
-        overflow: bool,
-        add_special_tokens: bool,
-    ) -> list[_Row]:
-        """The windows of the first and second sequence that make this input's rows.
-
-        Without overflow there is one row; with it, consecutive windows of a truncated sequence
-        overlap by ``stride`` tokens and rows combine windows in the order transformers' fast
-        tokenizers use (the first row is always the plainly truncated one).
-        """
-        pair = second_length is not None
-        specials = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
-        total = first_length + (second_length or 0)
-        if limit is None or total + specials <= limit:
-            return [_Row(sample, (0, first_length), (0, second_length) if pair else None, add_special_tokens)]
-        budget = limit - specials
-        if budget <= 0:
-            raise OptionError(
-                f"max_length={limit} is too small: the {specials} special tokens leave no room for text. "
-                f"Use max_length > {specials}."
-            )
-        keep_first, keep_second = self._kept_lengths(first_length, second_length, strategy, budget, limit)
-        first_windows = _windows(first_length, keep_first, stride, overflow, "first", limit)
-        if not pair:
-            return [_Row(sample, window, None, add_special_tokens) for window in first_windows]
-        second_windows = _windows(second_length, keep_second, stride, overflow, "second", limit)
-        return [
-            _Row(sample, a, b, add_special_tokens) for a, b in _combine_windows(first_windows, second_windows)
-        ]
-
-    @staticmethod
-    def _kept_lengths(
-        first_length: int, second_length: int | None, strategy: str, budget: int, limit: int
-    ) -> tuple[int, int | None]:
-        """How many tokens of each sequence the first row keeps, per truncation strategy."""
-        if second_length is None:
-            if strategy == "only_second":
-                raise OptionError(
-                    "truncation='only_second' needs a text pair (the second sequence is the one it shortens); "
-                    "pass text_pair, or use truncation=True for a single text."
-                )
-            return budget, None
-        if strategy == "longest_first":
-            return _longest_first(first_length, second_length, budget)
-        if strategy == "only_first":
-            keep = budget - second_length
-            if keep <= 0:
-                raise OptionError(
-                    f"cannot fit the pair into max_length={limit} by truncating only the first sequence: the "
-                    f"second has {second_length} tokens and the first {first_length}, with {limit - budget} "
-                    "special tokens. Use truncation='longest_first' or 'only_second', or a larger max_length."
-                )
-            return keep, second_length
-        keep = budget - first_length
-        if keep <= 0:
-            raise OptionError(
-                f"cannot fit the pair into max_length={limit} by truncating only the second sequence: the "
-                f"first has {first_length} tokens and the second {second_length}, with {limit - budget} "
-                "special tokens. Use truncation='longest_first' or 'only_first', or a larger max_length."
-            )
-        return first_length, keep
-
-    # -- assembling rows and padding -------------------------------------------------------------
-
-    def _assemble(
-        self,
-        rows: list[_Row],
-        firsts: list[EncodedText],
-        seconds: list[EncodedText] | None,
-        *,
-        token_type_ids: bool,
-        attention_mask: bool,
-        special_tokens_mask: bool,
-        offsets: bool,
-    ) -> dict[str, list]:
-        """Build the (unpadded) output columns from the row plan."""
-        data: dict[str, list] = {"input_ids": []}
-        if token_type_ids:
-            data["token_type_ids"] = []
-        if attention_mask:
-            data["attention_mask"] = []
-        if special_tokens_mask:
-            data["special_tokens_mask"] = []
-        if offsets:
-            data["offset_mapping"] = []
-        cls_id, sep_id = self.cls_token_id, self.sep_token_id
-        for row in rows:
-            first = firsts[row.sample].ids[row.first[0] : row.first[1]]
-            second = None if row.second is None else seconds[row.sample].ids[row.second[0] : row.second[1]]
-            if not row.special:
-                ids = first if second is None else first + second
-                first_part = len(ids)  # without [CLS]/[SEP] the reference gives every token type 0
-            elif second is None:
-                ids = [cls_id, *first, sep_id]
-                first_part = len(ids)
-            else:
-                ids = [cls_id, *first, sep_id, *second, sep_id]
-                first_part = len(first) + 2  # type 0 for [CLS] A [SEP], type 1 for B [SEP]
-            data["input_ids"].append(ids)
-            if token_type_ids:
-                data["token_type_ids"].append([0] * first_part + [1] * (len(ids) - first_part))
-            if attention_mask:
-                data["attention_mask"].append([1] * len(ids))
-            if special_tokens_mask:
-                data["special_tokens_mask"].append(
-                    _join_row(row, [0] * len(first), None if second is None else [0] * len(second), 1, 1)
-                )
-            if offsets:
-                first_offsets = firsts[row.sample].offsets[row.first[0] : row.first[1]]
-                second_offsets = (
-                    seconds[row.sample].offsets[row.second[0] : row.second[1]] if second is not None else None
-                )
-                data["offset_mapping"].append(_join_row(row, first_offsets, second_offsets, (0, 0), (0, 0)))
-        return data
-
-    def _padding_target(
-        self, mode: str | None, lengths: list[int], max_length: int | None, pad_to_multiple_of: int | None
-    ) -> int | None:
-        """The length rows are padded to, or None for no padding."""
-        if mode is None:
-            return None
-        if mode == "longest":
-            target = max(lengths, default=0)
-        else:
-            target = max_length if max_length is not None else self.model_max_length
-            if target >= VERY_LARGE_INTEGER:
-                raise OptionError(
-                    "padding='max_length' needs a length: pass max_length=..., or load the tokenizer with a "
-                    "model_max_length."
-                )
-        if pad_to_multiple_of and target % pad_to_multiple_of:
-            target += pad_to_multiple_of - target % pad_to_multiple_of
-        return target
-
-    def _pad_fills(self) -> dict[str, Any]:
-        """The value a padding position gets in each paddable column."""
-        return {
-            "input_ids": self.pad_token_id,
-            "token_type_ids": self.pad_token_type_id,
-            "attention_mask": 0,
-            "special_tokens_mask": 1,
-            "offset_mapping": (0, 0),
-        }
-
-    def _pad_columns(self, data: dict[str, list], target: int, rows: list[_Row] | None) -> None:
-        """Right-pad every paddable column of ``data`` to ``target`` (longer rows stay as they are)."""
-        fills = [
-            (column, [fill])
-            for key, fill in self._pad_fills().items()
-            if (column := data.get(key)) is not None
-        ]
-        for index, ids in enumerate(data["input_ids"]):
-            missing = target - len(ids)
-            if missing <= 0:
-                continue
-            for column, fill in fills:
-                column[index] = list(column[index]) + fill * missing
-            if rows is not None:
-                rows[index].pad = missing
-
-    def _columns_to_arrays(
-        self, data: dict[str, list], target: int | None, rows: list[_Row] | None
-    ) -> dict[str, np.ndarray]:
-        """Pad the columns straight into int64 arrays (much faster than padding lists, then converting)."""
-        lengths = np.fromiter(
-            (len(ids) for ids in data["input_ids"]), dtype=np.int64, count=len(data["input_ids"])
-        )
-        width = target if target is not None else int(lengths.max(initial=0))
-        if lengths.size and (lengths.max() > width or (target is None and lengths.min() != width)):
-            raise OptionError(
-                f"cannot make tensors: the rows have different lengths ({int(lengths.min())} to "
-                f"{int(lengths.max())} tokens). Pass padding=True, or padding='max_length' with truncation=True, "
-                "so that every row has the same length."
-            )
-        fills = self._pad_fills()
-        arrays = {
-            key: pad_rows(column, fills[key], width) if key in fills else np.asarray(column, dtype=np.int64)
-            for key, column in data.items()
-        }
-        if rows is not None:
-            for row, length in zip(rows, lengths.tolist(), strict=True):
-                row.pad = width - length
-        return arrays
-
     def pad(
         self,
         encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
@@ -1058,28 +622,28 @@ class BaseTokenizer:
         missing), ``token_type_ids`` with 0 and ``special_tokens_mask`` with 1; other keys, such as
         labels, are passed through (and turned into tensors too with ``return_tensors``).
         """
-        columns, batched = _features_to_columns(encoded_inputs)
+        columns, batched = features_to_columns(encoded_inputs)
         if "input_ids" not in columns:
             raise InputError(
                 f"pad() needs 'input_ids' in the encoded inputs; got the keys {sorted(columns)}."
             )
-        mode = _padding_strategy(padding)
-        _check_positive_int("max_length", max_length)
-        _check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
-        _check_tensor_type(return_tensors)
+        mode = padding_strategy(padding)
+        check_positive_int("max_length", max_length)
+        check_positive_int("pad_to_multiple_of", pad_to_multiple_of)
+        check_tensor_type(return_tensors)
         lengths = [len(ids) for ids in columns["input_ids"]]
         if return_attention_mask is not False and "attention_mask" not in columns:
             columns["attention_mask"] = [[1] * length for length in lengths]
-        target = self._padding_target(mode, lengths, max_length, pad_to_multiple_of)
+        target = padding_target(mode, lengths, max_length, pad_to_multiple_of, self.model_max_length)
         if return_tensors is not None:
-            arrays = self._columns_to_arrays(columns, target, None)
+            arrays = columns_to_arrays(columns, target, self._pad_fills(), None)
             if not batched:  # one example gives 1-d tensors, as in transformers
                 arrays = {key: value[0] for key, value in arrays.items()}
             return BatchEncoding(
-                _to_tensors(arrays, return_tensors), id_to_token=self.convert_ids_to_tokens, batched=batched
+                to_tensors(arrays, return_tensors), id_to_token=self.convert_ids_to_tokens, batched=batched
             )
         if target is not None:
-            self._pad_columns(columns, target, None)
+            pad_columns(columns, target, self._pad_fills(), None)
         data: dict[str, Any] = columns if batched else {key: value[0] for key, value in columns.items()}
         return BatchEncoding(
             data, id_to_token=self.convert_ids_to_tokens, batched=batched or return_tensors is not None
@@ -1112,40 +676,10 @@ class _Aligner:
         encode = tokenizer._encode_word_lists if self.is_split_into_words else tokenizer._encode_texts
         for inputs, encoded in zip(self.inputs, self.encoded, strict=True):
             if encoded is not None and encoded[sample].word_ids is None:
+                assert inputs is not None  # the second texts and their encodings are None together
                 encoded[sample] = encode([inputs[sample]], True)[0]
         first, second = self.encoded
         return first[sample], None if second is None else second[sample]
-
-
-def _check_words(words: Any, name: str) -> None:
-    if not isinstance(words, (list, tuple)):
-        raise InputTypeError(f"{name} must be a list of words (str), got {type(words).__name__}.")
-    for index, word in enumerate(words):
-        if not isinstance(word, str):
-            raise InputTypeError(f"{name}[{index}] is a {type(word).__name__}, not a str (a word).")
-
-
-def check_utf8(inputs: list, name: str, batched: bool) -> None:
-    """Refuse texts that cannot be written as UTF-8 (lone surrogates), naming the input and the place.
-
-    Args:
-        inputs: texts, or lists of words (``is_split_into_words``).
-        name: what the caller called them (``"text"``, ``"text_pair"``).
-        batched: whether ``inputs`` was a batch (the message then gives the index).
-
-    Raises:
-        InputError: ``text[3] is not valid UTF-8: it holds a lone surrogate U+DCE9 at character 4 ...``.
-    """
-    for index, item in enumerate(inputs):
-        words = item if isinstance(item, list) else None
-        for position, text in enumerate(words if words is not None else (item,)):
-            problem = utf8_problem(text)
-            if problem is not None:
-                where = name + (f"[{index}]" if batched else "") + (f"[{position}]" if words is not None else "")
-                raise InputError(
-                    f"{where} is not valid UTF-8: it holds {problem}. "
-                    "Decode the input strictly (or with errors='replace') before tokenizing it."
-                )
 
 
 class TokenizerMismatchError(CheckpointError):
@@ -1172,121 +706,16 @@ def check_tokenizer_fits(tokenizer: Any, vocab_size: int, model: str) -> None:
         )
 
 
-def _longest_first(first_length: int, second_length: int, budget: int) -> tuple[int, int]:
-    """Lengths after removing tokens one at a time from the longer sequence (ties: the second).
-
-    This is the reference tokenizer's rule, so truncated pairs give the same ids as it does.
-    """
-    to_remove = first_length + second_length - budget
-    difference = min(abs(first_length - second_length), to_remove)
-    shared = to_remove - difference  # removed alternately once both have the same length
-    if first_length > second_length:
-        return first_length - difference - shared // 2, second_length - (shared - shared // 2)
-    return first_length - shared // 2, second_length - difference - (shared - shared // 2)
-
-
-def window_ranges(length: int, size: int, stride: int) -> list[tuple[int, int]]:
-    """Cut ``length`` tokens into windows of at most ``size`` that overlap by ``stride`` tokens.
-
-    Returns ``(start, end)`` token ranges covering every token; one window when it all fits.
-
-    Raises:
-        OptionError: ``stride`` leaves no room to advance (it must be smaller than ``size``).
-    """
-    if size < 1:
-        raise OptionError(f"a window must hold at least one token, got {size}")
-    if not 0 <= stride < size:
-        raise OptionError(
-            f"stride ({stride}) must be at least 0 and smaller than the window ({size} tokens), "
-            "or the windows would not advance; pass a smaller stride"
-        )
-    if length <= size:
-        return [(0, length)]
-    step = size - stride
-    ranges = []
-    start = 0
-    while True:
-        end = min(start + size, length)
-        ranges.append((start, end))
-        if end == length:
-            return ranges
-        start += step
-
-
-def _windows(
-    length: int, keep: int, stride: int, overflow: bool, which: str, limit: int
-) -> list[tuple[int, int]]:
-    """Windows ``(start, stop)`` of ``keep`` tokens over a sequence, consecutive ones sharing ``stride``."""
-    if length <= keep:
-        return [(0, length)]
-    if not overflow:
-        return [(0, keep)]
-    if keep - stride <= 0:
-        raise OptionError(
-            f"stride={stride} is too large: with max_length={limit} each window holds {keep} tokens of the "
-            f"{which} sequence, and consecutive windows must advance. Use a stride smaller than {keep} "
-            "or a larger max_length."
-        )
-    return window_ranges(length, keep, stride)
-
-
-def _combine_windows(
-    first: list[tuple[int, int]], second: list[tuple[int, int]]
-) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Pair the windows of both sequences in the order of transformers' fast tokenizers.
-
-    The main row pairs the first windows; then each further first window goes with every second
-    window; last, the first window of the first sequence goes with the remaining second windows.
-    """
-    combined = [(first[0], second[0])]
-    for first_window in first[1:]:
-        combined.extend((first_window, second_window) for second_window in second)
-    combined.extend((first[0], second_window) for second_window in second[1:])
-    return combined
-
-
-def _features_to_columns(encoded_inputs: Any) -> tuple[dict[str, list], bool]:
-    """Turn a dict of rows or a list of per-example dicts into columns of Python lists."""
-
-    def plain(value: Any) -> Any:
-        return value.tolist() if hasattr(value, "tolist") else value
-
-    if isinstance(encoded_inputs, Mapping):
-        columns = {key: plain(value) for key, value in encoded_inputs.items()}
-        ids = columns.get("input_ids")
-        single = isinstance(ids, list) and (not ids or not isinstance(ids[0], (list, tuple)))
-        if single:
-            return {key: [value] for key, value in columns.items()}, False
-        return {key: list(value) for key, value in columns.items()}, True
-    if (
-        isinstance(encoded_inputs, (list, tuple))
-        and encoded_inputs
-        and isinstance(encoded_inputs[0], Mapping)
-    ):
-        keys = list(encoded_inputs[0])
-        columns: dict[str, list] = {key: [] for key in keys}
-        for index, example in enumerate(encoded_inputs):
-            if set(example) != set(keys):
-                raise InputError(
-                    f"encoded_inputs[{index}] has the keys {sorted(example)} but encoded_inputs[0] has {sorted(keys)}; "
-                    "every example must have the same keys."
-                )
-            for key in keys:
-                columns[key].append(plain(example[key]))
-        return columns, True
-    raise InputTypeError(
-        "pad() takes a dict of lists (one example or a batch) or a non-empty list of dicts, "
-        f"got {type(encoded_inputs).__name__}."
-    )
+TokenizerT = TypeVar("TokenizerT", bound=BaseTokenizer)
 
 
 def build_from_config(
-    cls: type[BaseTokenizer],
+    cls: type[TokenizerT],
     vocab: Path,
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike[str],
     hub: Mapping[str, Any],
     overrides: Mapping[str, Any],
-) -> BaseTokenizer:
+) -> TokenizerT:
     """Construct ``cls`` from a vocabulary file, the model's saved settings and the caller's overrides."""
     allowed = cls.config_options
     unknown = sorted(set(overrides) - set(allowed))
@@ -1296,8 +725,10 @@ def build_from_config(
         )
     config = read_tokenizer_config(name_or_path, hub)
     saved = {key: value for key, value in config.items() if key in allowed and value is not None}
+    # a subclass's constructor takes its vocabulary file first, then its settings by name
+    construct: Callable[..., TokenizerT] = cls
     try:
-        return cls(vocab, **{**saved, **overrides})
+        return construct(vocab, **{**saved, **overrides})
     except OptionError as error:  # a setting from the folder's files is the file's error, not the caller's
         if not any(str(error).startswith(f"{key}=") for key in set(saved) - set(overrides)):
             raise
@@ -1307,7 +738,7 @@ def build_from_config(
         ) from None
 
 
-def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any]) -> dict[str, Any]:
+def read_tokenizer_config(name_or_path: str | os.PathLike[str], hub: Mapping[str, Any]) -> dict[str, Any]:
     """tokenizer_config.json merged over special_tokens_map.json (either may be missing).
 
     Special tokens saved by transformers may be dicts (``{"content": "[MASK]", ...}``); they are
@@ -1320,7 +751,9 @@ def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any
             continue
         values = read_json_file(path, error=ConfigError, what=f"a tokenizer's {filename}")
         if not isinstance(values, dict):
-            raise ConfigError(f"{path} must hold a JSON object, got {type(values).__name__}; fix or delete the file.")
+            raise ConfigError(
+                f"{path} must hold a JSON object, got {type(values).__name__}; fix or delete the file."
+            )
         config.update(values)
     for role in SPECIAL_TOKEN_ATTRIBUTES:
         value = config.get(role)
@@ -1331,7 +764,7 @@ def read_tokenizer_config(name_or_path: str | os.PathLike, hub: Mapping[str, Any
     return config
 
 
-def prepare_folder(save_directory: str | os.PathLike) -> Path:
+def prepare_folder(save_directory: str | os.PathLike[str]) -> Path:
     """The folder a tokenizer is saved into, refused when it is a file."""
     folder = Path(save_directory)
     if folder.exists() and not folder.is_dir():
@@ -1339,8 +772,9 @@ def prepare_folder(save_directory: str | os.PathLike) -> Path:
     return folder
 
 
-def save_tokenizer_folder(save_directory: str | os.PathLike, write: Callable[[Path], Iterable[str | Path]]
-                          ) -> tuple[str, ...]:
+def save_tokenizer_folder(
+    save_directory: str | os.PathLike[str], write: Callable[[Path], Iterable[str | Path]]
+) -> tuple[str, ...]:
     """Save a tokenizer's files all-or-nothing (:func:`albert.atomic_files.atomic_folder`):
     ``write(folder)`` writes them and returns their paths; the other kind's files are then
     dropped (:func:`remove_stale_tokenizer_files`), the model files beside them kept.
@@ -1365,7 +799,9 @@ def remove_stale_tokenizer_files(folder: Path, kept: Iterable[str]) -> None:
 
 def write_configs(folder: Path, config: dict[str, Any], special_tokens: dict[str, str]) -> tuple[str, str]:
     """Write tokenizer_config.json and special_tokens_map.json into ``folder``, each whole or not at all."""
-    config_path = write_text_atomic(folder / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    config_path = write_text_atomic(
+        folder / CONFIG_FILE, json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+    )
     special_path = write_text_atomic(
         folder / SPECIAL_TOKENS_FILE, json.dumps(special_tokens, indent=2, ensure_ascii=False) + "\n"
     )

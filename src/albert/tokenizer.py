@@ -9,8 +9,10 @@ encoded as the continuation of a word, as in pretraining, not as the start of a 
 The calling convention (``tok(texts, text_pair, truncation=..., padding=..., ...)``, the output
 keys, overflow windows with a stride, offsets and word ids) follows transformers' tokenizers so
 that data collators, training loops and the QA recipe work unchanged. :class:`BaseTokenizer`
-holds that machinery (:mod:`albert.tokenization_base`); the WordPiece tokenizer of the Chinese ALBERT checkpoints
-(:mod:`albert.wordpiece`) shares it.
+(:mod:`albert.tokenization_base`) holds that convention and composes the pure assembly of rows
+(:mod:`albert.encoding_assembly`: truncation, windows, special tokens, padding, offsets); this
+module supplies only the piece encoding, as the WordPiece tokenizer of the Chinese ALBERT
+checkpoints (:mod:`albert.wordpiece`) does.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sentencepiece as spm
 
 from albert import text_normalization
 from albert.atomic_files import write_bytes_atomic
+from albert.encoding_assembly import EncodedText
 from albert.errors import CheckpointError, InputTypeError, OptionError
 from albert.hub import ModelNotFoundError, local_folder, resolve_file
 from albert.text_normalization import Span
@@ -35,23 +38,24 @@ from albert.tokenization_base import (
     SPECIAL_TOKEN_ATTRIBUTES,
     BaseTokenizer,
     BatchEncoding,
-    EncodedText,
     as_id_list,
     build_from_config,
     check_flag,
-    check_utf8,
     clean_up_tokenization,
     save_tokenizer_folder,
     word_ids_from_offsets,
     word_spans,
     write_configs,
 )
+from albert.tokenizer_inputs import check_utf8
 
 SPIECE_UNDERLINE = "\u2581"
 VOCAB_FILE = "spiece.model"
 #: From this many texts on, ids come from SentencePiece's multi-threaded batch API; fewer are
 #: encoded one call each (the batch API's thread start costs more than they do).
 BATCH_API_MIN_TEXTS = 16
+#: What _join_decoded joins: ids (decode) or pieces (convert_tokens_to_string).
+_Item = TypeVar("_Item", int, str)
 
 # --------------------------------------------------------------------------------------------------
 # ALBERT's SentencePiece tokenizer
@@ -109,7 +113,7 @@ class AlbertTokenizer(BaseTokenizer):
 
     def __init__(
         self,
-        vocab_file: str | os.PathLike,
+        vocab_file: str | os.PathLike[str],
         do_lower_case: bool = True,
         remove_space: bool = True,
         keep_accents: bool = False,
@@ -154,7 +158,7 @@ class AlbertTokenizer(BaseTokenizer):
         from sentencepiece import sentencepiece_model_pb2
 
         try:
-            proto = sentencepiece_model_pb2.ModelProto()
+            proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]  # protobuf-generated, no stub
             proto.ParseFromString(model_bytes)
             if not proto.pieces:
                 raise CheckpointError("it holds no vocabulary")
@@ -189,7 +193,8 @@ class AlbertTokenizer(BaseTokenizer):
     def _comma_split(self, piece: str) -> _CommaSplit:
         """``▁9,`` -> ``▁9 ,``; ``9,`` (inside a word) -> ``9 ,``, as ALBERT's original tokenization does."""
         core = piece[:-1].replace(SPIECE_UNDERLINE, "")
-        sub_pieces, sub_spans = self._pieces_with_spans(self._sp, core)
+        pieces, sub_spans = self._pieces_with_spans(self._sp, core)
+        sub_pieces = [sub for sub, _ in pieces]
         if (
             not piece.startswith(SPIECE_UNDERLINE)
             and sub_pieces
@@ -202,11 +207,11 @@ class AlbertTokenizer(BaseTokenizer):
                 sub_pieces[0] = sub_pieces[0][1:]
         sub_pieces.append(",")
         sub_spans.append((len(core), len(core) + 1))
-        ids = tuple(
-            self._token_to_id(sub) if self._token_to_id(sub) is not None else self._unk_id
-            for sub in sub_pieces
-        )
-        return _CommaSplit(tuple(sub_pieces), ids, tuple(sub_spans))
+        ids = []
+        for sub in sub_pieces:
+            index = self._token_to_id(sub)
+            ids.append(index if index is not None else self._unk_id)
+        return _CommaSplit(tuple(sub_pieces), tuple(ids), tuple(sub_spans))
 
     def _prepare_special_matching(self) -> None:
         """Regexes that find special tokens written in the text (longest first at each position)."""
@@ -275,11 +280,17 @@ class AlbertTokenizer(BaseTokenizer):
         )  # fmt: skip
         if lowered_may_match:
             exact = self._matches_in_lowercased(text, exact)
-        return [(start, end, self._token_to_id(self._token_at(text, start, end))) for start, end in exact]
+        return [(start, end, self._special_id_at(text, start, end)) for start, end in exact]
 
-    def _token_at(self, text: str, start: int, end: int) -> str:
+    def _special_id_at(self, text: str, start: int, end: int) -> int:
+        """The id of the special token matched at ``text[start:end]``, as written or lowercased."""
         token = text[start:end]
-        return token if self._token_to_id(token) is not None else text_normalization.lowercase_per_char(token)
+        index = self._token_to_id(token)
+        if index is None:
+            index = self._token_to_id(text_normalization.lowercase_per_char(token))
+        # the pattern matches special tokens only, and each was checked to be in the vocabulary
+        assert index is not None
+        return index
 
     def _matches_in_lowercased(self, text: str, exact: list[Span]) -> list[Span]:
         """Find special tokens the way the reference does: in the text lowercased around exact matches.
@@ -330,15 +341,15 @@ class AlbertTokenizer(BaseTokenizer):
                 plans.append(len(plain))
                 plain.append(self._normalize(text))
                 continue
-            plan = []
+            steps: list[tuple[int, int]] = []
             for chunk in chunks:
                 if chunk.special_id is not None:
-                    plan.append((0, chunk.special_id))
+                    steps.append((0, chunk.special_id))
                 else:
                     target = glued if chunk.glued else plain
-                    plan.append((2 if chunk.glued else 1, len(target)))
+                    steps.append((2 if chunk.glued else 1, len(target)))
                     target.append(self._normalize(text[chunk.start : chunk.end]))
-            plans.append(plan)
+            plans.append(steps)
         plain_ids = self._encode_many(self._sp, plain)
         glued_ids = self._encode_many(self._sp_glued, glued)
         results = []
@@ -403,14 +414,16 @@ class AlbertTokenizer(BaseTokenizer):
         return self._join_decoded(list(tokens), self._sp.decode_pieces, special)
 
     @staticmethod
-    def _join_decoded(items: list, decode_run: Callable[[list], str], special: Mapping[Any, str]) -> str:
+    def _join_decoded(
+        items: list[_Item], decode_run: Callable[[list[_Item]], str], special: Mapping[_Item, str]
+    ) -> str:
         """Decode runs of ordinary items with SentencePiece, keeping special tokens as they are.
 
         Mirrors the reference's spacing so decoded text matches it: a special token that follows
         ordinary text is preceded by a space and that text; consecutive special tokens are glued.
         """
         out: list[str] = []
-        run: list = []
+        run: list[_Item] = []
         previous_special = False
         for item in items:
             if item not in special:
@@ -470,7 +483,7 @@ class AlbertTokenizer(BaseTokenizer):
         processor = self._sp_glued if glued else self._sp
         ids: list[int] = []
         spans: list[Span] = []
-        pieces, piece_spans = self._pieces_with_spans(processor, normalized, with_ids=True)
+        pieces, piece_spans = self._pieces_with_spans(processor, normalized)
         for (_, index), (start, end) in zip(pieces, piece_spans, strict=True):
             split = self._comma_splits.get(index)
             if split is None:
@@ -487,9 +500,9 @@ class AlbertTokenizer(BaseTokenizer):
 
     @staticmethod
     def _pieces_with_spans(
-        processor: spm.SentencePieceProcessor, text: str, with_ids: bool = False
-    ) -> tuple[list, list[Span]]:
-        """SentencePiece's pieces of ``text`` with character spans that leave out the "▁" space.
+        processor: spm.SentencePieceProcessor, text: str
+    ) -> tuple[list[tuple[str, int]], list[Span]]:
+        """SentencePiece's pieces of ``text`` (each with its id) with character spans that leave out the "▁" space.
 
         SentencePiece reports byte offsets of each piece's surface (the input it covers, which
         for a "▁word" piece starts with the whitespace before the word); this converts them to
@@ -500,10 +513,10 @@ class AlbertTokenizer(BaseTokenizer):
         """
         from sentencepiece import sentencepiece_pb2
 
-        result = sentencepiece_pb2.SentencePieceText()
+        result = sentencepiece_pb2.SentencePieceText()  # type: ignore[attr-defined]  # protobuf-generated, no stub
         result.ParseFromString(processor.encode(text, out_type="serialized_proto"))
         char_at = _byte_to_char(text)
-        pieces: list = []
+        pieces: list[tuple[str, int]] = []
         spans: list[Span] = []
         borrowing: list[int] = []  # pieces with text but no character of their own
         for piece in result.pieces:
@@ -513,7 +526,7 @@ class AlbertTokenizer(BaseTokenizer):
                 start = end if not body else start + _leading_blank_count(piece.surface, body)
             if body and start == end:
                 borrowing.append(len(spans))
-            pieces.append((piece.piece, piece.id) if with_ids else piece.piece)
+            pieces.append((piece.piece, piece.id))
             spans.append((start, end))
         for index in borrowing:
             spans[index] = _expanded_span(spans, index)
@@ -529,15 +542,16 @@ class AlbertTokenizer(BaseTokenizer):
         position = 0
         for words in word_lists:
             ids: list[int] = []
-            offsets: list[Span] | None = [] if with_alignment else None
-            word_ids: list[int | None] | None = [] if with_alignment else None
+            offsets: list[Span] = []
+            word_ids: list[int | None] = []
             for word_index, encoded in enumerate(encoded_words[position : position + len(words)]):
                 ids.extend(encoded.ids)
                 if with_alignment:
+                    assert encoded.offsets is not None  # _encode_texts(..., with_alignment=True) gives them
                     offsets.extend(encoded.offsets)
                     word_ids.extend([word_index] * len(encoded.ids))
             position += len(words)
-            results.append(EncodedText(ids, offsets, word_ids))
+            results.append(EncodedText(ids, offsets, word_ids) if with_alignment else EncodedText(ids))
         return results
 
     # -- saving and loading ----------------------------------------------------------------------
@@ -553,7 +567,7 @@ class AlbertTokenizer(BaseTokenizer):
             **self._special_tokens,
         }
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> tuple[str, ...]:
         """Write spiece.model, tokenizer_config.json and special_tokens_map.json into a folder.
 
         The folder loads back with :meth:`from_pretrained` and with transformers'
@@ -567,10 +581,10 @@ class AlbertTokenizer(BaseTokenizer):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | os.PathLike,
+        name_or_path: str | os.PathLike[str],
         *,
         revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
         **overrides: Any,
@@ -663,10 +677,10 @@ def _to_original(start: int, end: int, origin: list[Span], chunk_length: int) ->
 
 
 def load_tokenizer(
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike[str],
     *,
     revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
     **overrides: Any,
@@ -682,7 +696,7 @@ def load_tokenizer(
         OptionTypeError: an override that is not a tokenizer option. OptionError: an override
             of the wrong value. ConfigError: a saved setting of the wrong value.
     """
-    hub = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
+    hub: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
     vocab = resolve_file(name_or_path, VOCAB_FILE, required=False, **hub)
     if vocab is not None:
         return build_from_config(AlbertTokenizer, vocab, name_or_path, hub, overrides)
@@ -694,7 +708,7 @@ def load_tokenizer(
     return build_from_config(AlbertWordPieceTokenizer, wordpiece_vocab, name_or_path, hub, overrides)
 
 
-def _missing_vocab_message(name_or_path: str | os.PathLike) -> str:
+def _missing_vocab_message(name_or_path: str | os.PathLike[str]) -> str:
     folder = local_folder(name_or_path)
     if folder is not None:
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"

@@ -17,11 +17,11 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordPiece
 
 from albert.atomic_files import write_text_atomic
+from albert.encoding_assembly import EncodedText
 from albert.errors import CheckpointError, InputTypeError, ModelNotFoundError
 from albert.tokenization_base import (
     DEFAULT_MODEL_MAX_LENGTH,
     BaseTokenizer,
-    EncodedText,
     build_from_config,
     check_flag,
     clean_up_tokenization,
@@ -69,7 +69,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
 
     def __init__(
         self,
-        vocab_file: str | os.PathLike,
+        vocab_file: str | os.PathLike[str],
         do_lower_case: bool = True,
         model_max_length: int = DEFAULT_MODEL_MAX_LENGTH,
         tokenize_chinese_chars: bool = True,
@@ -185,7 +185,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
 
     # -- saving and loading ----------------------------------------------------------------------
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> tuple[str, ...]:
         """Write vocab.txt, tokenizer_config.json and special_tokens_map.json (BertTokenizer-compatible)."""
         config = {
             "tokenizer_class": "BertTokenizer",
@@ -204,10 +204,10 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: str | os.PathLike,
+        name_or_path: str | os.PathLike[str],
         *,
         revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
         **overrides: Any,
@@ -215,7 +215,7 @@ class AlbertWordPieceTokenizer(BaseTokenizer):
         """Load the WordPiece tokenizer of a model folder or Hub id (its vocab.txt and tokenizer_config.json)."""
         from albert.hub import resolve_file
 
-        hub = {
+        hub: dict[str, Any] = {
             "revision": revision,
             "cache_dir": cache_dir,
             "local_files_only": local_files_only,

@@ -248,7 +248,8 @@ def _write_file(
             with open(temporary, "wb") as handle:
                 # Through write calls: numpy's own C writer ignores a failed last flush (a file cut
                 # short, renamed in as if whole); a failed write call raises.
-                np.save(RecordingWriter(handle), array())  # type: ignore[arg-type]
+                assert array is not None  # write_records refuses .npy without an array
+                np.save(RecordingWriter(handle), array())
         elif suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq

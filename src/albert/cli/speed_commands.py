@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from torch import nn
+    from ..modeling import AlbertPreTrainedModel
 
 from ..atomic_files import atomic_path
 from ..errors import OptionError
@@ -70,7 +70,7 @@ def export_onnx_command(
         _write_int8(loaded, out, quantize_int8)
 
 
-def _write_int8(model: nn.Module, out: Path, quantize: Callable[[Path, Path], Path]) -> None:
+def _write_int8(model: AlbertPreTrainedModel, out: Path, quantize: Callable[[Path, Path], Path]) -> None:
     """Quantise, then measure the cost on a padded sample batch: the user decides if it is worth it."""
     import torch
 

@@ -7,23 +7,18 @@ on stderr with exit status 1, without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import typer
 
+from ..options import settings_command
 from ..training.pretraining.settings import PretrainSettings
-from ..training.recipes import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
-from .app import app, settings_option, show_training_messages
-
-#: An option of ``albert pretrain``: its default is PretrainSettings' (one place sets it).
-_setting = partial(settings_option, PretrainSettings)
-#: The default recipe, whose values the help shows for the options it fills in.
-_RECIPE = get_recipe(DEFAULT_RECIPE)
+from .app import app, show_training_messages
 
 
 def _parse_overrides(assignments: list[str]) -> dict[str, Any]:
@@ -89,8 +84,24 @@ def prepare_data_command(
     typer.echo(f"wrote {out}")
 
 
+#: The order ``albert pretrain --help`` shows its options in (the settings' own, with the rest).
+_PRETRAIN_ORDER = [
+    "config", "tokenizer", "data", "out", "steps", "batch_size", "max_seq_length", "recipe", "learning_rate",
+    "optimizer", "warmup_steps", "weight_decay", "max_grad_norm", "max_predictions_per_seq", "short_seq_prob",
+    "accumulation_steps", "seed", "resume", "init_from", "checkpoint_every", "keep_checkpoints", "log_every",
+    "eval_batches", "activation_checkpointing", "fast", "compile", "device", "bf16", "num_threads", "set_fields",
+    "progress", "settings_file",
+]  # fmt: skip
+SETTINGS_FILE_HELP = (
+    "A JSON (or TOML, YAML) file of the run's settings, keyed by their names (learning_rate, ...): "
+    "defaults that flags given here override."
+)
+
+
 @app.command("pretrain")
+@settings_command(PretrainSettings, order=_PRETRAIN_ORDER, file_help=SETTINGS_FILE_HELP)
 def pretrain_command(
+    settings: PretrainSettings,
     config: str = typer.Option(
         "albert-base-v2", "--config", help="Model shape: a preset (albert-base-v2), a config.json, or a model folder."
     ),
@@ -99,48 +110,8 @@ def pretrain_command(
         ..., "--data", help="A prepare-data folder, or text files/folders (tokenized into OUT/data). Repeatable."
     ),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, metrics.jsonl, curves.png, final/."),
-    steps: int = typer.Option(..., "--steps", help="Optimizer steps."),
-    batch_size: int = typer.Option(..., "--batch-size", help="Global batch (all processes and accumulation steps)."),
-    seq_len: int = _setting("--seq-len", field="max_seq_length", help="Maximum sequence length."),
-    recipe: str = _setting("--recipe", help="Named defaults for everything not given."),
-    lr: float | None = _setting("--lr", field="learning_rate", help=f"Peak learning rate (recipe: {_RECIPE.learning_rate})."),
-    optimizer: Literal[OPTIMIZERS] | None = _setting("--optimizer", help=f"{' or '.join(OPTIMIZERS)} (recipe: {_RECIPE.optimizer})."),
-    warmup_steps: int | None = _setting(
-        "--warmup-steps", help=f"Linear warmup (recipe: {_RECIPE.warmup_fraction:.1%} of steps)."
-    ),
-    weight_decay: float | None = _setting("--weight-decay", help=f"Decoupled weight decay (recipe: {_RECIPE.weight_decay})."),
-    max_grad_norm: float | None = _setting("--max-grad-norm", help=f"Gradient clipping (recipe: {_RECIPE.max_grad_norm})."),
-    max_predictions: int | None = _setting(
-        "--max-predictions", field="max_predictions_per_seq",
-        help=f"Masked tokens per sequence at most (recipe: {_RECIPE.max_predictions_per_seq}).",
-    ),
-    short_seq_prob: float | None = _setting(
-        "--short-seq-prob", help=f"Share of shorter pairs (recipe: {_RECIPE.short_seq_prob})."
-    ),
-    accumulation_steps: int = _setting("--accumulation-steps", help="Micro-batches per optimizer step."),
-    seed: int = _setting("--seed", help="Seed of the initialisation, the pairs and the masks."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in OUT."),
-    init_from: Path | None = _setting(
-        "--init-from", help="Start from this model folder's weights (continued pretraining; a fresh schedule)."
-    ),
-    checkpoint_every: int = _setting("--checkpoint-every", help="Steps between checkpoints."),
-    keep_checkpoints: int = _setting("--keep-checkpoints", help="Checkpoints kept (the last ones)."),
-    log_every: int = _setting("--log-every", help="Steps between metrics lines."),
-    eval_batches: int = _setting("--eval-batches", help="Held-out batches evaluated at each checkpoint."),
-    activation_checkpointing: bool = _setting(
-        "--activation-checkpointing", help="Recompute activations in backward: less memory, ~30% slower."
-    ),
-    fast: bool = _setting("--fast", help="The packed (unpadded) encoder, attn_implementation='packed' (same weights and checkpoints)."),
-    compile_layers: bool = _setting(
-        "--compile", help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU)."
-    ),
-    device: str = _setting("--device", help="cpu, cuda, cuda:N, mps or auto."),
-    bf16: bool = _setting("--bf16/--no-bf16", help="bf16 autocast on GPU."),
-    threads: int | None = _setting(
-        "--threads", field="num_threads", help="CPU threads per process (default: cores / processes)."
-    ),
     set_fields: list[str] = typer.Option([], "--set", help="Override a config field: --set hidden_size=256."),
-    progress: bool = _setting("--progress/--no-progress", help="Progress bar on a terminal."),
 ) -> None:
     """Pretrain ALBERT from scratch (masked LM with n-gram masking + sentence-order prediction).
 
@@ -152,15 +123,8 @@ def pretrain_command(
 
     show_training_messages()
     overrides = _parse_overrides(set_fields)
-    settings = PretrainSettings(
-        steps=steps, batch_size=batch_size, max_seq_length=seq_len, recipe=recipe, optimizer=optimizer,
-        learning_rate=lr, warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
-        short_seq_prob=short_seq_prob, max_predictions_per_seq=max_predictions,
-        accumulation_steps=accumulation_steps, seed=seed, checkpoint_every=checkpoint_every,
-        keep_checkpoints=keep_checkpoints, log_every=log_every, eval_batches=eval_batches,
-        activation_checkpointing=activation_checkpointing, fast=fast or compile_layers, compile=compile_layers,
-        device=device, bf16=bf16, num_threads=threads, progress=progress, init_from=str(init_from) if init_from is not None else None,
-    )
+    if settings.compile and not settings.fast:  # --compile implies --fast
+        settings = dataclasses.replace(settings, fast=True)
     settings.resolved()  # the settings are checked before the tokenizer and the data load
     try:
         result = pretrain(

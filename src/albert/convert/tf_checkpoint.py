@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,7 +61,7 @@ _SHOWN = 12  # names listed in one error
 _CHECKPOINT_FILE = re.compile(r"\.(index|meta|data-\d+-of-\d+)$")
 #: Names that say "tar archive" (and tarfile's mode for each), so that an unreadable one is called
 #: that rather than "not a checkpoint".
-_ARCHIVE_SUFFIXES = {
+_ARCHIVE_SUFFIXES: dict[str, Literal["r:", "r:gz", "r:bz2", "r:xz"]] = {
     ".tar": "r:", ".tar.gz": "r:gz", ".tgz": "r:gz", ".tar.bz2": "r:bz2", ".tbz2": "r:bz2", ".tar.xz": "r:xz",
     ".txz": "r:xz",
 }  # fmt: skip
@@ -142,7 +142,7 @@ class TFVariables:
         ConversionError: files at ``prefix`` that TensorFlow cannot read.
     """
 
-    def __init__(self, prefix: str | os.PathLike) -> None:
+    def __init__(self, prefix: str | os.PathLike[str]) -> None:
         tf = _tensorflow()
         self.prefix = Path(prefix)
         check_checkpoint_exists(self.prefix)
@@ -182,7 +182,7 @@ class TFVariables:
         return array.astype(np.float32) if array.dtype.kind == "f" or array.dtype.name == "bfloat16" else array
 
 
-def load_tf_checkpoint(checkpoint_prefix: str | os.PathLike) -> dict[str, torch.Tensor]:
+def load_tf_checkpoint(checkpoint_prefix: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """The ALBERT weights of a TF checkpoint as a transformers-named state dict (kernels transposed).
 
     Optimizer state and unknown names are left out; :func:`convert_tf_checkpoint` accounts for them.
@@ -431,11 +431,11 @@ def _located(source: Path, find_in_folder: Any) -> Iterator[_Release]:
 # -- converting ---------------------------------------------------------------------------------------
 
 def convert_tf_checkpoint(
-    checkpoint: str | os.PathLike,
-    out: str | os.PathLike,
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     *,
-    config: str | os.PathLike | None = None,
-    vocab: str | os.PathLike | None = None,
+    config: str | os.PathLike[str] | None = None,
+    vocab: str | os.PathLike[str] | None = None,
 ) -> ConversionReport:
     """Convert an original ALBERT checkpoint (google-research/albert) into an albert folder.
 
@@ -481,11 +481,11 @@ def _module_in_folder(root: Path, label: str) -> _Release:
 
 
 def convert_tf_hub(
-    module: str | os.PathLike,
-    out: str | os.PathLike,
+    module: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     *,
-    config: str | os.PathLike | None = None,
-    vocab: str | os.PathLike | None = None,
+    config: str | os.PathLike[str] | None = None,
+    vocab: str | os.PathLike[str] | None = None,
 ) -> ConversionReport:
     """Convert an ALBERT TF-Hub module (a SavedModel with the original variable names) into a folder.
 
@@ -517,7 +517,7 @@ def convert_tf_hub(
 
 
 def _convert(
-    release: _Release, out: Path, config_path: str | os.PathLike | None, vocab_path: str | os.PathLike | None
+    release: _Release, out: Path, config_path: str | os.PathLike[str] | None, vocab_path: str | os.PathLike[str] | None
 ) -> ConversionReport:
     config_file = Path(config_path).expanduser() if config_path is not None else release.config
     vocab_file = Path(vocab_path).expanduser() if vocab_path is not None else release.vocab

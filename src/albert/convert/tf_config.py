@@ -57,7 +57,7 @@ def config_from_original(values: dict[str, Any], source: str = "albert_config.js
         raise ConfigError(f"{source} does not describe a network albert can build: {error}") from None
 
 
-def read_original_config(path: str | os.PathLike) -> AlbertConfig:
+def read_original_config(path: str | os.PathLike[str]) -> AlbertConfig:
     """Read an original ``albert_config.json`` (see :func:`config_from_original`).
 
     Raises:

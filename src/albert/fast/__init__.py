@@ -1,14 +1,11 @@
-"""Speed: the kernels and switches behind the model's packed implementation, and the CPU path.
+"""Speed: the accelerators that wrap a model, and the switches users know.
 
-Unpadding is part of the model (``AlbertModel.forward`` with ``attn_implementation="packed"``, as
-MosaicBERT unpads inside its encoder and as transformers selects kernels). What it calls lives
-here, one module a piece, and none of them imports the model:
+The layers the packed model itself needs live in :mod:`albert.kernels` (padding, the registry of
+attention kernels), which ``albert.modeling`` imports; nothing there imports what is here. What
+is here wraps a model from outside: each accelerator is a back-end the model tries before its own
+(``model.backends``; ``model.explain_backend(...)`` says which one answers a call and why the
+others do not), or a switch on the model:
 
-- :mod:`~albert.fast.padding`: no compute on padding; the real tokens of a batch are packed
-  into one run and every per-token layer sees only them.
-- :mod:`~albert.fast.attention`: variable-length attention on the packed tokens, on the fastest
-  kernel available (flash varlen, nested-tensor SDPA, FlexAttention), falling back to plain SDPA
-  with a warning.
 - :mod:`~albert.fast.models`: :func:`accelerate` / :func:`decelerate`, aliases of
   ``model.set_attn_implementation``.
 - :mod:`~albert.fast.compile`: ``torch.compile`` of each layer's dense block where it pays.
@@ -16,6 +13,8 @@ here, one module a piece, and none of them imports the model:
 - :mod:`~albert.fast.onnx_export` / :mod:`~albert.fast.cpu`: the CPU deployment path (ONNX
   Runtime, optional int8), verified against torch; :mod:`~albert.fast.onnx_encoder` puts any
   model's encoder there behind the usual API (``use_onnx``, ``pipeline(..., onnx=True)``).
+- :mod:`~albert.fast.padding` / :mod:`~albert.fast.attention`: the old names of
+  :mod:`albert.kernels.padding` / :mod:`albert.kernels.attention`, kept for imports.
 
 Length-bucketed batching lives with the pipelines (``albert.pipelines.base.length_sorted_batches``),
 which group inputs of similar length whichever path runs the model.

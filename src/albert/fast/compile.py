@@ -40,7 +40,7 @@ def compile_fast(model: ModelT, *, mode: str | None = None, dynamic: bool = True
     if base.device.type == "cpu" and not on_cpu:
         logger.info("albert.fast: not compiling on CPU (pass on_cpu=True to compile anyway)")
         return model
-    layer_class = type(base.encoder.albert_layer_groups[0].albert_layers[0])
+    layer_class = type(base.encoder.shared_layers()[0])
     base.encoder.output_block = torch.compile(layer_class.output_block, dynamic=dynamic, mode=mode)
     return model
 

@@ -18,8 +18,10 @@ dropped and captured again on next use.
 
 Graphs run only where that is exact and safe: on CUDA, without gradients, in eval mode, with the
 ``varlen`` attention kernel (the others read lengths on the host), for ``input_ids`` inputs and
-without ``output_hidden_states``, up to ``max_tokens`` tokens. Every other call takes the eager
-fast path, and a capture that fails warns once and turns graphs off for that model.
+without ``output_hidden_states``, up to ``max_tokens`` tokens. :class:`GraphedEncoder` is a
+back-end of the model (``model.backends``, in front of the packed one) and says why it declines a
+call (``model.explain_backend(...)``); every call it declines takes the eager fast path, and a
+capture that fails warns once and turns graphs off for that model.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..backends import EncoderCall, PackedBackend, PackedTokens, resolved_kernel
 from ..errors import OptionError
-from . import attention as attention_module
-from .attention import choose_backend
+from ..kernels.attention import ATTENTION_KERNELS
+from ..kernels.padding import sequences_layout
 from .models import ModelT, accelerate, base_of, is_accelerated
-from .padding import PackedLayout, sequences_layout
 
 if TYPE_CHECKING:  # the model calls this module; this module only reads the model
     from ..modeling import AlbertModel
@@ -62,16 +64,20 @@ class _Recording:
     graph: Any
 
 
-class GraphedEncoder:
-    """Runs the packed encoder of one model from CUDA graphs, bucket by bucket.
+class GraphedEncoder(PackedBackend):
+    """The packed back-end of one model, its encoder replayed from CUDA graphs bucket by bucket.
 
     ``capture=False`` runs the same bucketed computation eagerly: slower than the plain fast path,
     it exists to check the bucketing (padding sequence, length bound) on machines without CUDA.
     """
 
+    name = "cuda_graphs"
+
     def __init__(self, token_step: int = 128, max_graphs: int = 32, max_tokens: int = 16384, capture: bool = True):
         if token_step < 1 or max_graphs < 1 or max_tokens < 1:
-            raise OptionError("token_step, max_graphs and max_tokens must be positive")
+            raise OptionError(
+                f"token_step, max_graphs and max_tokens must be positive, got {token_step}, {max_graphs}, {max_tokens}"
+            )
         self.token_step, self.max_graphs, self.max_tokens, self.capture = token_step, max_graphs, max_tokens, capture
         self.enabled = True
         self.captures = 0  # graphs recorded so far (a measure of how well the buckets are reused)
@@ -88,6 +94,9 @@ class GraphedEncoder:
         state.update(_recordings=OrderedDict(), _stamp=None, _pool=None)
         return state
 
+    def __repr__(self) -> str:
+        return f"GraphedEncoder(token_step={self.token_step}, graphs={self.num_graphs}, enabled={self.enabled})"
+
     @property
     def num_graphs(self) -> int:
         return len(self._recordings)
@@ -97,45 +106,59 @@ class GraphedEncoder:
         self._recordings.clear()
         self._stamp = None
 
-    def applies(self, model: AlbertModel, packed_ids: torch.Tensor, layout: PackedLayout, backend: str) -> bool:
-        """Whether this call may run from a graph (see the module notes)."""
-        if not self.enabled or torch.is_grad_enabled() or model.training or layout.num_tokens >= self.max_tokens:
-            return False
-        if not self.capture:
-            return True
-        if packed_ids.device.type != "cuda":
-            return False
-        attention = model.encoder.albert_layer_groups[0].albert_layers[0].attention
-        dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else model.dtype
-        chosen = backend if backend != "auto" else choose_backend(packed_ids.device, dtype, attention.attention_head_size, 0.0)
-        return chosen == "varlen"
+    def supports(self, call: EncoderCall) -> str | None:
+        reason = super().supports(call)
+        if reason is not None:
+            return reason
+        if call.input_ids is None:
+            return "the graphs take input_ids, not inputs_embeds"
+        if call.output_hidden_states:
+            return "the graphs return the last layer only"
+        return None if self.applies(call) else self.why_not(call)
 
-    def __call__(
-        self,
-        model: AlbertModel,
-        packed_ids: torch.Tensor,
-        packed_segments: torch.Tensor,
-        packed_positions: torch.Tensor,
-        layout: PackedLayout,
-        backend: str,
-    ) -> torch.Tensor | None:
-        """The final (T, H) states of the packed batch, or None when the eager path must run."""
-        if not self.applies(model, packed_ids, layout, backend):
+    def why_not(self, call: EncoderCall) -> str | None:
+        """Why this call may not run from a graph, or None (see the module notes)."""
+        if not self.enabled:
+            return "a capture failed earlier, so graphs are off for this model"
+        if call.grad_enabled or call.training:
+            return "gradients are enabled or the model is in training mode"
+        if call.facts.num_tokens >= self.max_tokens:
+            return f"{call.facts.num_tokens} real tokens, max_tokens is {self.max_tokens}"
+        if not self.capture:
             return None
+        if call.device.type != "cuda":
+            return f"the batch is on {call.device}, not on CUDA"
+        kernel = resolved_kernel(call)
+        return None if kernel == "varlen" else f"the attention kernel is {kernel!r}; only 'varlen' reads no length on the host"
+
+    def applies(self, call: EncoderCall) -> bool:
+        """Whether this call may run from a graph."""
+        return self.why_not(call) is None
+
+    def encode(
+        self, model: AlbertModel, tokens: PackedTokens, call: EncoderCall
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The final (T, H) states from the bucket's graph; the eager fast path if capture fails."""
+        hidden = self.replay(model, tokens, call.packed_kernel)
+        return super().encode(model, tokens, call) if hidden is None else (hidden, None)
+
+    def replay(self, model: AlbertModel, tokens: PackedTokens, kernel: str) -> torch.Tensor | None:
+        """The final (T, H) states of the packed batch, or None when a capture failed just now."""
+        layout, packed_ids = tokens.layout, tokens.input_ids
+        assert packed_ids is not None  # supports() refused inputs_embeds
         num_tokens, num_rows = layout.num_tokens, layout.batch_size
-        tokens, longest = bucket_sizes(num_tokens, layout.max_seqlen, self.token_step)
+        tokens_bucket, longest = bucket_sizes(num_tokens, layout.max_seqlen, self.token_step)
         stamp = _parameter_stamp(model)
         if stamp != self._stamp:
             self.clear()
             self._stamp = stamp
         autocast = (torch.is_autocast_enabled("cuda"), torch.get_autocast_dtype("cuda"))
-        key = (num_rows, tokens, longest, packed_ids.device, autocast)
+        key = (num_rows, tokens_bucket, longest, packed_ids.device, autocast)
         with torch.inference_mode():
-            recording = self._recordings.get(key)
-            fresh = recording is None
-            if fresh:
-                recording = self._allocate(key)
-            real = torch.stack([packed_ids, packed_segments, packed_positions])  # (3, T)
+            found = self._recordings.get(key)
+            fresh = found is None
+            recording = self._allocate(key) if found is None else found
+            real = torch.stack([packed_ids, tokens.token_type_ids, tokens.position_ids])  # (3, T)
             recording.inputs[:, :num_tokens].copy_(real)
             recording.inputs[:, num_tokens:].zero_()
             recording.cu_seqlens[: num_rows + 1].copy_(layout.cu_seqlens)
@@ -143,11 +166,11 @@ class GraphedEncoder:
             if fresh and not self._keep(model, key, recording, longest):
                 return None
             self._recordings.move_to_end(key)
-            if recording.graph is not None:
+            if recording.graph is not None and recording.output is not None:
                 recording.graph.replay()
                 output = recording.output
             else:
-                output = _bucketed_forward(model, recording, longest, backend)
+                output = _bucketed_forward(model, recording, longest, kernel)
         # Outside inference mode: the caller gets an ordinary tensor, and the next replay cannot
         # overwrite it.
         return output[:num_tokens].clone()
@@ -192,13 +215,9 @@ class GraphedEncoder:
         torch.cuda.current_stream(device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         # A kernel that fails while recording (not while warming up) is not broken for eager
-        # use: keep the attention module's list of broken kernels as it was.
-        broken = set(attention_module._BROKEN)
-        try:
-            with torch.cuda.graph(graph, pool=self._pool):
-                output = _bucketed_forward(model, recording, longest, backend)
-        finally:
-            attention_module._BROKEN.intersection_update(broken)
+        # use: keep the registry's record of failed kernels as it was.
+        with ATTENTION_KERNELS.failures_kept_as_they_were(), torch.cuda.graph(graph, pool=self._pool):
+            output = _bucketed_forward(model, recording, longest, backend)
         return output, graph
 
 
@@ -233,16 +252,16 @@ def use_cuda_graphs(
     """
     if not is_accelerated(model):
         accelerate(model)
-    base_of(model).cuda_graphs = GraphedEncoder(token_step, max_graphs, max_tokens, capture)
+    base_of(model).add_backend(GraphedEncoder(token_step, max_graphs, max_tokens, capture), before="packed")
     return model
 
 
 def graphed_encoder(model: torch.nn.Module) -> GraphedEncoder | None:
     """The model's :class:`GraphedEncoder`, or None when :func:`use_cuda_graphs` was not called."""
-    return base_of(model).cuda_graphs if is_accelerated(model) else None
+    return base_of(model).backend_named(GraphedEncoder.name) if is_accelerated(model) else None
 
 
 def drop_cuda_graphs(model: ModelT) -> ModelT:
     """Undo :func:`use_cuda_graphs` (the model stays on the eager fast path)."""
-    base_of(model).cuda_graphs = None
+    base_of(model).remove_backend(GraphedEncoder.name)
     return model

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..backends import default_backends
 from ..errors import OptionTypeError
 
 ModelT = TypeVar("ModelT", bound=torch.nn.Module)
@@ -45,7 +46,7 @@ def accelerate(model: ModelT, attention_backend: str = "auto") -> ModelT:
     Args:
         model: an ``AlbertModel`` or any ``AlbertFor*`` head.
         attention_backend: ``"auto"`` (the fastest kernel for the device and dtype), or one of
-            ``"varlen"``, ``"nested"``, ``"flex"``, ``"padded"`` (see :mod:`albert.fast.attention`).
+            ``"varlen"``, ``"nested"``, ``"flex"``, ``"padded"`` (see :mod:`albert.kernels.attention`).
 
     Raises:
         OptionTypeError: ``model`` is not an albert model.
@@ -57,12 +58,11 @@ def accelerate(model: ModelT, attention_backend: str = "auto") -> ModelT:
 
 def decelerate(model: ModelT) -> ModelT:
     """Back to ``"sdpa"`` on the padded batch, without compiled layers, CUDA graphs or an ONNX
-    encoder; returns the model."""
+    encoder (the model's back-ends as a new model has them); returns the model."""
     base = base_of(model)
     base.set_attn_implementation("sdpa")
     base.encoder.output_block = None
-    base.cuda_graphs = None
-    base.onnx_encoder = None
+    base.backends = default_backends()
     return model
 
 

@@ -10,9 +10,11 @@ Why: on a small CPU batch ONNX Runtime spends less per operator than eager PyTor
 LayerNorm, GELU and attention (on the shipped model: 1.8x transformers' batch-1 latency, 3.0x its
 batch-32 throughput, against 1.1x / 2.7x for the torch fast path; docs/speed.md).
 
-Calls the graph cannot answer run the model's torch forward instead, exactly as without ONNX:
-gradients (training), ``output_hidden_states`` / ``output_attentions``, ``inputs_embeds``,
-``position_ids``, a mask with padding on the left, an input longer than the position table.
+:class:`OnnxEncoder` is the first of the model's back-ends (``model.backends``). Calls the graph
+cannot answer go on to the model's torch back-ends, exactly as without ONNX: gradients
+(training), ``output_hidden_states`` / ``output_attentions``, ``inputs_embeds``,
+``position_ids``, a mask with padding on the left, an input longer than the position table;
+``model.explain_backend(...)`` says which reason applies.
 
 Needs the ``onnx`` extra (``pip install "albert-lm[onnx]"``).
 """
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..atomic_files import atomic_path
+from ..backends import EncoderBackend, EncoderCall
 from ..errors import OptionError
 from ..outputs import BaseModelOutputWithPooling
 from ..version import __version__
@@ -87,14 +90,14 @@ def use_onnx(
     # Torch forwards for the export (an earlier use_onnx included), and for the heads, which call model.albert.
     decelerate(model)
     path = Path(onnx_path) if onnx_path is not None else cached_export(base, cache_dir, int8)
-    base.onnx_encoder = OnnxEncoder(OnnxModel(path, threads=threads, spinning=False))  # pipelines run Python between calls
+    base.add_backend(OnnxEncoder(OnnxModel(path, threads=threads, spinning=False)))  # pipelines run Python between calls
     return model
 
 
 def uses_onnx(model: torch.nn.Module) -> bool:
     """Whether :func:`use_onnx` put this model's encoder in ONNX Runtime."""
     try:
-        return base_of(model).onnx_encoder is not None
+        return base_of(model).backend_named(OnnxEncoder.name) is not None
     except TypeError:
         return False
 
@@ -125,68 +128,50 @@ def cached_export(base: AlbertModel, cache_dir: str | os.PathLike | None = None,
     return quantized
 
 
-class OnnxEncoder:
-    """What ``AlbertModel.forward`` asks first when :func:`use_onnx` was called: the output from
-    the graph, or None for the calls only torch can answer (see the module notes)."""
+class OnnxEncoder(EncoderBackend):
+    """The back-end :func:`use_onnx` puts first: the output from the graph, for the calls it
+    answers exactly (see the module notes)."""
+
+    name = "onnx"
 
     def __init__(self, session: Any) -> None:
         self.session = session
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder({self.path!r})"
 
     @property
     def path(self) -> str:
         """The ``.onnx`` file this encoder runs."""
         return str(self.session.path)
 
-    def __call__(
-        self,
-        model: AlbertModel,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        output_attentions: bool | None,
-        output_hidden_states: bool | None,
-    ) -> BaseModelOutputWithPooling | None:
-        reason = _torch_reason(model, input_ids, attention_mask, position_ids, inputs_embeds,
-                               output_attentions, output_hidden_states)
-        if reason is not None:
-            logger.debug("albert.fast: torch forward instead of ONNX (%s)", reason)
-            return None
-        if token_type_ids is not None and token_type_ids.shape != input_ids.shape:
+    def supports(self, call: EncoderCall) -> str | None:
+        """Why this call must run in torch, or None when the graph answers it exactly. (The
+        inputs were checked by ``AlbertModel.check_inputs`` already.)"""
+        if call.needs_grad:
+            return "gradients are needed"
+        if call.output_attentions or call.output_hidden_states:
+            return "the graph returns the last layer only"
+        if call.inputs_embeds is not None or call.position_ids is not None or call.input_ids is None:
+            return "the graph takes input_ids with default positions"
+        if call.attention_mask is not None:
+            if call.pair_mask:
+                return "a mask over query-key pairs"
+            if not call.facts.starts_real:
+                return "padding on the left (the graph assumes right padding)"
+        return None
+
+    def run(self, model: AlbertModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+        input_ids, token_type_ids = call.input_ids, call.token_type_ids
+        if token_type_ids is not None and input_ids is not None and token_type_ids.shape != input_ids.shape:
             token_type_ids = token_type_ids.expand_as(input_ids)
-        outputs = self.session(input_ids, attention_mask, token_type_ids)
+        outputs = self.session(input_ids, call.attention_mask, token_type_ids)
         dtype = model.dtype
         pooled = outputs["pooler_output"].to(dtype) if "pooler_output" in outputs else None
         return BaseModelOutputWithPooling(
             last_hidden_state=outputs["last_hidden_state"].to(dtype), pooler_output=pooled,
             hidden_states=None, attentions=None,
         )
-
-
-def _torch_reason(
-    model: AlbertModel,
-    input_ids: torch.Tensor | None,
-    attention_mask: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-    inputs_embeds: torch.Tensor | None,
-    output_attentions: bool | None,
-    output_hidden_states: bool | None,
-) -> str | None:
-    """Why this call must run in torch, or None when the graph answers it exactly. (The inputs
-    were checked by ``AlbertModel.check_inputs`` already.)"""
-    if torch.is_grad_enabled() and any(p.requires_grad for p in model.parameters()):
-        return "gradients are needed"
-    if output_attentions or output_hidden_states:
-        return "the graph returns the last layer only"
-    if inputs_embeds is not None or position_ids is not None or input_ids is None:
-        return "the graph takes input_ids with default positions"
-    if attention_mask is not None:
-        if attention_mask.shape != input_ids.shape:
-            return "a mask over query-key pairs"
-        if input_ids.shape[1] and not bool(attention_mask[:, 0].bool().all()):
-            return "padding on the left (the graph assumes right padding)"
-    return None
 
 
 def _fingerprint(base: AlbertModel) -> str:

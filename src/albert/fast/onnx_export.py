@@ -18,12 +18,16 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from ..errors import AlbertError, OptionTypeError
 from .models import accelerate, decelerate
+
+if TYPE_CHECKING:
+    from ..config import AlbertConfig
 
 logger = logging.getLogger("albert")
 
@@ -87,6 +91,11 @@ def output_names_of(model: nn.Module) -> tuple[str, ...]:
     return names
 
 
+def _config_of(model: nn.Module) -> AlbertConfig:
+    """An exportable model's config (every class in :data:`OUTPUT_NAMES` has one)."""
+    return cast("AlbertConfig", model.config)
+
+
 def sample_batch(
     vocab_size: int, batch_size: int, seq_len: int, seed: int = 0, type_vocab_size: int = 2
 ) -> dict[str, torch.Tensor]:
@@ -132,7 +141,7 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     reference = decelerate(copy.deepcopy(model)).to(device="cpu", dtype=torch.float32).eval()
     traced = accelerate(copy.deepcopy(reference), "export")
-    config = reference.config
+    config = _config_of(reference)
     example = sample_batch(config.vocab_size, 2, min(8, config.max_position_embeddings), type_vocab_size=config.type_vocab_size)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence", max=config.max_position_embeddings)
     dynamic = {name: {0: batch, 1: sequence} for name in INPUT_NAMES}
@@ -166,10 +175,11 @@ def verify_onnx(reference: nn.Module, path: str | os.PathLike, report: ExportRep
     from .cpu import OnnxModel
 
     session = OnnxModel(path)
-    max_len = reference.config.max_position_embeddings
+    config = _config_of(reference)
+    max_len = config.max_position_embeddings
     shapes = [(1, min(5, max_len)), (3, min(17, max_len)), (4, min(64, max_len))]
     for seed, (batch_size, seq_len) in enumerate(shapes):
-        inputs = sample_batch(reference.config.vocab_size, batch_size, seq_len, seed, reference.config.type_vocab_size)
+        inputs = sample_batch(config.vocab_size, batch_size, seq_len, seed, config.type_vocab_size)
         with torch.no_grad():
             expected = reference(**inputs)
         got = session(**inputs)

@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -75,7 +75,7 @@ class Parameter(NamedTuple):
     """One parameter of a Flax model as a checkpoint sees it."""
 
     path: tuple[Any, ...]  # where it sits in the module tree
-    variable: nnx.Variable  # the nnx.Param holding it
+    variable: nnx.Variable[Any]  # the nnx.Param holding it
     transposed: bool  # stored transposed in the checkpoint (a Linear kernel)
 
 
@@ -98,7 +98,7 @@ def state_dict(model: nnx.Module) -> dict[str, np.ndarray]:
 
 # -- reading -----------------------------------------------------------------------------------
 
-def read_safetensors(path: str | os.PathLike, verify_checksums: bool | None = None) -> dict[str, np.ndarray]:
+def read_safetensors(path: str | os.PathLike[str], verify_checksums: bool | None = None) -> dict[str, np.ndarray]:
     """One safetensors file as name -> host array (bf16 through ``ml_dtypes``).
 
     Args:
@@ -123,7 +123,7 @@ def read_safetensors(path: str | os.PathLike, verify_checksums: bool | None = No
 
 
 def read_checkpoint(
-    name_or_path: str | os.PathLike, verify_checksums: bool | None = None, **hub_kwargs: Any
+    name_or_path: str | os.PathLike[str], verify_checksums: bool | None = None, **hub_kwargs: Any
 ) -> dict[str, np.ndarray]:
     """Every tensor of a model's safetensors weights (one file or shards), by name.
 
@@ -140,7 +140,7 @@ def read_checkpoint(
         state: dict[str, np.ndarray] = {}
         for shard in shard_names(index):
             shard_path = resolve_file(name_or_path, shard, **hub_kwargs)
-            state.update(read_safetensors(shard_path, verify_checksums))  # type: ignore[arg-type]
+            state.update(read_safetensors(shard_path, verify_checksums))
         return state
     for torch_name in (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME):
         if resolve_file(name_or_path, torch_name, required=False, **hub_kwargs) is not None:
@@ -219,24 +219,34 @@ def resolve_dtype(dtype: Any) -> jnp.dtype:
 
 # -- the mixin ---------------------------------------------------------------------------------
 
-class PreTrainedMixin:
+if TYPE_CHECKING:  # the mixin is only ever mixed into nnx.Module classes: let the checker see one
+    _ModuleBase = nnx.Module
+else:
+    _ModuleBase = object
+
+
+class PreTrainedMixin(_ModuleBase):
     """``from_pretrained`` / ``save_pretrained`` for a Flax model class built as
     ``cls(config, rngs=..., dtype=..., param_dtype=...)`` with a ``config``."""
 
     base_model_prefix = "albert"
     config: AlbertConfig
+    name_or_path: str  # set by from_pretrained (a model built directly has none)
+
+    if TYPE_CHECKING:  # given by the model classes (albert.flax.modeling)
+        def init_parameter(self, path: tuple[Any, ...], variable: nnx.Variable[Any], key: Any) -> None: ...
 
     @classmethod
     def from_pretrained(
         cls: type[ModelT],
-        name_or_path: str | os.PathLike,
+        name_or_path: str | os.PathLike[str],
         *,
         config: AlbertConfig | None = None,
         dtype: Any = jnp.float32,
         param_dtype: Any = None,
         rngs: nnx.Rngs | None = None,
         revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
         ignore_mismatched_sizes: bool = False,
@@ -284,14 +294,14 @@ class PreTrainedMixin:
         for _, variable in nnx.to_flat_state(nnx.state(model, nnx.RngState)):  # the dropout streams
             variable.set_value(rngs.dropout() if isinstance(variable, nnx.RngKey) else jnp.zeros((), jnp.uint32))
         info = load_state(
-            model, state, lambda parameter: model.init_parameter(parameter.path, parameter.variable, rngs.params()),  # type: ignore[attr-defined]
+            model, state, lambda parameter: model.init_parameter(parameter.path, parameter.variable, rngs.params()),
             cls.base_model_prefix, ignore_mismatched_sizes, str(name_or_path),
         )
-        model.eval()  # type: ignore[attr-defined]
+        model.eval()
         model.name_or_path = str(name_or_path)
         return (model, info) if output_loading_info else model  # type: ignore[return-value]
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *, tokenizer: Any = None) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike[str], *, tokenizer: Any = None) -> Path:
         """Write config.json, model.safetensors (torch's layout and names, so albert's torch
         models and transformers load it) and the tokenizer files into ``save_directory``.
 
@@ -308,7 +318,7 @@ class PreTrainedMixin:
             FolderInUseError: another process is writing the folder.
             DiskFullError, OutputError: a write failed; the folder is as it was.
         """
-        tensors = state_dict(self)  # type: ignore[arg-type]
+        tensors = state_dict(self)
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__.removeprefix("Flax")]
         config.extra["torch_dtype"] = str(next(iter(tensors.values())).dtype)
@@ -321,8 +331,8 @@ class PreTrainedMixin:
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Distinct parameters (shared layers and the tied decoder counted once, as the paper counts them)."""
         return sum(
-            int(np.prod(variable.get_value().shape))
-            for name, (_, variable, _) in named_parameters(self).items()  # type: ignore[arg-type]
+            int(np.prod(parameter.variable.get_value().shape))
+            for name, parameter in named_parameters(self).items()
             if not (exclude_embeddings and "embeddings." in name)
         )
 
@@ -335,7 +345,7 @@ _SAFETENSORS_DTYPES = {
 }  # fmt: skip
 
 
-def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -> None:
     """``safetensors.numpy.save_file`` with albert's metadata (:func:`safetensors_metadata`), its
     keys in a fixed order, so the same tensors always give the same bytes."""
     from safetensors.numpy import save_file

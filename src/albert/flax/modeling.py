@@ -5,7 +5,7 @@ The same network as :mod:`albert.modeling`, read top to bottom in the same order
 across depth, the base model, then the heads. Attribute names follow the torch modules (and so
 transformers' weight names), which is all :mod:`albert.flax.checkpoint` needs to map a folder's
 tensors onto these parameters. Numbers match the torch models to float32 rounding (see
-tests/test_flax.py); the only path here is the padded batch (no packed kernels).
+tests/flax/test_flax.py); the only path here is the padded batch (no packed kernels).
 
 Shapes: B batch, S sequence, E embedding size, H hidden size, N heads, D head size (H / N),
 V vocabulary, C choices.
@@ -17,28 +17,29 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from .. import head_rules
 from ..config import AlbertConfig
-from ..errors import ConfigError, InputError, OptionTypeError
-from ..outputs import (
+from ..errors import OptionTypeError
+from ..head_rules import HEADS, IGNORE_INDEX, HeadSpec, ModelInputs
+from ..outputs import (  # the heads' outputs are named in head_rules.HEADS; importable from here as before
     AlbertForPreTrainingOutput,
     BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
+    MaskedLMOutput,  # noqa: F401
+    MultipleChoiceModelOutput,  # noqa: F401
     QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
+    SequenceClassifierOutput,  # noqa: F401
+    TokenClassifierOutput,  # noqa: F401
 )
 from . import outputs as _pytrees  # noqa: F401  (importing it registers those classes as JAX pytrees)
 from .checkpoint import PreTrainedMixin
 
 Array = jax.Array
-IGNORE_INDEX = -100
 
 
 def _gelu_fast(x: Array) -> Array:
@@ -65,10 +66,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 def get_activation(name: str) -> Callable[[Array], Array]:
     """The activation named in a config (``hidden_act``), with a clear error for unknown names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ConfigError(f"unknown hidden_act {name!r}; choose one of: {', '.join(ACTIVATIONS)}") from None
+    return head_rules.lookup_activation(ACTIVATIONS, name)
 
 
 def attention_bias(attention_mask: Array | None) -> Array | None:
@@ -77,14 +75,7 @@ def attention_bias(attention_mask: Array | None) -> Array | None:
     where barred (as the torch models, so a fully masked row stays finite)."""
     if attention_mask is None:
         return None
-    if attention_mask.ndim == 2:
-        mask = attention_mask[:, None, None, :]
-    elif attention_mask.ndim == 3:
-        mask = attention_mask[:, None, :, :]
-    elif attention_mask.ndim == 4:
-        mask = attention_mask
-    else:
-        raise InputError(f"attention_mask must have 2, 3 or 4 dimensions, got shape {tuple(attention_mask.shape)}")
+    mask = attention_mask[head_rules.attention_mask_index(attention_mask)]
     return (1.0 - mask.astype(jnp.float32)) * jnp.finfo(jnp.float32).min
 
 
@@ -144,6 +135,7 @@ class AlbertEmbeddings(nnx.Module):
         inputs_embeds: Array | None, deterministic: bool | None = None,
     ) -> Array:
         if inputs_embeds is None:
+            assert input_ids is not None  # the model's check_inputs refuses neither ids nor embeddings
             inputs_embeds = self.word_embeddings(input_ids)  # (B, S, E)
         batch_size, seq_length = inputs_embeds.shape[:2]
         if token_type_ids is None:
@@ -246,10 +238,14 @@ class AlbertLayerGroup(nnx.Module):
         return hidden_states, attentions
 
 
+#: One value per step of :func:`repeat_group`: a list, or an array stacked along its first axis.
+Steps = Sequence[Array] | Array
+
+
 def repeat_group(
     group: AlbertLayerGroup, hidden_states: Array, bias: Array | None, steps: int, output_attentions: bool,
     deterministic: bool | None = None,
-) -> tuple[Array, Sequence[Array], list[Sequence[Array]]]:
+) -> tuple[Array, Steps, Sequence[Steps]]:
     """Apply ``group`` ``steps`` times in a row.
 
     Under a JAX transformation (``jax.jit``, ``nnx.jit``, ``grad``) the steps are one
@@ -262,7 +258,8 @@ def repeat_group(
     ``output_attentions``, each inner layer's probabilities at every step (B, N, S, S each).
     """
     if not isinstance(hidden_states, jax.core.Tracer):
-        every_step, attentions = [], [[] for _ in group.albert_layers]
+        every_step: list[Array] = []
+        attentions: list[list[Array]] = [[] for _ in group.albert_layers]
         for _ in range(steps):
             hidden_states, probs = group(hidden_states, bias, deterministic)
             every_step.append(hidden_states)
@@ -270,7 +267,11 @@ def repeat_group(
                 kept.append(layer_probs)
         return hidden_states, every_step, attentions if output_attentions else []
 
-    graphdef, params, rest = nnx.split(group, nnx.Param, ...)  # rest: the dropout streams, carried
+    # rest: the dropout streams, carried (Flax types the states after the first as variadic; two filters make two)
+    graphdef, params, rest = cast(
+        "tuple[nnx.GraphDef[AlbertLayerGroup], nnx.State[Any, Any], nnx.State[Any, Any]]",
+        nnx.split(group, nnx.Param, ...),
+    )
 
     def step(carry: tuple[Array, Any], _: None) -> tuple[tuple[Array, Any], tuple[Array, list[Array]]]:
         hidden, streams = carry
@@ -278,9 +279,10 @@ def repeat_group(
         hidden, probs = layers(hidden, bias, deterministic)
         return (hidden, nnx.state(layers, nnx.Not(nnx.Param))), (hidden, probs if output_attentions else [])
 
-    (hidden_states, rest), (every_step, attentions) = jax.lax.scan(step, (hidden_states, rest), length=steps)
+    init: tuple[Array, Any] = (hidden_states, rest)
+    (hidden_states, rest), (stacked_steps, stacked_attentions) = jax.lax.scan(step, init, length=steps)
     nnx.update(group, rest)
-    return hidden_states, every_step, attentions  # stacked: (steps, B, S, H), (steps, B, N, S, S) each
+    return hidden_states, stacked_steps, stacked_attentions  # stacked: (steps, B, S, H), (steps, B, N, S, S) each
 
 
 class AlbertTransformer(nnx.Module):
@@ -305,7 +307,8 @@ class AlbertTransformer(nnx.Module):
         """(B, S, E) -> the final (B, S, H) states; when asked, the states after the projection
         and after every step, and every layer's attention probabilities (B, N, S, S)."""
         hidden_states = self.embedding_hidden_mapping_in(hidden_states)  # (B, S, E) -> (B, S, H)
-        all_hidden, all_attentions = [hidden_states], []
+        all_hidden: list[Array] = [hidden_states]
+        all_attentions: list[Array] = []
         for group in self.albert_layer_groups:
             hidden_states, every_step, attentions = repeat_group(
                 group, hidden_states, bias, self.layers_per_group, output_attentions, deterministic
@@ -351,7 +354,7 @@ class FlaxAlbertPreTrainedModel(PreTrainedMixin, nnx.Module):
     def config(self) -> AlbertConfig:  # type: ignore[override]
         return self._config.value
 
-    def init_parameter(self, path: tuple[Any, ...], variable: nnx.Variable, key: Array) -> None:
+    def init_parameter(self, path: tuple[Any, ...], variable: nnx.Variable[Any], key: Array) -> None:
         """Give one parameter the value :class:`Builder` gives it (normal(0, initializer_range)
         for matrices and embeddings, the padding row zero; ones for LayerNorm scales; zeros for
         biases): ``from_pretrained`` does so for the weights a checkpoint lacks."""
@@ -367,7 +370,7 @@ class FlaxAlbertPreTrainedModel(PreTrainedMixin, nnx.Module):
     @property
     def base_model(self) -> FlaxAlbertModel:
         """The ``FlaxAlbertModel`` inside (the model itself for the bare encoder), as in transformers."""
-        return getattr(self, self.base_model_prefix, self)
+        return cast(FlaxAlbertModel, getattr(self, self.base_model_prefix, self))
 
     def get_input_embeddings(self) -> nnx.Embed:
         return self.base_model.embeddings.word_embeddings
@@ -397,7 +400,7 @@ class FlaxAlbertModel(FlaxAlbertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         deterministic: bool | None = None,
-    ) -> BaseModelOutputWithPooling | tuple:
+    ) -> BaseModelOutputWithPooling | tuple[Any, ...]:
         self.check_inputs(input_ids, inputs_embeds, position_ids)
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, deterministic)
         sequence_output, hidden_states, attentions = self.encoder(
@@ -421,58 +424,47 @@ class FlaxAlbertModel(FlaxAlbertPreTrainedModel):
             InputError: both or neither of ids and embeddings, wrong ranks, a sequence longer
                 than the position table.
         """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise InputError("pass exactly one of input_ids or inputs_embeds")
-        if input_ids is not None and input_ids.ndim != 2:
-            raise InputError(f"input_ids must be (batch, sequence), got shape {tuple(input_ids.shape)}")
-        if inputs_embeds is not None and inputs_embeds.ndim != 3:
-            raise InputError(
-                f"inputs_embeds must be (batch, sequence, embedding_size), got shape {tuple(inputs_embeds.shape)}"
-            )
-        seq_length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        if position_ids is None and seq_length > self.config.max_position_embeddings:
-            raise InputError(
-                f"sequence of {seq_length} tokens is longer than max_position_embeddings "
-                f"({self.config.max_position_embeddings}); truncate it or embed it in windows"
-            )
+        head_rules.check_model_inputs(input_ids, inputs_embeds, position_ids, self.config.max_position_embeddings)
 
 
 # -- losses: the torch heads' definitions, computed in float32 ----------------------------------
 
-def cross_entropy(logits: Array, labels: Array, ignore_index: int = IGNORE_INDEX) -> Array:
-    """Mean negative log-likelihood over the labels that are not ``ignore_index`` (torch's
-    ``F.cross_entropy``: NaN when every label is ignored). ``logits`` (..., K), ``labels`` (...)."""
-    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    keep = labels != ignore_index
-    picked = jnp.take_along_axis(log_probs, jnp.where(keep, labels, 0)[..., None], axis=-1)[..., 0]
-    return -jnp.sum(jnp.where(keep, picked, 0.0)) / jnp.sum(keep)
+class FlaxLosses:
+    """The losses of :class:`albert.head_rules.LossFunctions` in JAX, each in float32, with the
+    torch functions' definitions."""
+
+    @staticmethod
+    def cross_entropy(logits: Array, labels: Array, ignore_index: int = IGNORE_INDEX) -> Array:
+        """Mean negative log-likelihood over the labels that are not ``ignore_index`` (torch's
+        ``F.cross_entropy``: NaN when every label is ignored). ``logits`` (..., K), ``labels`` (...)."""
+        log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+        keep = labels != ignore_index
+        picked = jnp.take_along_axis(log_probs, jnp.where(keep, labels, 0)[..., None], axis=-1)[..., 0]
+        return -jnp.sum(jnp.where(keep, picked, 0.0)) / jnp.sum(keep)
+
+    @staticmethod
+    def mean_squared_error(predictions: Array, targets: Array) -> Array:
+        return jnp.mean((predictions.astype(jnp.float32) - targets.astype(jnp.float32)) ** 2)
+
+    @staticmethod
+    def binary_cross_entropy(logits: Array, targets: Array) -> Array:
+        """torch's ``binary_cross_entropy_with_logits``, in its stable form."""
+        logits, targets = logits.astype(jnp.float32), targets.astype(jnp.float32)
+        return jnp.mean(jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits))))
+
+    @staticmethod
+    def is_integer(labels: Array) -> bool:
+        return bool(jnp.issubdtype(labels.dtype, jnp.integer))
+
+
+cross_entropy = FlaxLosses.cross_entropy
 
 
 def sequence_classification_loss(config: AlbertConfig, logits: Array, labels: Array) -> Array:
     """Regression (MSE), single-label (cross-entropy) or multi-label (BCE) loss, chosen by
-    ``config.problem_type`` or, when unset, inferred from num_labels and the labels' dtype (and
-    recorded in the config), as the torch head and transformers do."""
-    if config.problem_type is None:
-        if config.num_labels == 1:
-            config.problem_type = "regression"
-        elif jnp.issubdtype(labels.dtype, jnp.integer):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    logits = logits.astype(jnp.float32)
-    if config.problem_type == "regression":
-        if config.num_labels == 1:
-            return jnp.mean((jnp.squeeze(logits) - jnp.squeeze(labels).astype(jnp.float32)) ** 2)
-        return jnp.mean((logits - labels.astype(jnp.float32)) ** 2)
-    if config.problem_type == "single_label_classification":
-        return cross_entropy(logits.reshape(-1, config.num_labels), labels.reshape(-1))
-    if config.problem_type == "multi_label_classification":
-        targets = labels.astype(jnp.float32)
-        return jnp.mean(jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits))))
-    raise ConfigError(
-        f"unknown problem_type {config.problem_type!r}; use 'regression', "
-        "'single_label_classification' or 'multi_label_classification'"
-    )
+    ``config.problem_type`` or, when unset, inferred from num_labels and the labels' dtype
+    (:func:`albert.head_rules.resolve_problem_type`; the config is left unchanged), as the torch head."""
+    return head_rules.sequence_classification_loss(FlaxLosses(), config, logits, labels)
 
 
 # -- heads --------------------------------------------------------------------------------------
@@ -498,11 +490,84 @@ class AlbertSOPHead(nnx.Module):
     """Sentence-order prediction (paper section 3.1): are the two segments in their original order?"""
 
     def __init__(self, make: Builder) -> None:
-        self.dropout = make.dropout(make.config.classifier_dropout_prob)
+        self.dropout = make.dropout(head_rules.classifier_dropout(make.config))
         self.classifier = make.linear(make.config.hidden_size, make.config.num_labels)
 
     def __call__(self, pooled_output: Array, deterministic: bool | None = None) -> Array:
         return self.classifier(self.dropout(pooled_output, deterministic=deterministic))
+
+
+Scores = dict[str, Array]
+Targets = dict[str, Any]
+
+
+def _encoded(value: object) -> Array:
+    """A field of the encoder's output that a head reads and the encoder always sets: a JAX array
+    (or its tracer) here, though :mod:`albert.outputs` types the shared classes' fields as optional."""
+    assert isinstance(value, jax.Array)
+    return value
+
+
+class FlaxAlbertHeadModel(FlaxAlbertPreTrainedModel):
+    """A task head on the encoder, as the torch heads' ``AlbertHeadModel``: the call is the same
+    for every head (the inputs, the encoder, the loss when every target is given, the output); a
+    head declares ``spec`` (its entry in :data:`albert.head_rules.HEADS`), its layers
+    (:meth:`build_head`) and its scores (:meth:`scores`)."""
+
+    spec: ClassVar[HeadSpec]
+    losses: ClassVar[FlaxLosses] = FlaxLosses()
+
+    def __init__(
+        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
+        param_dtype: Any = jnp.float32,
+    ) -> None:
+        make = self._setup(config, rngs, dtype, param_dtype)
+        head_rules.check_head_config(self.spec.task, config)
+        self.num_labels = config.num_labels
+        self.albert = FlaxAlbertModel(
+            config, add_pooling_layer=self.spec.add_pooling_layer, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype
+        )
+        self.build_head(make)  # after the encoder: the same parameters and random draws as ever
+
+    def build_head(self, make: Builder) -> None:
+        """Make the head's own layers (their names are the checkpoint's)."""
+        raise NotImplementedError
+
+    def scores(
+        self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None
+    ) -> Scores:
+        """The head's output fields but the loss, from the encoder's output."""
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        input_ids: Array | None = None,
+        attention_mask: Array | None = None,
+        token_type_ids: Array | None = None,
+        position_ids: Array | None = None,
+        inputs_embeds: Array | None = None,
+        labels: Array | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        deterministic: bool | None = None,
+    ) -> Any:
+        """The torch heads' signature (plus ``deterministic``): the head's output
+        (``spec.output_class``), with the loss when ``labels`` are given."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        return self.run(inputs, {"labels": labels}, output_attentions, output_hidden_states, return_dict, deterministic)
+
+    def run(
+        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
+        output_hidden_states: bool | None, return_dict: bool | None, deterministic: bool | None,
+    ) -> Any:
+        """The call of every head: encoder, scores, loss, output."""
+        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
+        encoded = self.albert(*encoder_inputs, output_attentions, output_hidden_states, deterministic=deterministic)
+        assert isinstance(encoded, BaseModelOutputWithPooling)  # return_dict left None: the output, not its tuple
+        scores = self.scores(encoded, inputs, deterministic)
+        loss = self.spec.loss(self.losses, scores, targets, self.config) if self.spec.targets_given(targets) else None
+        return self.spec.output(loss, scores, encoded, return_dict)
 
 
 class _TiedMLMMixin:
@@ -528,19 +593,17 @@ class _TiedMLMMixin:
         return self.vocabulary_logits(hidden_states[rows, columns])
 
 
-class FlaxAlbertForPreTraining(_TiedMLMMixin, FlaxAlbertPreTrainedModel):
+class FlaxAlbertForPreTraining(_TiedMLMMixin, FlaxAlbertHeadModel):
     """The pretraining model: masked-LM and sentence-order heads (loss = MLM + SOP)."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.albert = FlaxAlbertModel(config, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype)
+    spec = HEADS["pretraining"]
+
+    def build_head(self, make: Builder) -> None:
         self.predictions = AlbertMLMHead(make)
         self.sop_classifier = AlbertSOPHead(make)
 
-    def __call__(
+    # the torch heads' argument order: this head's targets take labels' place before output_attentions
+    def __call__(  # type: ignore[override]
         self,
         input_ids: Array | None = None,
         attention_mask: Array | None = None,
@@ -553,161 +616,67 @@ class FlaxAlbertForPreTraining(_TiedMLMMixin, FlaxAlbertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         deterministic: bool | None = None,
-    ) -> AlbertForPreTrainingOutput | tuple:
-        outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        prediction_logits = self.vocabulary_logits(outputs.last_hidden_state)  # (B, S, V)
-        sop_logits = self.sop_classifier(outputs.pooler_output, deterministic)  # (B, 2)
-        loss = None
-        if labels is not None and sentence_order_label is not None:
-            sop_loss = cross_entropy(sop_logits.reshape(-1, sop_logits.shape[-1]), sentence_order_label.reshape(-1))
-            mlm_loss = cross_entropy(prediction_logits.reshape(-1, prediction_logits.shape[-1]), labels.reshape(-1))
-            loss = mlm_loss + sop_loss
-        output = AlbertForPreTrainingOutput(
-            loss=loss, prediction_logits=prediction_logits, sop_logits=sop_logits,
-            hidden_states=outputs.hidden_states, attentions=outputs.attentions,
-        )
-        return output if return_dict is not False else output.to_tuple()
+    ) -> AlbertForPreTrainingOutput | tuple[Any, ...]:
+        """As every head's, with the sentence-order target: the loss needs both."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        targets = {"labels": labels, "sentence_order_label": sentence_order_label}
+        return self.run(inputs, targets, output_attentions, output_hidden_states, return_dict, deterministic)
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        prediction_logits = self.vocabulary_logits(_encoded(encoded.last_hidden_state))  # (B, S, V)
+        sop_logits = self.sop_classifier(_encoded(encoded.pooler_output), deterministic)  # (B, 2)
+        return {"prediction_logits": prediction_logits, "sop_logits": sop_logits}
 
 
-class FlaxAlbertForMaskedLM(_TiedMLMMixin, FlaxAlbertPreTrainedModel):
+class FlaxAlbertForMaskedLM(_TiedMLMMixin, FlaxAlbertHeadModel):
     """Fill-mask: vocabulary scores at every position."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.albert = FlaxAlbertModel(
-            config, add_pooling_layer=False, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype
-        )
+    spec = HEADS["masked_lm"]
+
+    def build_head(self, make: Builder) -> None:
         self.predictions = AlbertMLMHead(make)
 
-    def __call__(
-        self,
-        input_ids: Array | None = None,
-        attention_mask: Array | None = None,
-        token_type_ids: Array | None = None,
-        position_ids: Array | None = None,
-        inputs_embeds: Array | None = None,
-        labels: Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        deterministic: bool | None = None,
-    ) -> MaskedLMOutput | tuple:
-        outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        logits = self.vocabulary_logits(outputs.last_hidden_state)  # (B, S, V)
-        loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)) if labels is not None else None
-        output = MaskedLMOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        return {"logits": self.vocabulary_logits(_encoded(encoded.last_hidden_state))}  # (B, S, V)
 
 
-class FlaxAlbertForSequenceClassification(FlaxAlbertPreTrainedModel):
+class FlaxAlbertForSequenceClassification(FlaxAlbertHeadModel):
     """Classification or regression from the pooled [CLS] state (e.g. GLUE)."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.num_labels = config.num_labels
-        self.albert = FlaxAlbertModel(config, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype)
-        self.dropout = make.dropout(config.classifier_dropout_prob)
-        self.classifier = make.linear(config.hidden_size, config.num_labels)
+    spec = HEADS["sequence_classification"]
 
-    def __call__(
-        self,
-        input_ids: Array | None = None,
-        attention_mask: Array | None = None,
-        token_type_ids: Array | None = None,
-        position_ids: Array | None = None,
-        inputs_embeds: Array | None = None,
-        labels: Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        deterministic: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple:
-        outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        logits = self.classifier(self.dropout(outputs.pooler_output, deterministic=deterministic))  # (B, num_labels)
-        loss = sequence_classification_loss(self.config, logits, labels) if labels is not None else None
-        output = SequenceClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def build_head(self, make: Builder) -> None:
+        self.dropout = make.dropout(head_rules.classifier_dropout(make.config))
+        self.classifier = make.linear(make.config.hidden_size, make.config.num_labels)
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        return {"logits": self.classifier(self.dropout(encoded.pooler_output, deterministic=deterministic))}
 
 
-class FlaxAlbertForTokenClassification(FlaxAlbertPreTrainedModel):
+class FlaxAlbertForTokenClassification(FlaxAlbertHeadModel):
     """One label per token (e.g. named entities); labels of -100 (padding, later pieces) are ignored."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.num_labels = config.num_labels
-        self.albert = FlaxAlbertModel(
-            config, add_pooling_layer=False, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype
-        )
-        dropout = config.classifier_dropout_prob
-        self.dropout = make.dropout(dropout if dropout is not None else config.hidden_dropout_prob)
-        self.classifier = make.linear(config.hidden_size, config.num_labels)
+    spec = HEADS["token_classification"]
 
-    def __call__(
-        self,
-        input_ids: Array | None = None,
-        attention_mask: Array | None = None,
-        token_type_ids: Array | None = None,
-        position_ids: Array | None = None,
-        inputs_embeds: Array | None = None,
-        labels: Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        deterministic: bool | None = None,
-    ) -> TokenClassifierOutput | tuple:
-        outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        logits = self.classifier(self.dropout(outputs.last_hidden_state, deterministic=deterministic))  # (B, S, K)
-        loss = cross_entropy(logits.reshape(-1, self.num_labels), labels.reshape(-1)) if labels is not None else None
-        output = TokenClassifierOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def build_head(self, make: Builder) -> None:
+        self.dropout = make.dropout(head_rules.token_classifier_dropout(make.config))
+        self.classifier = make.linear(make.config.hidden_size, make.config.num_labels)
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        states = self.dropout(encoded.last_hidden_state, deterministic=deterministic)
+        return {"logits": self.classifier(states)}  # (B, S, num_labels)
 
 
-class FlaxAlbertForQuestionAnswering(FlaxAlbertPreTrainedModel):
+class FlaxAlbertForQuestionAnswering(FlaxAlbertHeadModel):
     """Extractive QA: a start and an end score for every token (SQuAD)."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        if config.num_labels != 2:
-            raise ConfigError(
-                f"question answering scores a start and an end per token: num_labels must be 2, got {config.num_labels}"
-            )
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.num_labels = config.num_labels
-        self.albert = FlaxAlbertModel(
-            config, add_pooling_layer=False, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype
-        )
-        self.qa_outputs = make.linear(config.hidden_size, config.num_labels)
+    spec = HEADS["question_answering"]
 
-    def __call__(
+    def build_head(self, make: Builder) -> None:
+        self.qa_outputs = make.linear(make.config.hidden_size, make.config.num_labels)
+
+    # the torch heads' argument order: this head's targets take labels' place before output_attentions
+    def __call__(  # type: ignore[override]
         self,
         input_ids: Array | None = None,
         attention_mask: Array | None = None,
@@ -720,71 +689,29 @@ class FlaxAlbertForQuestionAnswering(FlaxAlbertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         deterministic: bool | None = None,
-    ) -> QuestionAnsweringModelOutput | tuple:
-        outputs = self.albert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        logits = self.qa_outputs(outputs.last_hidden_state)  # (B, S, 2)
-        start_logits, end_logits = logits[..., 0], logits[..., 1]
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            # Positions outside the window (clamped to S) are ignored, as in transformers.
-            seq_length = start_logits.shape[1]
-            start = jnp.clip(start_positions.reshape(-1), 0, seq_length)
-            end = jnp.clip(end_positions.reshape(-1), 0, seq_length)
-            loss = (cross_entropy(start_logits, start, seq_length) + cross_entropy(end_logits, end, seq_length)) / 2
-        output = QuestionAnsweringModelOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits,
-            hidden_states=outputs.hidden_states, attentions=outputs.attentions,
-        )
-        return output if return_dict is not False else output.to_tuple()
+    ) -> QuestionAnsweringModelOutput | tuple[Any, ...]:
+        """As every head's, with a start and an end position as targets: the loss needs both."""
+        inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        targets = {"start_positions": start_positions, "end_positions": end_positions}
+        return self.run(inputs, targets, output_attentions, output_hidden_states, return_dict, deterministic)
+
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        logits = self.qa_outputs(_encoded(encoded.last_hidden_state))  # (B, S, 2)
+        return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
 
 
-class FlaxAlbertForMultipleChoice(FlaxAlbertPreTrainedModel):
+class FlaxAlbertForMultipleChoice(FlaxAlbertHeadModel):
     """Scores each of C choices from its pooled state; inputs are (B, C, S)."""
 
-    def __init__(
-        self, config: AlbertConfig, *, rngs: nnx.Rngs | None = None, dtype: Any = jnp.float32,
-        param_dtype: Any = jnp.float32,
-    ) -> None:
-        make = self._setup(config, rngs, dtype, param_dtype)
-        self.albert = FlaxAlbertModel(config, rngs=make.rngs, dtype=dtype, param_dtype=param_dtype)
-        self.dropout = make.dropout(config.classifier_dropout_prob)
-        self.classifier = make.linear(config.hidden_size, 1)
+    spec = HEADS["multiple_choice"]
 
-    def __call__(
-        self,
-        input_ids: Array | None = None,
-        attention_mask: Array | None = None,
-        token_type_ids: Array | None = None,
-        position_ids: Array | None = None,
-        inputs_embeds: Array | None = None,
-        labels: Array | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        deterministic: bool | None = None,
-    ) -> MultipleChoiceModelOutput | tuple:
-        reference = input_ids if input_ids is not None else inputs_embeds
-        if reference is None or reference.ndim < 3:
-            raise InputError("multiple choice takes inputs of shape (batch, num_choices, sequence)")
-        num_choices = reference.shape[1]
+    def build_head(self, make: Builder) -> None:
+        self.dropout = make.dropout(head_rules.classifier_dropout(make.config))
+        self.classifier = make.linear(make.config.hidden_size, 1)
 
-        def flat(array: Array | None, trailing: int = 1) -> Array | None:
-            return None if array is None else array.reshape(-1, *array.shape[array.ndim - trailing:])
-
-        outputs = self.albert(
-            flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), flat(inputs_embeds, 2),
-            output_attentions, output_hidden_states, deterministic=deterministic,
-        )
-        pooled = self.dropout(outputs.pooler_output, deterministic=deterministic)
-        logits = self.classifier(pooled).reshape(-1, num_choices)  # (B, C)
-        loss = cross_entropy(logits, labels.reshape(-1)) if labels is not None else None
-        output = MultipleChoiceModelOutput(
-            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
-        )
-        return output if return_dict is not False else output.to_tuple()
+    def scores(self, encoded: BaseModelOutputWithPooling, inputs: ModelInputs, deterministic: bool | None) -> Scores:
+        pooled = self.dropout(encoded.pooler_output, deterministic=deterministic)
+        return {"logits": self.classifier(pooled).reshape(-1, head_rules.count_choices(inputs))}  # (B, C)
 
 
 MODEL_CLASSES: dict[str, type[FlaxAlbertPreTrainedModel]] = {

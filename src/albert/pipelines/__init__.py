@@ -59,7 +59,7 @@ def pipeline_class(task: str) -> type[Pipeline]:
 
 def pipeline(
     task: str,
-    model: str | os.PathLike | torch.nn.Module | None = None,
+    model: str | os.PathLike[str] | torch.nn.Module | None = None,
     tokenizer: Any = None,
     device: str | int | torch.device | None = None,
     dtype: torch.dtype | str | None = None,

@@ -8,7 +8,6 @@ one place, :meth:`Pipeline.forward`, so a faster encoder can be plugged in there
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import os
@@ -16,22 +15,26 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from ..modeling import AlbertPreTrainedModel
+
 from ..checkpoint_files import NEW_WEIGHTS_RECORD
+from ..codecs.base import Encoded, Feature
+from ..codecs.base import TruncationWarning as TruncationWarning  # re-exported: its old home
+from ..codecs.base import build_inputs as build_inputs  # re-exported: its old home
+from ..codecs.texts import Pieces, check_texts, encode_pieces  # noqa: F401  (the pipelines import them from here)
+from ..codecs.windows import most_central_window as most_central_window  # re-exported: its old home
 from ..devices import resolve_device, resolve_dtype
 from ..errors import InputTypeError, OptionError, OptionTypeError, UntrainedHeadError
 from ..hub import default_model as default_model  # re-exported: albert.pipelines' default
 from ..hub import shipped_models
 from ..tokenization_base import check_tokenizer_fits, pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
-from .texts import Pieces, check_texts, encode_pieces  # noqa: F401  (the pipelines import them from here)
-
-#: A feature is one model input row: ``input_ids`` and ``token_type_ids`` as plain lists.
-Feature = Mapping[str, Sequence[int]]
 
 #: Progress bars appear only when inference takes at least this many batches (and stderr is a
 #: terminal): a bar that flashes for a tenth of a second is noise.
@@ -67,7 +70,7 @@ def _new_weights_unlogged() -> Iterator[None]:
         logger.removeFilter(keep)
 
 
-def untrained_head_message(task: str, model: str | os.PathLike | None, kind: str, fresh: Sequence[str]) -> str:
+def untrained_head_message(task: str, model: str | os.PathLike[str] | None, kind: str, fresh: Sequence[str]) -> str:
     """Why a model with an untrained ``task`` head (the newly initialised weights ``fresh``) is
     refused, and what to pass instead: a fine-tuned model, or how to fine-tune one."""
     shipped = {path: name for name, path in shipped_models().items()}
@@ -101,68 +104,12 @@ def span_of(spans: Sequence[tuple[int, int]]) -> tuple[int, int]:
     return visible[0][0], max(end for _, end in visible)
 
 
-def most_central_window(ranges: Sequence[tuple[int, int]], length: int) -> list[tuple[int, int]]:
-    """For each token, ``(window index, position in that window)`` of the window where it has the
-    most context on both sides, so stitched vectors come from where the model saw most.
-
-    ``ranges`` are sorted windows as :func:`window_ranges` gives them; ties go to the earlier one.
-    """
-    starts = [start for start, _ in ranges]
-    ends = [end for _, end in ranges]
-    choice: list[tuple[int, int]] = []
-    for position in range(length):
-        # Only the few windows that contain the position: starts and ends are both sorted.
-        first, last = bisect.bisect_right(ends, position), bisect.bisect_right(starts, position)
-        best = max(
-            range(first, last),
-            key=lambda index: (min(position - starts[index], ends[index] - 1 - position), -index),
-        )
-        choice.append((best, position - starts[best]))
-    return choice
-
-
-def build_inputs(
-    tokenizer: Any, first: Sequence[int], second: Sequence[int] | None = None
-) -> dict[str, list[int]]:
-    """``[CLS] first [SEP]`` or ``[CLS] first [SEP] second [SEP]`` with ALBERT's segment ids."""
-    input_ids = [tokenizer.cls_token_id, *first, tokenizer.sep_token_id]
-    token_type_ids = [0] * len(input_ids)
-    if second is not None:
-        input_ids += [*second, tokenizer.sep_token_id]
-        token_type_ids += [1] * (len(second) + 1)
-    return {"input_ids": input_ids, "token_type_ids": token_type_ids}
-
-
-class TruncationWarning(UserWarning):
-    """An input longer than the model's window, cut to fit (classification, multiple choice).
-
-    ``index`` is its position among the inputs of the call (from 0) and ``detail`` the rest of
-    the message, so that a caller that knows more about the input (a Spark row) can say so.
-    """
-
-    def __init__(self, index: int, detail: str) -> None:
-        super().__init__(f"inputs[{index}] {detail}")
-        self.index = index
-        self.detail = detail
-
-
-def truncate_pair(
-    first: list[int], second: list[int] | None, budget: int
-) -> tuple[list[int], list[int] | None, bool]:
-    """Trim the longer of two id lists, one token at a time, until both fit in ``budget``.
-
-    Returns the trimmed lists and whether anything was cut (the usual "longest first" rule).
-    """
-    first = list(first)
-    second = list(second) if second is not None else None
-    cut = False
-    while len(first) + (len(second) if second is not None else 0) > budget:
-        cut = True
-        if second is not None and len(second) > len(first):
-            second.pop()
-        else:
-            first.pop()
-    return first, second, cut
+def warn_truncated(encoded: Sequence[Encoded], detail: str) -> None:
+    """A :class:`TruncationWarning` (``inputs[i] <detail>``) for each example its codec cut to fit,
+    pointing at the line that called the pipeline."""
+    for index, example in enumerate(encoded):
+        if example.truncated:
+            warnings.warn(TruncationWarning(index, detail), stacklevel=3)
 
 
 # -- batching ----------------------------------------------------------------------------------
@@ -220,9 +167,9 @@ class Pipeline:
     """
 
     #: The head this task loads from a name (e.g. AlbertForMaskedLM).
-    model_class: ClassVar[type]
+    model_class: ClassVar[type[AlbertPreTrainedModel]]
     #: Classes of already loaded models the task can use (the loading class by default).
-    accepted_classes: ClassVar[tuple[type, ...]] = ()
+    accepted_classes: ClassVar[tuple[type[AlbertPreTrainedModel], ...]] = ()
     task: ClassVar[str] = ""
 
     def __init__(
@@ -234,7 +181,7 @@ class Pipeline:
         batch_size: int = 32,
         progress: bool | None = None,
         fast: bool | None = None,
-        onnx: bool | str | os.PathLike = False,
+        onnx: bool | str | os.PathLike[str] = False,
         allow_untrained_head: bool = False,
     ) -> None:
         if batch_size < 1:
@@ -257,7 +204,7 @@ class Pipeline:
         self.progress = progress
 
     # -- loading --------------------------------------------------------------------------------
-    def _load_model(self, model: Any, dtype: torch.dtype | str | None) -> torch.nn.Module:
+    def _load_model(self, model: Any, dtype: torch.dtype | str | None) -> AlbertPreTrainedModel:
         if model is None:
             model = default_model()
         if isinstance(model, (str, os.PathLike)):
@@ -280,7 +227,7 @@ class Pipeline:
                 loaded.set_attn_implementation("packed" if self.fast else "sdpa")
         return loaded.to(self.device).eval()
 
-    def _check_head(self, model: Any, name: str | os.PathLike | None) -> None:
+    def _check_head(self, model: Any, name: str | os.PathLike[str] | None) -> None:
         """Refuse a model whose head for this task was newly initialised when it was loaded (its
         ``loading_info`` says so; a model built in code has none and is the caller's own); with
         ``allow_untrained_head``, warn instead.
@@ -305,7 +252,7 @@ class Pipeline:
             UserWarning, stacklevel=4,
         )  # fmt: skip
 
-    def load(self, name_or_path: str | os.PathLike, dtype: torch.dtype | str | None) -> torch.nn.Module:
+    def load(self, name_or_path: str | os.PathLike[str], dtype: torch.dtype | str | None) -> AlbertPreTrainedModel:
         """Load :attr:`model_class` from a name (tasks that can use several heads override this)."""
         return self.model_class.from_pretrained(name_or_path, dtype=dtype)
 
@@ -396,6 +343,21 @@ class Pipeline:
             if pending is not None:
                 collect(*pending)
         return results  # type: ignore[return-value]
+
+    def run_encoded(
+        self,
+        encoded: Sequence[Encoded],
+        read_outputs: Callable[[Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+        **options: Any,
+    ) -> list[list[dict[str, np.ndarray]]]:
+        """:meth:`run` over the features of examples a codec encoded, all in one length-sorted
+        pass; for each example, its features' picked outputs in order."""
+        outputs = self.run([feature for example in encoded for feature in example.features], read_outputs, **options)
+        grouped, start = [], 0
+        for example in encoded:
+            grouped.append(outputs[start : start + len(example.features)])
+            start += len(example.features)
+        return grouped
 
     def _progress(self, batches: list[list[int]], description: str) -> Iterator[list[int]]:
         if not _show_progress(self.progress, len(batches)):

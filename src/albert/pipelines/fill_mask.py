@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..modeling import AlbertForMaskedLM, AlbertForPreTraining
 from ..wordpiece import AlbertWordPieceTokenizer
 from .base import Pipeline, as_list, build_inputs, check_texts, encode_pieces
+from .options import FillMaskOptions, with_options
 from .texts import Pieces
 
 Prediction = dict[str, Any]
@@ -59,8 +60,17 @@ class FillMaskPipeline(Pipeline):
         self, *args: Any, top_k: int = 5, targets: Sequence[str] | str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.top_k = top_k
-        self.targets = targets
+        self.options = FillMaskOptions(top_k=top_k, targets=targets)
+
+    @property
+    def top_k(self) -> int:
+        """Predictions per mask when a call does not say."""
+        return self.options.top_k
+
+    @property
+    def targets(self) -> Sequence[str] | str | None:
+        """The words scored when a call does not say (None: the whole vocabulary)."""
+        return self.options.targets
 
     def __call__(
         self,
@@ -97,14 +107,22 @@ class FillMaskPipeline(Pipeline):
         """
         texts, single = as_list(inputs)
         check_texts(texts)
-        top_k = self.top_k if top_k is None else top_k
-        if top_k < 1:
-            raise OptionError(f"top_k must be at least 1, got {top_k}")
-        chosen = self._targets(self.targets if targets is None else targets)
+        results = self.infer(texts, encode_pieces(self.tokenizer, texts), top_k=top_k, targets=targets)
+        return results[0] if single else results
+
+    def infer(
+        self, texts: Sequence[str], all_pieces: Sequence[Pieces], *, top_k: int | None = None,
+        targets: Sequence[str] | str | None = None,
+    ) -> list:  # fmt: skip
+        """Fill the masks of ``texts``, given as their pieces with spans (:func:`encode_pieces`), as
+        :meth:`__call__` does for a list (the service's model process calls this with what its HTTP
+        side encoded); raises what :meth:`__call__` raises for the texts' lengths, masks and targets."""
+        options = with_options(self.options, {"top_k": top_k, "targets": targets}, none_keeps=True)
+        top_k = options.top_k
+        chosen = self._targets(options.targets)
         if chosen is not None:
             top_k = min(top_k, len(chosen))
 
-        all_pieces = encode_pieces(self.tokenizer, texts)
         longest_target = max((len(target.ids) for target in chosen or ()), default=1)
         for index, pieces in enumerate(all_pieces):
             self._check_fits(index, texts[index], pieces, longest_target)
@@ -115,12 +133,11 @@ class FillMaskPipeline(Pipeline):
             # rows past a text's own masks are the batch's padding
             scored = [self._best_pieces(output["logits"][:count], top_k) for output, count in zip(outputs, masks)]
         else:
-            scored = self._target_scores(all_pieces, outputs, chosen, top_k)
-        results = [
+            scored = self._target_scores(list(all_pieces), outputs, chosen, top_k)
+        return [
             self._records(text, pieces, per_mask)
             for text, pieces, per_mask in zip(texts, all_pieces, scored)
         ]
-        return results[0] if single else results
 
     # -- checks --------------------------------------------------------------------------------
     def _check_fits(self, index: int, text: str, pieces: Pieces, longest_target: int) -> None:
@@ -309,16 +326,16 @@ class FillMaskPipeline(Pipeline):
         mask_starts = [start for piece, (start, _) in zip(pieces.ids, pieces.spans) if piece == mask_id]
         left = [start for index, start in enumerate(mask_starts) if index != mask_number]
         sequence, run = "", []
-        for position, piece in enumerate([*filled, None]):
-            if piece is not None and position not in other_masks:
-                run.append(piece)
+        for position, filled_id in enumerate([*filled, None]):
+            if filled_id is not None and position not in other_masks:
+                run.append(filled_id)
                 continue
             if run:
                 first = self.tokenizer.convert_ids_to_tokens(run[0])
                 glue = " " if sequence and self._starts_word(first) else ""
                 sequence += glue + self.tokenizer.decode(run, skip_special_tokens=True)
                 run = []
-            if piece is not None:
+            if filled_id is not None:
                 start = left[other_masks.index(position)]
                 glue = " " if sequence and start > 0 and text[start - 1].isspace() else ""
                 sequence += glue + mask
@@ -329,9 +346,11 @@ class FillMaskPipeline(Pipeline):
         a row, V). Scoring every position would cost S times the vocabulary projection (on a CPU
         a tenth of a short sentence's time) for scores nobody reads; the head works position by
         position, so the scores are the same."""
-        hidden = self.model.albert(**batch, **options).last_hidden_state  # (B, S, H)
+        model = self.model
+        assert isinstance(model, (AlbertForMaskedLM, AlbertForPreTraining))  # accepted_classes, checked at load
+        hidden = model.albert(**batch, **options).last_hidden_state  # (B, S, H)
         is_mask = batch["input_ids"] == self.tokenizer.mask_token_id
-        logits = self.model.masked_logits(hidden, is_mask)  # (M, V), row by row
+        logits = model.masked_logits(hidden, is_mask)  # (M, V), row by row
         per_row = logits.split(is_mask.sum(dim=1).tolist())
         return torch.nn.utils.rnn.pad_sequence(per_row, batch_first=True)  # (B, most masks in a row, V)
 

@@ -1,23 +1,24 @@
 """Multiple choice: how well each candidate continues or answers a prompt (SWAG, RACE, COPA).
 
-Each (prompt, choice) pair is one model input, ``[CLS] prompt [SEP] choice [SEP]``; the model
-gives each a logit and a softmax over one prompt's choices turns them into scores. Pairs are
-batched by length like every other input, so prompts with different numbers of choices mix
-freely.
+Encoding and decoding are :class:`~albert.codecs.multiple_choice.MultipleChoiceCodec`'s (what
+fine-tuning uses too): each (prompt, choice) pair is one model input, ``[CLS] prompt [SEP] choice
+[SEP]``, cut by transformers' ``longest_first``; a softmax over one prompt's logits gives the
+scores. Pairs are batched by length like every other input, so prompts with different numbers of
+choices mix freely.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..codecs.base import Encoded
+from ..codecs.multiple_choice import MultipleChoiceCodec
 from ..errors import InputError
 from ..modeling import AlbertForMultipleChoice
-from .base import Pipeline, TruncationWarning, build_inputs, check_texts, encode_pieces, truncate_pair
+from .base import Pipeline, check_texts, warn_truncated
 
 
 class MultipleChoicePipeline(Pipeline):
@@ -59,37 +60,30 @@ class MultipleChoicePipeline(Pipeline):
                 )
             check_texts(options, f"inputs[{index}]'s choices")
 
-        prompt_pieces = encode_pieces(self.tokenizer, prompts, with_spans=False)
-        flat_choices = [choice for options in choice_lists for choice in options]
-        choice_pieces = iter(encode_pieces(self.tokenizer, flat_choices, with_spans=False))
-        features, owners = [], []
-        for index, options in enumerate(choice_lists):
-            for _ in options:
-                first, second, cut = truncate_pair(
-                    prompt_pieces[index].ids, next(choice_pieces).ids, self.max_length - 3
-                )
-                if cut:
-                    detail = (
-                        f"with one of its choices is longer than the model's window of {self.max_length} tokens "
-                        "and was truncated"
-                    )
-                    warnings.warn(TruncationWarning(index, detail), stacklevel=2)
-                features.append(build_inputs(self.tokenizer, first, second))
-                owners.append(index)
-        outputs = self.run(features, lambda output, batch: {"logit": output.logits.reshape(-1)})
-
-        logits_per_prompt: list[list[float]] = [[] for _ in prompts]
-        for owner, output in zip(owners, outputs):
-            logits_per_prompt[owner].append(float(output["logit"]))
-        results = []
-        for options, logits in zip(choice_lists, logits_per_prompt):
-            scores = np.exp(np.asarray(logits, np.float64) - max(logits))
-            scores /= scores.sum()
-            results.append([
-                {"choice": choice, "index": position, "score": float(score)}
-                for position, (choice, score) in enumerate(zip(options, scores))
-            ])  # fmt: skip
+        encoded = self.codec.encode(prompts, choice_lists)
+        warn_truncated(
+            encoded,
+            f"with one of its choices is longer than the model's window of {self.max_length} tokens "
+            "and was truncated",
+        )
+        results = self.infer(encoded, choice_lists)
         return results[0] if single else results
+
+    @property
+    def codec(self) -> MultipleChoiceCodec:
+        """How this pipeline (and fine-tuning) encodes prompts with choices and decodes logits."""
+        return MultipleChoiceCodec(self.tokenizer, self.max_length)
+
+    def infer(
+        self, encoded: Sequence[Encoded], choice_lists: Sequence[Sequence[str]]
+    ) -> list[list[dict[str, Any]]]:
+        """Run the model on inputs :attr:`codec` encoded and score each prompt's choices (the
+        service's model process calls this with what its HTTP side encoded)."""
+        outputs = self.run_encoded(encoded, lambda output, batch: {"logit": output.logits.reshape(-1)})
+        return [
+            self.codec.decode(choices, [float(row["logit"]) for row in rows])
+            for choices, rows in zip(choice_lists, outputs)
+        ]
 
 
 def _collect(prompt: Any, choices: Any) -> tuple[list[str], list[list[str]], bool]:

@@ -1,31 +1,24 @@
 """Text classification: a score for every label of a text (or of a text pair).
 
-The scoring function follows the model's ``problem_type``, as transformers does: sigmoid for
-multi-label models (each label on its own) and single-output models, softmax for single-label
-models, raw values for regression.
+Encoding and decoding are :class:`~albert.codecs.text_classification.TextClassificationCodec`'s
+(what fine-tuning uses too): a pair too long for the window is cut by transformers'
+``longest_first``. The scoring function follows the model's ``problem_type``, as transformers
+does: sigmoid for multi-label models (each label on its own) and single-output models, softmax for
+single-label models, raw values for regression.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from ..codecs.base import Encoded
+from ..codecs.text_classification import FUNCTIONS as FUNCTIONS
+from ..codecs.text_classification import TextClassificationCodec, default_function
 from ..errors import InputError, OptionError
 from ..modeling import AlbertForSequenceClassification
-from .base import (
-    Pipeline,
-    TruncationWarning,
-    as_list,
-    build_inputs,
-    check_texts,
-    encode_pieces,
-    truncate_pair,
-)
+from .base import Pipeline, as_list, check_texts, warn_truncated
 
-FUNCTIONS = ("softmax", "sigmoid", "none")
 TextInput = str | Mapping[str, str] | tuple[str, str]
 
 
@@ -51,12 +44,12 @@ class TextClassificationPipeline(Pipeline):
 
     def default_function(self) -> str:
         """The scoring function the model's config implies."""
-        problem_type = self.config.problem_type
-        if problem_type == "regression":
-            return "none"
-        if problem_type == "multi_label_classification" or self.config.num_labels == 1:
-            return "sigmoid"
-        return "softmax"
+        return default_function(self.config.problem_type, self.config.num_labels)
+
+    @property
+    def codec(self) -> TextClassificationCodec:
+        """How this pipeline (and fine-tuning) encodes inputs and decodes logits."""
+        return TextClassificationCodec(self.tokenizer, self.max_length)
 
     def __call__(
         self,
@@ -93,44 +86,28 @@ class TextClassificationPipeline(Pipeline):
         if top_k is not None and top_k < 1:
             raise OptionError(f"top_k must be at least 1 (or None for every label), got {top_k}")
 
-        first_pieces = encode_pieces(self.tokenizer, firsts, with_spans=False)
-        pair_indices = [index for index, second in enumerate(seconds) if second is not None]
-        second_pieces = dict(
-            zip(pair_indices, encode_pieces(self.tokenizer, [seconds[i] for i in pair_indices], with_spans=False))
+        encoded = self.codec.encode(firsts, seconds)
+        warn_truncated(
+            encoded,
+            f"is longer than the model's window of {self.max_length} tokens and was truncated for "
+            "classification",
         )
-        features = []
-        for index, pieces in enumerate(first_pieces):
-            second = second_pieces[index].ids if index in second_pieces else None
-            budget = self.max_length - (3 if second is not None else 2)
-            first_ids, second_ids, cut = truncate_pair(pieces.ids, second, budget)
-            if cut:
-                detail = (
-                    f"is longer than the model's window of {self.max_length} tokens and was truncated for "
-                    "classification"
-                )
-                warnings.warn(TruncationWarning(index, detail), stacklevel=2)
-            features.append(build_inputs(self.tokenizer, first_ids, second_ids))
-
-        outputs = self.run(features, lambda output, batch: {"logits": output.logits})
-        results = [self._labels(output["logits"], function, top_k) for output in outputs]
+        results = self.infer(encoded, function_to_apply=function, top_k=top_k)
         return results[0] if single else results
 
-    def _labels(self, logits: np.ndarray, function: str, top_k: int | None) -> list[dict[str, Any]]:
-        scores = _apply(logits.astype(np.float64), function)
-        order = np.argsort(-scores, kind="stable")[:top_k]
+    def infer(
+        self, encoded: Sequence[Encoded], top_k: int | None = None, function_to_apply: str | None = None
+    ) -> list[list[dict[str, Any]]]:
+        """Run the model on inputs :attr:`codec` encoded and read each one's label scores (the
+        service's model process calls this with what its HTTP side encoded); options as for
+        :meth:`__call__`, already checked."""
+        function = function_to_apply or self.function_to_apply or self.default_function()
+        top_k = top_k if top_k is not None else self.top_k
+        outputs = self.run_encoded(encoded, lambda output, batch: {"logits": output.logits})
         return [
-            {"label": self.config.id2label.get(int(i), f"LABEL_{i}"), "score": float(scores[i])}
-            for i in order
+            self.codec.decode(output[0]["logits"], self.config.id2label, function, top_k)
+            for output in outputs
         ]
-
-
-def _apply(logits: np.ndarray, function: str) -> np.ndarray:
-    if function == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-logits))
-    if function == "softmax":
-        shifted = np.exp(logits - logits.max())
-        return shifted / shifted.sum()
-    return logits
 
 
 def _split_pairs(items: list[Any]) -> tuple[list[Any], list[str | None]]:

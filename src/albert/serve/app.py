@@ -55,7 +55,7 @@ TASK_ENDPOINTS = dict(zip(HEAD_TASKS, ("/fill-mask", "/classify", "/tag", "/answ
 ALWAYS = ("/embed", "/embed_all", "/v1/embeddings", "/tokenize", "/health", "/info", "/metrics")
 #: The endpoints served whatever the model, that take a JSON body.
 ALWAYS_POSTED = ("/embed", "/embed_all", "/v1/embeddings", "/tokenize")
-ERRORS = {status: {"model": schemas.ErrorBody} for status in (400, 401, 404, 413, 415, 422, 429, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": schemas.ErrorBody} for status in (400, 401, 404, 413, 415, 422, 429, 503)}
 #: Bodies up to this size are tokenized on the event loop (well under a millisecond); a larger
 #: one in a thread, so that one big request never holds up the others (or /health).
 INLINE_BODY_BYTES = 16 * 1024
@@ -90,13 +90,15 @@ class Batched:
 
     results: list[Any]
     entries: list[Entry]
+    #: The inputs' own real tokens after any cut (``x-compute-tokens``, and OpenAI's ``usage``).
+    tokens: int
 
     def response(self, content: Any) -> JSONAnswer:
         batches = {id(entry.batch): entry.batch for entry in self.entries if entry.batch is not None}
         headers = {
             "x-compute-time": f"{1000 * sum(batch.compute_seconds for batch in batches.values()):.3f}",
             "x-queue-time": f"{1000 * max(entry.queue_seconds for entry in self.entries):.3f}",
-            "x-compute-tokens": str(sum(entry.tokens for entry in self.entries)),
+            "x-compute-tokens": str(self.tokens),
         }
         return JSONAnswer(content, headers=headers)
 
@@ -135,8 +137,8 @@ async def _client_gone(request: Request) -> None:
 async def run_batched(
     request: Request, service: Service, key: Hashable, make_ready: Callable[[], list[Ready]]
 ) -> Batched:
-    """Admit the request, make its inputs ready (a large body off the event loop), queue them, await
-    the results.
+    """Admit the request, encode its inputs (a large body off the event loop), queue the ids (the
+    batch budget counts their features), await the results.
 
     Raises:
         Overloaded, ShuttingDown: not admitted. EmptyInput, InvalidRequest: a bad input.
@@ -147,8 +149,9 @@ async def run_batched(
         small = len(await request.body()) <= INLINE_BODY_BYTES
         ready = make_ready() if small else await run_in_threadpool(make_ready)
         entries = service.batcher.submit(key, [(each.item, each.tokens) for each in ready])
-        results = asyncio.gather(*(asyncio.wrap_future(entry.future) for entry in entries))
-        watcher = asyncio.ensure_future(_client_gone(request))
+        tokens = sum(each.counted for each in ready)
+        results: asyncio.Future[list[Any]] = asyncio.gather(*(asyncio.wrap_future(entry.future) for entry in entries))
+        watcher: asyncio.Future[Any] = asyncio.ensure_future(_client_gone(request))
         try:
             await asyncio.wait({results, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -159,7 +162,7 @@ async def run_batched(
                 await results
             raise ClientDisconnected("the client disconnected before its answer was ready")
         try:
-            return Batched(results.result(), entries)
+            return Batched(results.result(), entries, tokens)
         except AlbertError as error:  # an input the pipeline refused, alone (anything else is a bug: 500)
             raise InvalidRequest(" ".join(str(error).split())) from None
     finally:
@@ -333,7 +336,10 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
         check_input_count(texts, limit)
         key = batch_key("embeddings", level=body.level, sentence_pooling=body.pooling,
                         split_sentences=body.split_sentences, output="records")  # fmt: skip
-        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        truncate = service.truncate(body.truncate)
+        batched = await run_batched(
+            request, service, key, lambda: served.embeddings(texts, truncate, body.level, body.split_sentences)
+        )
         if body.level == "document":
             return batched.response([vector(records[0]["embedding"], body.normalize).tolist() for records in batched.results])
         return batched.response([[unit(record, body.normalize) for record in records] for records in batched.results])
@@ -345,7 +351,10 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
         check_input_count(texts, limit)
         pooling = {"word_pooling": body.word_pooling} if body.level == "word" else {}
         key = batch_key("embeddings", level=body.level, split_sentences=body.split_sentences, output="records", **pooling)
-        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        truncate = service.truncate(body.truncate)
+        batched = await run_batched(
+            request, service, key, lambda: served.embeddings(texts, truncate, body.level, body.split_sentences)
+        )
         return batched.response([[unit(record) for record in records] for records in batched.results])
 
     @app.post("/v1/embeddings", response_model=schemas.OpenAIEmbeddingList, tags=["embeddings"])
@@ -359,15 +368,16 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
                 f"{served.facts.dimension} (or leave dimensions out)"
             )
         key = batch_key("embeddings", level="document", sentence_pooling="mean", split_sentences=True, output="records")
-        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(None)))
+        batched = await run_batched(
+            request, service, key, lambda: served.embeddings(texts, service.truncate(None), "document", True)
+        )
         data = []
         for index, records in enumerate(batched.results):
             values = vector(records[0]["embedding"][: body.dimensions], normalize=True)
             encoded = base64.b64encode(values.astype("<f4").tobytes()).decode() if body.encoding_format == "base64" else values.tolist()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
-        tokens = sum(entry.tokens for entry in batched.entries)
-        return batched.response({"object": "list", "data": data, "model": served.name,
-                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
+        usage = {"prompt_tokens": batched.tokens, "total_tokens": batched.tokens}
+        return batched.response({"object": "list", "data": data, "model": served.name, "usage": usage})
 
 
 # -- the tasks with heads -------------------------------------------------------------------------
@@ -376,7 +386,7 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
 def _add_task_routes(app: FastAPI, service: Service) -> None:
     served, settings = service.served, service.settings
     limit = settings.max_client_batch_size
-    routes: dict[str, Callable[..., Any]] = {}
+    routes: dict[str, tuple[Callable[..., Any], Any]] = {}
 
     def fits_one_batch(index: int, tokens: int, advice: str) -> int:
         """An input's tokens when one batch holds them (the pipeline runs it as one piece of work).
@@ -396,10 +406,8 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         texts = as_list(body.inputs)
         check_input_count(texts, limit)
         key = batch_key("fill-mask", top_k=body.top_k, targets=tuple(body.targets) if body.targets is not None else None)
-        mask = served.tokenizer.mask_token_id
-        batched = await run_batched(
-            request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate), must_hold=mask)
-        )
+        truncate = service.truncate(body.truncate)
+        batched = await run_batched(request, service, key, lambda: served.fill_mask(texts, truncate))
         return batched.response(batched.results)
 
     async def classify(request: Request, body: schemas.ClassifyRequest) -> Response:
@@ -408,17 +416,8 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         check_input_count(inputs, limit)
         pairs = [(item, None) if isinstance(item, str) else (item.text, item.text_pair) for item in inputs]
         truncate = service.truncate(body.truncate)
-
-        def make_ready() -> list[Ready]:
-            counts = served.pair_tokens(pairs)
-            return [
-                Ready(first if second is None else {"text": first, "text_pair": second},
-                      served.check_window(index, tokens, truncate))
-                for index, ((first, second), tokens) in enumerate(zip(pairs, counts))
-            ]  # fmt: skip
-
         key = batch_key("text-classification", top_k=body.top_k, function_to_apply=body.function_to_apply)
-        batched = await run_batched(request, service, key, make_ready)
+        batched = await run_batched(request, service, key, lambda: served.text_classification(pairs, truncate))
         return batched.response(batched.results)
 
     async def tag(request: Request, body: schemas.TagRequest) -> Response:
@@ -427,7 +426,8 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         check_input_count(texts, limit)
         ignore = tuple(body.ignore_labels) if body.ignore_labels is not None else None
         key = batch_key("token-classification", aggregation_strategy=body.aggregation_strategy, ignore_labels=ignore)
-        batched = await run_batched(request, service, key, lambda: served.ready_texts(texts, service.truncate(body.truncate)))
+        truncate = service.truncate(body.truncate)
+        batched = await run_batched(request, service, key, lambda: served.token_classification(texts, truncate))
         return batched.response(batched.results)
 
     async def answer(request: Request, body: schemas.AnswerRequest) -> Response:
@@ -437,9 +437,10 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
 
         def make_ready() -> list[Ready]:
             counts = served.pair_tokens([(item.question, item.context) for item in questions])
-            return [Ready({"question": item.question, "context": item.context},
-                          fits_one_batch(index, tokens, "shorten its context or split it"))
-                    for index, (item, tokens) in enumerate(zip(questions, counts))]  # fmt: skip
+            for index, tokens in enumerate(counts):  # each runs as one piece of work, whatever its windows
+                fits_one_batch(index, tokens, "shorten its context or split it")
+            return served.question_answering([item.question for item in questions],
+                                             [item.context for item in questions], body.doc_stride, counts)  # fmt: skip
 
         key = batch_key("question-answering", top_k=body.top_k, max_answer_len=body.max_answer_len,
                         doc_stride=body.doc_stride, handle_impossible_answer=body.handle_impossible_answer)  # fmt: skip
@@ -455,10 +456,8 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         def make_ready() -> list[Ready]:
             ready = []
             for index, item in enumerate(prompts):
-                counts = served.pair_tokens([(item.prompt, choice) for choice in item.choices], [index] * len(item.choices))
-                tokens = sum(served.check_window(index, count, truncate) for count in counts)
-                fits_one_batch(index, tokens, "give it fewer or shorter choices")  # its choices run as one
-                ready.append(Ready({"prompt": item.prompt, "choices": list(item.choices)}, tokens))
+                ready.append(served.multiple_choice(index, item.prompt, item.choices, truncate))
+                fits_one_batch(index, ready[-1].tokens, "give it fewer or shorter choices")  # its choices run as one
             return ready
 
         batched = await run_batched(request, service, batch_key("multiple-choice"), make_ready)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from .asgi import HttpMiddleware
+from .asgi import HttpMiddleware, Receive, Scope, Send
 from .errors import Unauthorized
 
 OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
@@ -30,7 +30,7 @@ class ApiKeyCheck(HttpMiddleware):
         self.expected = api_key.encode()
         self.reply = reply
 
-    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in OPEN_PATHS:
             given = dict(scope["headers"]).get(b"authorization")
             refusal = None

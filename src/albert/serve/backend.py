@@ -1,4 +1,6 @@
-"""What computes the service's batches: the pipelines of one model, on one set of weights.
+"""What computes the service's batches: the pipelines of one model, on one set of weights, run on
+inputs the HTTP side already encoded (:class:`~albert.serve.jobs.Job`): only the model and the
+decode run here, through each pipeline's ``infer``.
 
 A folder's head is its config's ``architectures`` (what :class:`~albert.pipelines.embeddings.EmbeddingsPipeline`
 reads too); a task is served when its pipeline accepts that head, as the pipelines themselves
@@ -14,14 +16,15 @@ start, unless ``allow_untrained_head`` (``--allow-untrained-head``) says to serv
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..config import AlbertConfig
 from ..modeling import MODEL_CLASSES, AlbertModel
 from ..pipelines import Pipeline, pipeline, pipeline_class
 from ..text_normalization import build_tables
+from .jobs import Job
 from .model_facts import HEAD_TASKS, ModelFacts
 
 
@@ -52,7 +55,7 @@ class Pipelines:
     def __init__(self, model: str, device: str | None = None, dtype: str | None = None, fast: bool | None = None,
                  onnx: bool = False, allow_untrained_head: bool = False) -> None:  # fmt: skip
         self.head_task = head_task(model)
-        options = dict(device=device, fast=fast, progress=False)
+        options: dict[str, Any] = dict(device=device, fast=fast, progress=False)
         self.pipelines: dict[str, Pipeline] = {}
         with warnings.catch_warnings(record=True) as caught:  # for the server's log (an untrained head ...)
             warnings.simplefilter("always")
@@ -78,9 +81,46 @@ class Pipelines:
             dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""), warnings=self.warnings,
         )  # fmt: skip
 
-    def compute(self, key: Hashable, items: list[Any]) -> list[Any]:
-        """Run one merged batch: ``key`` is ``(task, ((option, value), ...))``; one result per item."""
-        task, options = key  # type: ignore[misc]
-        return self.pipelines[task](items, **dict(options))
+    def compute(self, key: Hashable, items: list[Job]) -> list[Any]:
+        """Run one merged batch of inputs the HTTP side encoded: ``key`` is ``(task, ((option,
+        value), ...))``; one result per item, as the task's pipeline gives it for a list."""
+        task, options = cast("tuple[str, tuple[tuple[str, Any], ...]]", key)
+        return _RUNS[task](self.pipelines[task], items, dict(options))
 
 
+def _embeddings(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    return pipe.infer([job.encoded for job in jobs], [job.text for job in jobs], **options)
+
+
+def _fill_mask(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    return pipe.infer([job.text for job in jobs], [job.encoded.meta for job in jobs], **options)
+
+
+def _text_classification(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    return pipe.infer([job.encoded for job in jobs], **options)
+
+
+def _token_classification(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    ignore = options["ignore_labels"]
+    ignored = set(pipe.ignore_labels if ignore is None else ignore)
+    return pipe.infer([job.encoded for job in jobs], [job.text for job in jobs],
+                      options["aggregation_strategy"].lower(), ignored)  # fmt: skip
+
+
+def _question_answering(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    return pipe.infer([job.encoded for job in jobs], [job.text for job in jobs], **options)
+
+
+def _multiple_choice(pipe: Any, jobs: list[Job], options: dict[str, Any]) -> list[Any]:
+    return pipe.infer([job.encoded for job in jobs], [list(job.choices) for job in jobs])
+
+
+#: How each task's pipeline runs the model on encoded inputs and decodes its outputs.
+_RUNS: dict[str, Callable[[Any, list[Job], dict[str, Any]], list[Any]]] = {
+    "embeddings": _embeddings,
+    "fill-mask": _fill_mask,
+    "text-classification": _text_classification,
+    "token-classification": _token_classification,
+    "question-answering": _question_answering,
+    "multiple-choice": _multiple_choice,
+}

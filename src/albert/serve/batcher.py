@@ -16,7 +16,7 @@ batch and every queued input fail with it at once, and so does every input submi
 (:meth:`Batcher.stop`, which the server also calls when its drain runs out of time).
 
 The pipelines compute every input on its own (packed, unpadded rows), so an input's result does
-not depend on the batch it joined, to float rounding (``tests/test_serve.py`` checks 1e-5).
+not depend on the batch it joined, to float rounding (``tests/serve/test_serve.py`` checks 1e-5).
 """
 
 from __future__ import annotations
@@ -211,9 +211,9 @@ class Batcher:
             inputs=len(batch), tokens=sum(entry.tokens for entry in batch),
             compute_seconds=time.perf_counter() - start, queue_seconds=[entry.queue_seconds for entry in batch],
         )  # fmt: skip
-        for entry, (result, error) in zip(batch, outcomes):
+        for entry, (result, failure) in zip(batch, outcomes):
             entry.batch = stats
-            _settle(entry, result, error)
+            _settle(entry, result, failure)
         if self.on_batch is not None:
             self.on_batch(stats)
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Collection
 from typing import Any
 
-from .asgi import HttpMiddleware
+from .asgi import HttpMiddleware, Receive, Scope, Send
 from .errors import MalformedBody, UnsupportedMediaType
 
 #: What every malformed-body message ends with.
@@ -41,7 +41,7 @@ class JsonContentType(HttpMiddleware):
         self.paths = frozenset(paths)
         self.reply = reply
 
-    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "POST" and scope["path"] in self.paths:
             given = dict(scope["headers"]).get(b"content-type")
             shown = given.decode("latin-1") if given is not None else None

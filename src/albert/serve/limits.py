@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from .asgi import HttpMiddleware
+from .asgi import HttpMiddleware, Message, Receive, Scope, Send
 from .errors import EmptyInput, InvalidRequest, Overloaded, PayloadTooLarge, ShuttingDown
 
 
@@ -42,14 +42,14 @@ class PayloadLimit(HttpMiddleware):
         self.limit = limit
         self.reply = reply
 
-    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
             await self.reply(scope["path"], payload_too_large(self.limit))(scope, receive, send)
             return
         received = 0
 
-        async def counted_receive() -> dict:
+        async def counted_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":

@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .asgi import HttpMiddleware
+from .asgi import HttpMiddleware, Receive, Scope, Send
 from .batcher import BatchStats
 
 #: Latency buckets in seconds, from a short sentence on a GPU to a full batch on a CPU.
@@ -94,7 +94,7 @@ class RequestMetrics(HttpMiddleware):
         super().__init__(app)
         self.metrics = metrics
 
-    async def handle(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.metrics.endpoint(scope["path"])
         self.metrics.requests.labels(endpoint).inc()
         start = time.perf_counter()

@@ -1,40 +1,62 @@
-"""The model a service holds: its facts, its tokenizer, what computes its batches, and inputs made ready.
+"""The model a service holds: its facts, its tokenizer, what computes its batches, and inputs encoded.
 
 The pipelines (:mod:`.backend`) run in a process of their own (:mod:`.worker`) unless asked to
-run in this one; this side keeps the tokenizer, to check and count inputs before they queue.
-Inputs are checked and counted here, before they queue: an empty one is refused (400); one
-longer than the model's window is cut to it when truncation is on, refused (422) otherwise.
+run in this one. This side keeps the tokenizer: every input is checked, cut and encoded here,
+once, by its task's codec (:mod:`albert.codecs`, what fine-tuning and the pipelines use), and the
+model's process is sent the ids (:class:`~albert.serve.jobs.Job`). An empty input is refused (400);
+one longer than the model's window is cut to it when truncation is on, refused (422) otherwise.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..codecs.base import Encoded, build_inputs
+from ..codecs.embeddings import EmbeddingsCodec
+from ..codecs.multiple_choice import MultipleChoiceCodec
+from ..codecs.question_answering import QuestionAnsweringCodec
+from ..codecs.text_classification import TextClassificationCodec
+from ..codecs.texts import Pieces, check_texts, encode_pieces
+from ..codecs.token_classification import TokenClassificationCodec
 from ..config import CONFIG_NAME, AlbertConfig
 from ..errors import AlbertError
 from ..hub import default_model, resolve_file
-from ..pipelines.texts import check_texts, encode_pieces
+from ..pipelines.options import QuestionAnsweringOptions
 from ..text_normalization import build_tables, utf8_problem
 from ..tokenizer import load_tokenizer
 from .errors import EmptyInput, InvalidRequest
+from .jobs import Job
 from .model_facts import ModelFacts
 from .worker import EXIT_TIMEOUT, ModelWorker
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+
     from .backend import Pipelines
+
+#: The question-answering window when a request does not say: the pipeline's (SQuAD's 384, or
+#: the model's window when shorter; :meth:`QuestionAnsweringPipeline.codec`).
+QA_WINDOW = 384
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Ready:
-    """One input made ready: what the pipeline is given, and its real tokens (the batch budget)."""
+    """One input encoded: what the model's process is sent, and the input's own real tokens after
+    any cut (what ``x-compute-tokens`` and ``usage`` count; the batch budget counts the features)."""
 
-    item: Any
-    tokens: int
+    item: Job
+    counted: int
+
+    @property
+    def tokens(self) -> int:
+        """Real tokens of its features: what it costs a batch."""
+        return self.item.tokens
 
 
 class ServedModel:
@@ -70,8 +92,8 @@ class ServedModel:
         source = str(model) if model is not None else str(default_model())
         # A name that is no model, or a config no network can be built from, is refused here, in a
         # fraction of a second, before a process starts and imports torch to find out.
-        AlbertConfig.from_json_file(resolve_file(source, CONFIG_NAME))  # type: ignore[arg-type]
-        options = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
+        AlbertConfig.from_json_file(resolve_file(source, CONFIG_NAME))
+        options: dict[str, Any] = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
                        allow_untrained_head=allow_untrained_head)  # fmt: skip
         if in_process:
             from .backend import Pipelines  # torch, in this process only when the model is here
@@ -98,7 +120,7 @@ class ServedModel:
         return not isinstance(self.backend, ModelWorker) or self.backend.alive
 
     # -- running a batch ------------------------------------------------------------------------
-    def compute(self, key: Hashable, items: list[Any]) -> list[Any]:
+    def compute(self, key: Hashable, items: list[Job]) -> list[Any]:
         """Run one merged batch: ``key`` is ``(task, ((option, value), ...))``; one result per item.
 
         Raises:
@@ -117,13 +139,98 @@ class ServedModel:
         if isinstance(self.backend, ModelWorker):
             self.backend.close(timeout)
 
-    # -- making inputs ready --------------------------------------------------------------------
+    # -- encoding inputs ------------------------------------------------------------------------
+    def embeddings(self, texts: Sequence[str], truncate: bool, level: str, split_sentences: bool) -> list[Ready]:
+        """Texts for the embeddings pipeline (each within the window), in its sentences and windows.
+
+        Raises:
+            EmptyInput, InvalidRequest: as :meth:`fit_texts` says.
+        """
+        fitted = self.fit_texts(texts, truncate)
+        with_spans = level in ("word", "piece")
+        codec = EmbeddingsCodec(self.tokenizer, self.facts.window, split_sentences, with_spans)
+        # A text that is one sentence is not tokenized again (spans aside): its pieces are known.
+        known = None if with_spans else [Pieces(ids, [], []) for _, ids in fitted]
+        encoded = _refused_as_request(codec.encode, [text for text, _ in fitted], known)
+        return [Ready(Job(example, text), len(ids) + 2) for (text, ids), example in zip(fitted, encoded)]
+
+    def fill_mask(self, texts: Sequence[str], truncate: bool) -> list[Ready]:
+        """Texts holding [MASK], each within the window, as pieces with their spans (the sequences
+        the answers show are read from them).
+
+        Raises:
+            EmptyInput, InvalidRequest: as :meth:`fit_texts` says; a text without [MASK] (after any cut).
+        """
+        fitted = [text for text, _ in self.fit_texts(texts, truncate, must_hold=self.tokenizer.mask_token_id)]
+        return [
+            Ready(Job(Encoded([build_inputs(self.tokenizer, pieces.ids)], pieces), text), len(pieces) + 2)
+            for text, pieces in zip(fitted, encode_pieces(self.tokenizer, fitted))
+        ]
+
+    def token_classification(self, texts: Sequence[str], truncate: bool) -> list[Ready]:
+        """Texts to tag, each within the window, as the token-classification codec encodes them.
+
+        Raises:
+            EmptyInput, InvalidRequest: as :meth:`fit_texts` says.
+        """
+        fitted = [text for text, _ in self.fit_texts(texts, truncate)]
+        encoded = TokenClassificationCodec(self.tokenizer, self.facts.window).encode(fitted)
+        return [Ready(Job(example, text), example.tokens) for text, example in zip(fitted, encoded)]
+
+    def text_classification(self, pairs: Sequence[tuple[str, str | None]], truncate: bool) -> list[Ready]:
+        """Texts (and pairs) to classify, cut by ``longest_first`` to the window when ``truncate``.
+
+        Raises:
+            EmptyInput: a text is empty. InvalidRequest: one is longer than the window, without ``truncate``.
+        """
+        self.check_pairs(pairs)
+        codec = TextClassificationCodec(self.tokenizer, self.facts.window)
+        encoded = codec.encode([first for first, _ in pairs], [second for _, second in pairs])
+        for index, example in enumerate(encoded):
+            if example.truncated and not truncate:
+                raise InvalidRequest(self._too_long(index, self.pair_tokens([pairs[index]])[0]))
+        return [Ready(Job(example), example.tokens) for example in encoded]
+
+    def multiple_choice(self, index: int, prompt: str, choices: Sequence[str], truncate: bool) -> Ready:
+        """One prompt with its choices (``inputs[index]``), each pair cut by ``longest_first`` to the
+        window when ``truncate``.
+
+        Raises:
+            EmptyInput: a text is empty. InvalidRequest: a pair is longer than the window, without ``truncate``.
+        """
+        pairs: list[tuple[str, str | None]] = [(prompt, choice) for choice in choices]
+        self.check_pairs(pairs, [index] * len(pairs))
+        (example,) = MultipleChoiceCodec(self.tokenizer, self.facts.window).encode([prompt], [list(choices)])
+        if example.truncated and not truncate:
+            for count in self.pair_tokens(pairs):
+                self.check_window(index, count, truncate)
+        return Ready(Job(example, choices=tuple(choices)), example.tokens)
+
+    def question_answering(self, questions: Sequence[str], contexts: Sequence[str], doc_stride: int | None,
+                           counts: Sequence[int]) -> list[Ready]:  # fmt: skip
+        """Questions with their contexts, in the windows of the pipeline's codec; ``counts`` are their
+        pairs' real tokens (:meth:`pair_tokens`, checked by the caller).
+
+        Raises:
+            InvalidRequest: a question that leaves no room for its context, or a ``doc_stride`` too large.
+        """
+        defaults = QuestionAnsweringOptions()
+        codec = QuestionAnsweringCodec(
+            self.tokenizer, min(QA_WINDOW, self.facts.window), defaults.max_question_len, doc_stride
+        )
+        encoded = _refused_as_request(codec.encode, questions, contexts)
+        return [Ready(Job(example, context), count) for example, context, count in zip(encoded, contexts, counts)]
+
+    # -- checking and counting ------------------------------------------------------------------
     def piece_counts(self, texts: Sequence[str]) -> list[int]:
-        """How many pieces each text is (no special tokens), by the pipelines' own tokenization."""
+        """How many pieces each text is (no special tokens), by the codecs' own tokenization."""
         return [len(pieces) for pieces in encode_pieces(self.tokenizer, list(texts), with_spans=False)]
 
-    def ready_texts(self, texts: Sequence[str], truncate: bool, must_hold: int | None = None) -> list[Ready]:
-        """Single texts as ``[CLS] text [SEP]``, each within the window (cut to it when ``truncate``).
+    def fit_texts(
+        self, texts: Sequence[str], truncate: bool, must_hold: int | None = None
+    ) -> list[tuple[str, list[int]]]:
+        """Single texts as ``[CLS] text [SEP]`` within the window (cut to it when ``truncate``):
+        each text as it will be read, and its pieces' ids.
 
         Args:
             must_hold: a token id every text must hold after any cut (fill-mask's [MASK]).
@@ -133,7 +240,7 @@ class ServedModel:
             InvalidRequest: a text is longer than the window and ``truncate`` is off, or lacks ``must_hold``.
         """
         check_not_blank(texts)
-        ready = []
+        fitted = []
         for index, (text, pieces) in enumerate(zip(texts, encode_pieces(self.tokenizer, list(texts), with_spans=False))):
             ids = pieces.ids
             if not ids:
@@ -148,11 +255,24 @@ class ServedModel:
                     f"inputs[{index}] has no {token}" + (" within the model's window" if len(text) < len(texts[index]) else "")
                     + f": write {token} where a word should be predicted"
                 )
-            ready.append(Ready(text, len(ids) + 2))
-        return ready
+            fitted.append((text, ids))
+        return fitted
+
+    def check_pairs(self, pairs: Sequence[tuple[str, str | None]], indices: Sequence[int] | None = None) -> None:
+        """Every first text, then every second one, is not blank (named by its input's index:
+        ``indices``, by default its position).
+
+        Raises:
+            EmptyInput: a text is empty.
+        """
+        indices = list(indices) if indices is not None else list(range(len(pairs)))
+        check_not_blank([first for first, _ in pairs], indices)
+        check_not_blank([second for _, second in pairs if second is not None],
+                        [index for index, (_, second) in zip(indices, pairs) if second is not None])  # fmt: skip
 
     def pair_tokens(self, pairs: Sequence[tuple[str, str | None]], indices: Sequence[int] | None = None) -> list[int]:
-        """Real tokens of ``[CLS] first [SEP] second [SEP]`` (``[CLS] first [SEP]`` without a second).
+        """Real tokens of ``[CLS] first [SEP] second [SEP]`` (``[CLS] first [SEP]`` without a second),
+        uncut.
 
         Args:
             indices: each pair's index in the request's inputs, for messages (default: its position).
@@ -160,20 +280,16 @@ class ServedModel:
         Raises:
             EmptyInput: a text is empty, named by its input's index.
         """
-        indices = list(indices) if indices is not None else list(range(len(pairs)))
-        firsts = [first for first, _ in pairs]
-        seconds = [second for _, second in pairs if second is not None]
-        check_not_blank(firsts, indices)
-        check_not_blank(seconds, [index for index, (_, second) in zip(indices, pairs) if second is not None])
-        second_counts = iter(self.piece_counts(seconds))
+        self.check_pairs(pairs, indices)
+        second_counts = iter(self.piece_counts([second for _, second in pairs if second is not None]))
         return [
             first_count + 2 + (next(second_counts) + 1 if second is not None else 0)
-            for (_, second), first_count in zip(pairs, self.piece_counts(firsts))
+            for (_, second), first_count in zip(pairs, self.piece_counts([first for first, _ in pairs]))
         ]
 
     def check_window(self, index: int, tokens: int, truncate: bool) -> int:
-        """The tokens of an input the pipeline cuts itself (a pair, longest part first): refused
-        when longer than the window without ``truncate``, else counted as what will run.
+        """An input of ``tokens`` (uncut) is refused when longer than the window without
+        ``truncate``; else its tokens after a cut.
 
         Raises:
             InvalidRequest: too long, and ``truncate`` is off.
@@ -242,3 +358,12 @@ def check_not_blank(texts: Sequence[str], indices: Sequence[int] | None = None) 
         first = next(text for text in texts if not isinstance(text, str) or not text.strip() or utf8_problem(text))
         kind = EmptyInput if isinstance(first, str) and not first.strip() else InvalidRequest
         raise kind(str(error)) from None
+
+
+def _refused_as_request(encode: Any, *arguments: Any) -> list[Encoded]:
+    """``encode(*arguments)``, an input or option its codec refuses (an :class:`AlbertError`) as
+    the service's 422, in the words the pipeline would have used."""
+    try:
+        return encode(*arguments)
+    except AlbertError as error:
+        raise InvalidRequest(" ".join(str(error).split())) from None

@@ -66,7 +66,9 @@ def _with_param_names(error: ValueError) -> ValueError:
 
 def set_given_params(stage: Params) -> None:
     """Set the Params a ``@keyword_only`` constructor was given; None means "leave the default"."""
-    stage._set(**{key: value for key, value in stage._input_kwargs.items() if value is not None})
+    # @keyword_only stores the call's keywords on the instance; pyspark's stubs do not declare the attribute.
+    given: dict[str, Any] = stage._input_kwargs  # type: ignore[attr-defined]
+    stage._set(**{key: value for key, value in given.items() if value is not None})
 
 
 def _setter(name: str) -> Any:
@@ -306,23 +308,22 @@ class AlbertEmbeddings(_AlbertAnnotator):
         set_given_params(self)
 
     def worker_spec(self) -> WorkerSpec:
-        from ..pipelines.embeddings import check_options
+        from ..pipelines.options import EmbeddingOptions
 
         spec = self._spec(case_sensitive=self.getCaseSensitive())
         config = self._config(spec.model)
-        settings = dict(
-            level=self.getLevel(), word_pooling=self.getWordPooling(), sentence_pooling=self.getSentencePooling(),
-            layer=self.getLayer(), mean_last=None, output="records", split_sentences=self.getSplitSentences(),
-            stride=None, max_length=self.getMaxSentenceLength(),
-        )  # fmt: skip
         try:
-            options = check_options(settings, config.num_hidden_layers, config.max_position_embeddings)
+            options = EmbeddingOptions(
+                level=self.getLevel(), word_pooling=self.getWordPooling(), sentence_pooling=self.getSentencePooling(),
+                layer=self.getLayer(), split_sentences=self.getSplitSentences(), max_length=self.getMaxSentenceLength(),
+            ).for_model(config.num_hidden_layers, config.max_position_embeddings)  # fmt: skip
         except ValueError as error:
             raise _with_param_names(error) from None
         if spec.case_sensitive:
             tokenizer_with_case(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
-        del options["output"], options["mean_last"], options["stride"]
-        return replace(spec, options=tuple(sorted(options.items())))
+        # the Stage's Params only: the worker asks for records itself, and mean_last/stride keep their defaults
+        given = ("level", "word_pooling", "sentence_pooling", "layer", "split_sentences", "max_length")
+        return replace(spec, options=tuple(sorted((name, getattr(options, name)) for name in given)))
 
 
 class AlbertClassifier(_AlbertAnnotator):

@@ -30,7 +30,7 @@ def _check_annotations(dataset: DataFrame, name: str, param: str) -> None:
         )
 
 
-class EmbeddingsFinisher(Transformer, DefaultParamsReadable, DefaultParamsWritable):
+class EmbeddingsFinisher(Transformer, DefaultParamsReadable["EmbeddingsFinisher"], DefaultParamsWritable):
     """Spark NLP's ``EmbeddingsFinisher``: each annotations column becomes an array of its vectors,
     as Spark ML ``DenseVector`` s (``outputAsVector``, the default here) or float arrays.
 

@@ -64,7 +64,7 @@ def stage_lines(
     said: dict[int, str] = {}
 
     def report() -> None:
-        stage_ids = set()
+        stage_ids: set[int] = set()
         for job_id in tracker.getJobIdsForGroup(group):
             job = tracker.getJobInfo(job_id)
             stage_ids.update(job.stageIds if job is not None else ())
@@ -96,5 +96,6 @@ def stage_lines(
         stop.set()
         watcher.join()
         report()
-        context.setLocalProperty("spark.jobGroup.id", None)
-        context.setLocalProperty("callSite.short", None)
+        # None removes the property (SparkContext.setLocalProperty in Scala); pyspark's hint says str only.
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        context.setLocalProperty("callSite.short", None)  # type: ignore[arg-type]

@@ -211,6 +211,18 @@ def _readable(texts: Sequence[str | None]) -> list[int]:
     return [index for index, text in enumerate(texts) if text is not None and text.strip()]
 
 
+def _has_text(text: str | None) -> bool:
+    """Whether a cell has something to read (not null, not blank)."""
+    return text is not None and bool(text.strip())
+
+
+def _text_of(texts: Sequence[str | None], index: int) -> str:
+    """The text of a row :func:`_readable` kept (never null)."""
+    text = texts[index]
+    assert text is not None, "a readable row has a text"
+    return text
+
+
 def _by_row(texts: Sequence[str | None], results: dict[int, list[Annotation]]) -> AnnotationColumn:
     column = AnnotationColumn()
     for index, text in enumerate(texts):
@@ -273,15 +285,15 @@ def classification_annotations(
     window are truncated, as the pipeline does, with one warning per slice that names them."""
     rows = _readable(texts)
     if pairs is not None:  # a pair needs both texts; a row missing its second gives null
-        rows = [index for index in rows if pairs[index] is not None and pairs[index].strip()]
+        rows = [index for index in rows if _has_text(pairs[index])]
         inputs: list[Any] = [{"text": texts[index], "text_pair": pairs[index]} for index in rows]
     else:
         inputs = [texts[index] for index in rows]
     results: dict[int, list[Annotation]] = {}
-    outputs = _calling(pipe, inputs, spec, [texts[index] for index in rows], [names(index) for index in rows])
+    outputs = _calling(pipe, inputs, spec, [_text_of(texts, index) for index in rows], [names(index) for index in rows])
     for index, labels in zip(rows, outputs):
         metadata = {"sentence": "0", **{label["label"]: str(label["score"]) for label in labels}}
-        results[index] = [Annotation("category", 0, len(texts[index]) - 1, labels[0]["label"], metadata)]
+        results[index] = [Annotation("category", 0, len(_text_of(texts, index)) - 1, labels[0]["label"], metadata)]
     column = AnnotationColumn()
     for index, text in enumerate(texts):
         missing = text is None or (pairs is not None and pairs[index] is None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch.optim import Optimizer
@@ -69,8 +69,20 @@ class Lamb(Optimizer):
         )
         super().__init__(params, defaults)
 
+    # The same overloads as torch.optim.Optimizer.step, plus the usual closure that returns the loss tensor.
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
+    @overload
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+    def step(
+        self, closure: Callable[[], float] | Callable[[], torch.Tensor] | None = None
+    ) -> float | torch.Tensor | None:
         """One update of every parameter that has a gradient."""
         loss = None
         if closure is not None:

@@ -1,4 +1,4 @@
-"""What the two training loops (:mod:`.pretraining.trainer`, :mod:`.finetuning.trainer`) share around their steps:
+"""What runs around the one training loop (:mod:`.trainer`) for pretraining and fine-tuning alike:
 status lines (logger ``albert.training``, INFO; the ``albert`` commands show them on stderr) and
 the progress bar, the metrics window, the resume checks, the run folder's files (``run.json``,
 ``metrics.jsonl``, ``curves.png``, the summary) and bf16 autocast.

@@ -9,6 +9,8 @@ sequences of 512 tokens (10% shorter), at most 20 masked predictions per sequenc
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -23,12 +25,13 @@ def excluded_from_decay(name: str) -> bool:
     return "LayerNorm" in name or "layer_norm" in name or name.endswith("bias")
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two groups: matrices and embeddings (decayed, trust ratio), and LayerNorm/bias (neither).
 
     Tied parameters (the MLM decoder shares the word embeddings) appear once.
     """
-    decayed, plain = [], []
+    decayed: list[nn.Parameter] = []
+    plain: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (plain if excluded_from_decay(name) else decayed).append(parameter)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from ...config import AlbertConfig
 from ...errors import InputError, ModelNotFoundError, OptionError
 from ..loop import autocast_for
 from .tasks import EncodeOptions, Feature, ReadOptions, Task, collate, feature_length, get_task
+
+if TYPE_CHECKING:
+    from ...modeling import AlbertHeadModel
 
 #: Written into a fine-tuned model folder: how it was trained (task, lengths), so that
 #: evaluation encodes inputs the same way by default.
@@ -85,7 +88,7 @@ def predict(
 
 
 def evaluate_examples(
-    model: torch.nn.Module,
+    model: AlbertHeadModel,
     tokenizer: Any,
     task: Task,
     examples: Sequence[Any],
@@ -245,7 +248,10 @@ def write_predictions(path: str | os.PathLike, examples: Sequence[Any], predicti
 
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         for example, prediction in zip(examples, predictions):
-            record = dataclasses.asdict(example) if dataclasses.is_dataclass(example) else {"example": example}
+            if dataclasses.is_dataclass(example) and not isinstance(example, type):  # an instance, not a class
+                record = dataclasses.asdict(example)
+            else:
+                record = {"example": example}
             record["prediction"] = prediction
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return Path(path)

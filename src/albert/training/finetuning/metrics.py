@@ -18,16 +18,20 @@ from __future__ import annotations
 import collections
 import re
 import string
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence, Sized
+from typing import TypeAlias
 
 import numpy as np
 
 from ...errors import InputError, OptionError
 
+#: Scores or labels as numbers: a list from the caller, or the array of ranks that `spearman` passes on.
+Numbers: TypeAlias = "Sequence[float] | np.ndarray"
+
 # -- classification -------------------------------------------------------------------------------
 
 
-def _check_same_length(predictions: Sequence, references: Sequence) -> None:
+def _check_same_length(predictions: Sized, references: Sized) -> None:
     if len(predictions) != len(references):
         raise InputError(f"got {len(predictions)} predictions for {len(references)} references; give one per reference")
     if not len(references):
@@ -92,7 +96,7 @@ def matthews_corrcoef(predictions: Sequence[Hashable], references: Sequence[Hash
 # -- regression -----------------------------------------------------------------------------------
 
 
-def pearson(predictions: Sequence[float], references: Sequence[float]) -> float:
+def pearson(predictions: Numbers, references: Numbers) -> float:
     """Pearson's r; 0 when either side is constant (the correlation is undefined there)."""
     _check_same_length(predictions, references)
     x = np.asarray(predictions, dtype=np.float64) - np.mean(predictions)
@@ -101,16 +105,16 @@ def pearson(predictions: Sequence[float], references: Sequence[float]) -> float:
     return float(x @ y / scale) if scale else 0.0
 
 
-def rank(values: Sequence[float]) -> np.ndarray:
+def rank(values: Numbers) -> np.ndarray:
     """Ranks from 1, ties sharing the mean of the ranks they span (as Spearman's rho needs)."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_values = values[order]
+    array = np.asarray(values, dtype=np.float64)
+    order = np.argsort(array, kind="stable")
+    ranks = np.empty(len(array), dtype=np.float64)
+    sorted_values = array[order]
     start = 0
-    while start < len(values):
+    while start < len(array):
         end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+        while end + 1 < len(array) and sorted_values[end + 1] == sorted_values[start]:
             end += 1
         ranks[order[start:end + 1]] = (start + end) / 2 + 1
         start = end + 1
@@ -184,7 +188,9 @@ def entity_scores(predictions: Sequence[Sequence[str]], references: Sequence[Seq
         InputError: a sentence's predicted and gold tags differ in length.
     """
     _check_same_length(predictions, references)
-    correct, predicted_count, gold_count = collections.Counter(), collections.Counter(), collections.Counter()
+    correct: collections.Counter[str] = collections.Counter()
+    predicted_count: collections.Counter[str] = collections.Counter()
+    gold_count: collections.Counter[str] = collections.Counter()
     for number, (predicted, gold) in enumerate(zip(predictions, references)):
         if len(predicted) != len(gold):
             raise InputError(
@@ -266,12 +272,15 @@ def squad_scores(predictions: Mapping[str, str], references: Mapping[str, Sequen
         answerable[qid] = golds != [""]
         exact[qid] = max(exact_match(predictions[qid], gold) for gold in golds)
         f1[qid] = max(token_f1(predictions[qid], gold) for gold in golds)
-    scores = {"exact_match": 100.0 * np.mean(list(exact.values())), "f1": 100.0 * np.mean(list(f1.values()))}
+    scores: dict[str, float] = {
+        "exact_match": 100.0 * float(np.mean(list(exact.values()))),
+        "f1": 100.0 * float(np.mean(list(f1.values()))),
+    }
     if not all(answerable.values()):
         for name, keep in (("has_answer", True), ("no_answer", False)):
             ids = [qid for qid, value in answerable.items() if value == keep]
             if ids:
-                scores[f"{name}_exact_match"] = 100.0 * np.mean([exact[qid] for qid in ids])
-                scores[f"{name}_f1"] = 100.0 * np.mean([f1[qid] for qid in ids])
+                scores[f"{name}_exact_match"] = 100.0 * float(np.mean([exact[qid] for qid in ids]))
+                scores[f"{name}_f1"] = 100.0 * float(np.mean([f1[qid] for qid in ids]))
                 scores[f"{name}_count"] = float(len(ids))
     return {key: float(value) for key, value in scores.items()}

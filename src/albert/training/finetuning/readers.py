@@ -102,7 +102,7 @@ class ChoiceExample:
 # -- reading tables ---------------------------------------------------------------------------------
 
 
-def read_records(path: str | os.PathLike, header: bool = True) -> list[dict[str, Any]]:
+def read_records(path: str | os.PathLike[str], header: bool = True) -> list[dict[str, Any]]:
     """The rows of a ``.tsv``/``.txt`` (tabs), ``.csv``, ``.jsonl`` or ``.json`` file as dicts.
 
     Tables are read with the csv module: a ``.csv`` with standard quoting (a field in double
@@ -177,8 +177,11 @@ def table_rows(text: str, delimiter: str, source: str) -> list[tuple[int, list[s
 
 
 def _parse_table(text: str, delimiter: str, *, quoted: bool, source: str) -> list[tuple[int, list[str]]]:
-    quoting = {"quoting": csv.QUOTE_MINIMAL, "strict": True} if quoted else {"quoting": csv.QUOTE_NONE}
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, **quoting)
+    stream = io.StringIO(text, newline="")
+    if quoted:
+        reader = csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, strict=True)
+    else:
+        reader = csv.reader(stream, delimiter=delimiter, quoting=csv.QUOTE_NONE)
     rows, line = [], 1
     try:
         for row in reader:
@@ -231,7 +234,7 @@ def _with_line(item: Any, where: int | str, path: Path) -> dict[str, Any]:
     return {**item, "__line__": where}
 
 
-def _where(path: str | os.PathLike, record: dict[str, Any]) -> str:
+def _where(path: str | os.PathLike[str], record: dict[str, Any]) -> str:
     where = record.get("__line__", "?")
     return f"{path}, {where}" if isinstance(where, str) and where != "?" else f"{path}, line {where}"
 
@@ -266,7 +269,7 @@ def _pick_text_columns(record: dict[str, Any], options: ReadOptions, path: Any) 
     )
 
 
-def read_text_examples(path: str | os.PathLike, options: ReadOptions | None = None, regression: bool = False) -> list[TextExample]:
+def read_text_examples(path: str | os.PathLike[str], options: ReadOptions | None = None, regression: bool = False) -> list[TextExample]:
     """Texts or text pairs with labels, from a TSV/CSV/JSONL file (see the module docstring).
 
     A file without a label column gives examples with ``label=None`` (for prediction only).
@@ -320,7 +323,7 @@ def _number(value: Any, path: Any, record: dict[str, Any]) -> float:
     return number
 
 
-def read_tagged_sentences(path: str | os.PathLike, options: ReadOptions | None = None) -> list[TaggedSentence]:
+def read_tagged_sentences(path: str | os.PathLike[str], options: ReadOptions | None = None) -> list[TaggedSentence]:
     """Sentences with one tag per word, from a CoNLL column file or JSON lines (see the module
     docstring).
 
@@ -381,7 +384,7 @@ def _tagged_from_json(path: Path, tag_key: str | int | None) -> list[TaggedSente
     return sentences
 
 
-def read_squad(path: str | os.PathLike) -> list[QuestionExample]:
+def read_squad(path: str | os.PathLike[str]) -> list[QuestionExample]:
     """Questions with contexts and answers from SQuAD v1.1/v2.0 JSON (nested or flat records).
 
     An answer whose ``answer_start`` does not point at its text is moved to the nearest place
@@ -443,7 +446,7 @@ def _occurrences(context: str, text: str) -> Iterable[int]:
         index = context.find(text, index + 1)
 
 
-def read_multiple_choice(path: str | os.PathLike) -> list[ChoiceExample]:
+def read_multiple_choice(path: str | os.PathLike[str]) -> list[ChoiceExample]:
     """Prompts with choices and the right choice, from SWAG, RACE, HellaSwag or plain
     ``{"prompt", "choices", "label"}`` records; a folder is read file by file (RACE ships so).
 
@@ -486,11 +489,11 @@ def _choice_examples(record: dict[str, Any], path: Path) -> list[ChoiceExample]:
         choices = [f"{lead} {ending}".strip() for ending in record["endings"]]
         return [ChoiceExample(prompt, choices, _choice_label(record.get("label"), choices, path, record))]
     if "choices" in record:
-        prompt = next((record[key] for key in ("prompt", "question", "context") if key in record), None)
+        given = next((record[key] for key in ("prompt", "question", "context") if key in record), None)
         choices = [str(choice) for choice in record["choices"]]
-        if not isinstance(prompt, str):
+        if not isinstance(given, str):
             raise DataFormatError(f"{_where(path, record)}: a 'choices' record needs a 'prompt' (or 'question')")
-        return [ChoiceExample(prompt, choices, _choice_label(record.get("label"), choices, path, record))]
+        return [ChoiceExample(given, choices, _choice_label(record.get("label"), choices, path, record))]
     raise DataFormatError(
         f"{_where(path, record)}: not a multiple-choice record (columns: {_columns(record)}); expected SWAG "
         "(sent1, sent2, ending0..), RACE (article, questions, options, answers) or {prompt, choices, label}"

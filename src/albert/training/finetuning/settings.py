@@ -8,63 +8,79 @@ from both.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from ...errors import OptionError
+from ...options import check_fields, option
 from .readers import ReadOptions
 
 TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneSettings:
     """How to fine-tune. ``batch_size`` counts the examples of one optimizer step (split into
     ``accumulation_steps`` micro-batches); ``eval_every`` and ``checkpoint_every`` count steps
-    (None: once per epoch, and at every evaluation)."""
+    (None: once per epoch, and at every evaluation). Each field is declared once: ``albert
+    finetune`` derives its options from here (:mod:`albert.options`).
 
-    task: str
-    epochs: int = 3
-    learning_rate: float | None = None
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    max_length: int = 128
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    accumulation_steps: int = 1
-    layerwise_lr_decay: float = 1.0
-    seed: int = 42
-    metric: str | None = None
-    patience: int | None = None
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    max_train_examples: int | None = None
-    max_dev_examples: int | None = None
-    doc_stride: int = 128
-    max_question_length: int = 64
-    max_answer_length: int = 30
-    divergence_factor: float = 4.0
-    read_options: ReadOptions = field(default_factory=ReadOptions)
-    device: str = "auto"
-    bf16: bool = True
-    fast: bool = True
-    threads: int | None = None
-    progress: bool = True
+    Raises:
+        OptionError, OptionTypeError: a setting that cannot work, named with its value.
+    """
+
+    task: Literal[TASK_NAMES] = option(help="What the model learns to do.")  # type: ignore[valid-type]
+    epochs: int = option(3, help="Passes over the training data.", at_least=1)
+    learning_rate: float | None = option(
+        None, flag="--lr",
+        help="Peak learning rate (default by model width: 1e-4 small, 3e-5 base, 2e-5 large, 1e-5 xlarge+).",
+    )
+    batch_size: int = option(32, help="Examples per optimizer step.", at_least=1)
+    eval_batch_size: int = option(64, help="Examples per batch when evaluating.", at_least=1)
+    max_length: int = option(128, help="Longest input in pieces (longer ones are cut or windowed).", at_least=1)
+    warmup_ratio: float = option(0.1, help="Share of the steps with a rising learning rate.")
+    weight_decay: float = option(0.01, help="Decoupled weight decay (not on LayerNorm/biases).")
+    max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
+    accumulation_steps: int = option(1, help="Micro-batches per optimizer step.", at_least=1)
+    layerwise_lr_decay: float = option(1.0, help="Scale the lr by this per level below the head (1 = off; try 0.9).")
+    seed: int = option(42, help="Seed of the head's initialisation, the data order and dropout.")
+    metric: str | None = option(None, help="Dev metric that picks the best model (default: accuracy, pearson, or f1).")
+    patience: int | None = option(
+        None, help="Stop after this many evaluations without improvement (default: never).", at_least=1
+    )
+    eval_every: int | None = option(None, help="Steps between evaluations (default: each epoch).", at_least=1)
+    checkpoint_every: int | None = option(
+        None, help="Steps between checkpoints (default: at every evaluation).", at_least=1
+    )
+    keep_checkpoints: int = option(2, help="Checkpoints kept (the last ones).", at_least=1)
+    log_every: int = option(10, help="Steps between lines of metrics.jsonl.", at_least=1)
+    max_train_examples: int | None = option(
+        None, help="Train on a seeded sample of this many examples.", at_least=1
+    )
+    max_dev_examples: int | None = option(None, help="Evaluate the first N dev examples.", at_least=1)
+    doc_stride: int = option(128, help="Question answering: pieces shared by context windows.", at_least=1)
+    max_question_length: int = option(64, cli=False, at_least=1)
+    max_answer_length: int = option(30, help="Question answering: longest answer in pieces.", at_least=1)
+    divergence_factor: float = option(4.0, cli=False)
+    read_options: ReadOptions = option(default_factory=ReadOptions, cli=False)
+    device: str = option("auto", help="cpu, cuda, cuda:N, mps or auto.")
+    bf16: bool = option(True, flag="--bf16/--no-bf16", help="bf16 autocast on GPU.")
+    fast: bool = option(
+        True, flag="--fast/--no-fast",
+        help="The packed (unpadded) encoder, attn_implementation='packed', on every device.",
+    )
+    threads: int | None = option(None, help="CPU threads (default: torch's).")
+    progress: bool = option(True, flag="--progress/--no-progress", help="Progress and status lines on stderr.")
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_NAMES:  # before the type check, with the message users know
+            raise OptionError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
+        check_fields(self)
+        self.validate()
 
     def validate(self) -> None:
-        """Raise OptionError naming the first setting that cannot work."""
-        if self.task not in TASK_NAMES:
-            raise OptionError(f"unknown task {self.task!r}; choose one of: {', '.join(TASK_NAMES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_length", "accumulation_steps", "keep_checkpoints",
-                     "log_every", "doc_stride", "max_question_length", "max_answer_length"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "patience", "max_train_examples", "max_dev_examples"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise OptionError(f"{name} must be at least 1 (or unset), got {getattr(self, name)}")
+        """Raise OptionError naming the first setting that cannot work (each field's own bounds
+        are checked by :func:`~albert.options.check_fields`; here, how they go together)."""
         if self.batch_size % self.accumulation_steps:
             raise OptionError(
                 f"batch_size {self.batch_size} must be divisible by accumulation_steps {self.accumulation_steps} "

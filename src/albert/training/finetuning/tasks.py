@@ -10,9 +10,10 @@ predictions and metrics.
 
 The files are read by :mod:`.readers`.
 
-Inputs match the pipelines' (:mod:`albert.pipelines`): ``[CLS] text [SEP] (pair [SEP])``, a
-question before its context, a prompt before each choice; so a model fine-tuned here reads its
-inputs the same way in ``albert.pipeline(...)``.
+Inputs are encoded by the task's codec (:mod:`albert.codecs`), the pipelines' own:
+``[CLS] text [SEP] (pair [SEP])`` cut by transformers' ``longest_first``, a question before each
+window of its context, a prompt before each choice; so a model fine-tuned here reads its inputs
+the same way in ``albert.pipeline(...)`` and in ``albert serve``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 
+from ...codecs.multiple_choice import MultipleChoiceCodec
+from ...codecs.question_answering import QuestionAnsweringCodec, decode_answers
+from ...codecs.text_classification import TextClassificationCodec
+from ...codecs.token_classification import TokenClassificationCodec
 from ...errors import InputError, OptionError
 from ...modeling import (
     IGNORE_INDEX,
@@ -32,9 +37,8 @@ from ...modeling import (
     AlbertForQuestionAnswering,
     AlbertForSequenceClassification,
     AlbertForTokenClassification,
+    AlbertHeadModel,
 )
-from ...pipelines.question_answering import decode_answers
-from ...text_normalization import trim_span
 from ...tokenization_base import pad_batch, pad_rows
 from . import metrics as metric_functions
 from .readers import (
@@ -55,6 +59,8 @@ from .settings import TASK_NAMES  # noqa: F401 (its old home; the CLI reads it w
 #: multiple choice), the labels the head takes, ``example`` (the index of its example) and
 #: ``meta`` (what scoring needs to map outputs back: word positions, character spans).
 Feature = dict[str, Any]
+
+_Label = TypeVar("_Label")
 
 
 class UnknownLabelError(InputError):
@@ -127,9 +133,9 @@ def collate(features: Sequence[Feature], pad_token_id: int, with_labels: bool = 
     if not with_labels:
         return batch
     for key in ("labels", "start_positions", "end_positions"):
-        values = [feature.get(key) for feature in features]
-        if any(value is None for value in values):
+        if any(feature.get(key) is None for feature in features):
             continue
+        values = [feature[key] for feature in features]
         if isinstance(values[0], list):  # token labels
             batch[key] = torch.from_numpy(pad_rows(values, IGNORE_INDEX, width))
         else:
@@ -150,7 +156,7 @@ class Task:
     """What the training loop and the evaluation need to know about one task."""
 
     name: ClassVar[str]
-    model_class: ClassVar[type]
+    model_class: ClassVar[type[AlbertHeadModel]]
     #: Metric used to pick the best checkpoint unless another is chosen.
     default_metric: ClassVar[str]
     #: Metrics where lower is better (every other one: higher is better).
@@ -201,6 +207,27 @@ def _require_labels(examples: Sequence[Any], has_label: Any, source: str) -> Non
         raise DataFormatError(f"{source}: example {missing[0]} (and {len(missing) - 1} more) has no label")
 
 
+def _given(label: _Label | None) -> _Label:
+    """The label of an example being scored (:meth:`Task.check_labels` has passed every one)."""
+    if label is None:
+        raise DataFormatError("an example has no label: scoring needs the label of every example")
+    return label
+
+
+def _target(example: TextExample) -> float:
+    """The label of a regression example being scored, as a number."""
+    if example.label is None:
+        raise DataFormatError("an example has no label: scoring needs the label of every example")
+    return float(example.label)
+
+
+def _class_name(example: TextExample) -> str:
+    """The label of a labelled classification example: a class name (the reader gives str)."""
+    if not isinstance(example.label, str):
+        raise DataFormatError(f"the label {example.label!r} is not a class name")
+    return example.label
+
+
 class TextClassificationTask(Task):
     """One label per text or text pair (SST-2, MRPC, MNLI, CoLA ...)."""
 
@@ -211,16 +238,16 @@ class TextClassificationTask(Task):
     def read(self, path: str | os.PathLike, options: ReadOptions) -> list[TextExample]:
         return read_text_examples(path, options)
 
-    def label_list(self, examples: Sequence[TextExample]) -> list[str]:
+    def label_list(self, examples: Sequence[TextExample]) -> list[str] | None:
         _require_labels(examples, lambda example: example.label is not None, "the training file")
-        labels = infer_label_list(example.label for example in examples)
+        labels = infer_label_list(_class_name(example) for example in examples)
         if len(labels) < 2:
             raise DataFormatError(f"the training file has a single label {labels!r}: nothing to classify")
         return labels
 
     def check_labels(self, examples: Sequence[TextExample], label2id: dict[str, int] | None, source: str) -> None:
         _require_labels(examples, lambda example: example.label is not None, source)
-        check_known_labels(((example.label, n) for n, example in enumerate(examples)), label2id or {}, source)
+        check_known_labels(((_class_name(example), n) for n, example in enumerate(examples)), label2id or {}, source)
 
     def model_overrides(self, label_list: list[str] | None) -> dict[str, Any]:
         id2label = dict(enumerate(label_list or []))
@@ -240,15 +267,11 @@ class TextClassificationTask(Task):
                options: EncodeOptions) -> list[Feature]:
         if not examples:
             return []
-        pairs = [example.text_pair for example in examples]
-        encoding = tokenizer(
-            [example.text for example in examples], pairs if all(pair is not None for pair in pairs) else None,
-            truncation=True, max_length=options.max_length,
-        )
+        codec = TextClassificationCodec(tokenizer, options.max_length)
+        encoded = codec.encode([example.text for example in examples], [example.text_pair for example in examples])
         features = []
-        for index, example in enumerate(examples):
-            feature: Feature = {"input_ids": encoding["input_ids"][index],
-                                "token_type_ids": encoding["token_type_ids"][index], "example": index}
+        for index, (example, encoding) in enumerate(zip(examples, encoded)):
+            feature: Feature = {**encoding.features[0], "example": index}
             if example.label is not None:
                 feature["labels"] = self._label_value(example.label, label2id)
             features.append(feature)
@@ -302,7 +325,7 @@ class RegressionTask(TextClassificationTask):
     def score(self, examples: Sequence[TextExample], features: Sequence[Feature], outputs: Sequence[dict[str, np.ndarray]],
               id2label: dict[int, str] | None, options: EncodeOptions) -> tuple[dict[str, float], list[Any]]:
         predictions = [float(output["logits"].reshape(-1)[0]) for output in outputs]
-        references = [float(example.label) for example in examples]
+        references = [_target(example) for example in examples]
         errors = np.asarray(predictions) - np.asarray(references)
         return {
             "pearson": metric_functions.pearson(predictions, references),
@@ -342,26 +365,10 @@ class TokenClassificationTask(Task):
                options: EncodeOptions) -> list[Feature]:
         if not examples:
             return []
-        encoding = tokenizer([example.words for example in examples], is_split_into_words=True, truncation=True,
-                             max_length=options.max_length)
-        features = []
-        for index, example in enumerate(examples):
-            word_ids = encoding.word_ids(index)
-            first_piece: list[int | None] = [None] * len(example.words)  # word -> its first piece's position
-            for position, word in enumerate(word_ids):
-                if word is not None and first_piece[word] is None:
-                    first_piece[word] = position
-            feature: Feature = {"input_ids": encoding["input_ids"][index],
-                                "token_type_ids": encoding["token_type_ids"][index],
-                                "example": index, "meta": first_piece}
-            if example.tags is not None:
-                labels = [IGNORE_INDEX] * len(word_ids)
-                for word, position in enumerate(first_piece):
-                    if position is not None:
-                        labels[position] = (label2id or {})[example.tags[word]]
-                feature["labels"] = labels
-            features.append(feature)
-        return features
+        codec = TokenClassificationCodec(tokenizer, options.max_length)
+        tags = [example.tags for example in examples]
+        encoded = codec.encode_words([example.words for example in examples], tags, label2id)
+        return [{**encoding.features[0], "example": index, "meta": encoding.meta} for index, encoding in enumerate(encoded)]
 
     def read_outputs(self, output: Any) -> dict[str, torch.Tensor]:
         return {"tag_ids": output.logits.argmax(dim=-1)}  # (B, S): the vocabulary of tags stays on the device
@@ -369,17 +376,11 @@ class TokenClassificationTask(Task):
     def score(self, examples: Sequence[TaggedSentence], features: Sequence[Feature], outputs: Sequence[dict[str, np.ndarray]],
               id2label: dict[int, str] | None, options: EncodeOptions) -> tuple[dict[str, float], list[Any]]:
         id2label = id2label or {}
-        predictions, truncated = [], 0
-        for feature, output in zip(features, outputs):
-            tags = []
-            for position in feature["meta"]:
-                if position is None:  # the word was cut off by max_length (or has no pieces)
-                    truncated += 1
-                    tags.append("O")
-                else:
-                    tags.append(id2label[int(output["tag_ids"][position])])
-            predictions.append(tags)
-        references = [example.tags for example in examples]
+        predictions = [TokenClassificationCodec.word_tags(feature["meta"], output["tag_ids"], id2label)
+                       for feature, output in zip(features, outputs)]  # fmt: skip
+        # A word cut off by max_length (or without pieces) has no position: tagged "O".
+        truncated = sum(position is None for feature in features for position in feature["meta"])
+        references = [_given(example.tags) for example in examples]
         scores = metric_functions.entity_scores(predictions, references)
         flat_predicted = [tag for tags in predictions for tag in tags]
         flat_gold = [tag for tags in references for tag in tags]
@@ -417,36 +418,18 @@ class QuestionAnsweringTask(Task):
         question_limit = min(options.max_question_length, (options.max_length - 3) // 2)
         if question_limit < 1:
             raise OptionError(f"max_length {options.max_length} leaves no room for a question and a context")
-        questions, longest = self._shortened_questions(examples, tokenizer, question_limit)
-        room = options.max_length - longest - 3  # [CLS] question [SEP] context [SEP]
-        stride = min(options.doc_stride, room // 2)
-        encoding = tokenizer(questions, [example.context for example in examples], truncation="only_second",
-                             max_length=options.max_length, stride=stride, return_overflowing_tokens=True,
-                             return_offsets_mapping=True)
+        # The pipeline's windows: each question's own room, the stride at most half of it.
+        codec = QuestionAnsweringCodec(tokenizer, options.max_length, question_limit, stride_limit=options.doc_stride)
+        encoded = codec.encode([example.question for example in examples], [example.context for example in examples])
         features = []
-        for row, sample in enumerate(encoding["overflow_to_sample_mapping"]):
-            example = examples[sample]
-            spans = []  # (input position, start char, end char) of the window's context pieces
-            for position, (sequence, (start, end)) in enumerate(zip(encoding.sequence_ids(row), encoding["offset_mapping"][row])):
-                if sequence == 1:
-                    start, end = trim_span(example.context, int(start), int(end))
-                    spans.append((position, start, end))
-            feature: Feature = {"input_ids": encoding["input_ids"][row], "token_type_ids": encoding["token_type_ids"][row],
-                                "example": sample, "meta": spans}
-            feature["start_positions"], feature["end_positions"] = _answer_positions(example, spans)
-            features.append(feature)
+        for sample, (example, encoding) in enumerate(zip(examples, encoded)):
+            for feature, window in zip(encoding.features, encoding.meta):
+                # (input position, start char, end char) of the window's context pieces
+                spans = [(window.offset + k, start, end) for k, (start, end) in enumerate(window.spans)]
+                row: Feature = {**feature, "example": sample, "meta": spans}
+                row["start_positions"], row["end_positions"] = _answer_positions(example, spans)
+                features.append(row)
         return features
-
-    @staticmethod
-    def _shortened_questions(examples: Sequence[QuestionExample], tokenizer: Any, limit: int) -> tuple[list[str], int]:
-        """Questions cut to ``limit`` pieces (as the pipeline does), and the longest one's pieces."""
-        questions = [example.question for example in examples]
-        encoding = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
-        shortened, longest = [], 0
-        for question, offsets in zip(questions, encoding["offset_mapping"]):
-            shortened.append(question if len(offsets) <= limit else question[: int(offsets[limit - 1][1])])
-            longest = max(longest, min(len(offsets), limit))
-        return shortened, longest
 
     def read_outputs(self, output: Any) -> dict[str, torch.Tensor]:
         return {"start": output.start_logits, "end": output.end_logits}
@@ -492,7 +475,7 @@ def _answer_positions(example: QuestionExample, spans: list[tuple[int, int, int]
 def best_answer(context: str, windows: Sequence[tuple[Feature, dict[str, np.ndarray]]], options: EncodeOptions,
                 allow_no_answer: bool) -> str:
     """The answer the question-answering pipeline gives for a question's windows (its
-    :func:`~albert.pipelines.question_answering.decode_answers`, with ``max_answer_length`` as
+    :func:`~albert.codecs.question_answering.decode_answers`, with ``max_answer_length`` as
     its ``max_answer_len``); "" for "no answer", allowed to win when ``allow_no_answer``."""
     answers = decode_answers(
         context,
@@ -527,18 +510,15 @@ class MultipleChoiceTask(Task):
                options: EncodeOptions) -> list[Feature]:
         if not examples:
             return []
-        prompts = [example.prompt for example in examples for _ in example.choices]
-        choices = [choice for example in examples for choice in example.choices]
-        encoding = tokenizer(prompts, choices, truncation="longest_first", max_length=options.max_length)
-        features, row = [], 0
-        for index, example in enumerate(examples):
-            count = len(example.choices)
-            feature: Feature = {"input_ids": encoding["input_ids"][row:row + count],
-                                "token_type_ids": encoding["token_type_ids"][row:row + count], "example": index}
+        codec = MultipleChoiceCodec(tokenizer, options.max_length)
+        encoded = codec.encode([example.prompt for example in examples], [example.choices for example in examples])
+        features = []
+        for index, (example, encoding) in enumerate(zip(examples, encoded)):
+            feature: Feature = {"input_ids": [row["input_ids"] for row in encoding.features],
+                                "token_type_ids": [row["token_type_ids"] for row in encoding.features], "example": index}
             if example.label is not None:
                 feature["labels"] = example.label
             features.append(feature)
-            row += count
         return features
 
     def score(self, examples: Sequence[ChoiceExample], features: Sequence[Feature], outputs: Sequence[dict[str, np.ndarray]],

@@ -4,7 +4,9 @@ The pieces: a task (:mod:`.tasks`: read files, label maps, encode, score) -> the
 task's head, whose loss is the one trained -> AdamW with warmup and linear decay, optionally
 layer-wise learning-rate decay -> evaluation on the dev set (:mod:`.evaluate`), early stopping
 on a chosen metric, the best model saved with ``save_pretrained`` -> checkpoints that resume
-exactly (:mod:`..checkpoints`) -> metrics log, curves and status lines (:mod:`..loop`).
+exactly (:mod:`..checkpoints`) -> metrics log, curves and status lines (:mod:`..loop`). The train
+step, its state and the loop are :class:`..trainer.Trainer`'s (shared with pretraining), fed here
+with the head's loss (:class:`HeadLoss`) and the batches of each step.
 
 Why the defaults (``docs/finetuning.md`` says more):
 
@@ -31,14 +33,16 @@ tokenizer, ``finetune.json`` and ``eval_results.json``, which ``albert.pipeline(
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,26 +50,16 @@ from torch import nn
 
 from ...atomic_files import atomic_folder
 from ...errors import InputError, OptionError
-from ..checkpoints import (
-    CheckpointManager,
-    NonFiniteLossError,
-    capture_rng_state,
-    locked_run_folder,
-    restore_rng_state,
-)
-from ..loop import (
-    MetricsWindow,
-    Reporter,
-    RunFiles,
-    autocast_for,
-    check_resumable,
-    resume_checkpoint,
-    write_json,
-)
+from ..checkpoints import CheckpointManager, NonFiniteLossError, locked_run_folder
+from ..loop import MetricsWindow, Reporter, RunFiles, check_resumable, resume_checkpoint, write_json
 from ..optim import excluded_from_decay, warmup_linear_decay
+from ..trainer import Schedule, StepBatch, StepOutput, Trainer
 from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
 from .settings import FinetuneSettings
 from .tasks import EncodeOptions, Feature, Task, collate, get_task
+
+if TYPE_CHECKING:
+    from ...modeling import AlbertHeadModel, AlbertPreTrainedModel
 
 BEST_MODEL_DIR = "best"
 SUMMARY_NAME = "metrics.json"
@@ -121,7 +115,7 @@ def layer_depth(name: str, num_hidden_groups: int) -> int:
 
 
 def finetune_parameter_groups(
-    model: nn.Module, learning_rate: float, weight_decay: float, layerwise_lr_decay: float = 1.0
+    model: AlbertPreTrainedModel, learning_rate: float, weight_decay: float, layerwise_lr_decay: float = 1.0
 ) -> list[dict[str, Any]]:
     """AdamW groups: weight decay except on LayerNorm and biases, and with layer-wise decay
     (``< 1``) a learning rate of ``learning_rate * layerwise_lr_decay ** depth`` (:func:`layer_depth`)."""
@@ -140,7 +134,7 @@ def finetune_parameter_groups(
     return [groups[key] for key in sorted(groups)]
 
 
-def build_finetune_optimizer(model: nn.Module, settings: FinetuneSettings, learning_rate: float) -> torch.optim.Optimizer:
+def build_finetune_optimizer(model: AlbertPreTrainedModel, settings: FinetuneSettings, learning_rate: float) -> torch.optim.Optimizer:
     """AdamW (eps 1e-6, as ALBERT's reference fine-tuning) over :func:`finetune_parameter_groups`."""
     groups = finetune_parameter_groups(model, learning_rate, settings.weight_decay, settings.layerwise_lr_decay)
     fused = all(parameter.is_cuda for group in groups for parameter in group["params"])
@@ -247,7 +241,71 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
               run_dir: Path, manager: CheckpointManager, settings: FinetuneSettings,
               checkpoint_path: Path | None) -> FinetuneResult:
     reporter = Reporter(settings.progress)
+    data = _read_data(task, model, train_file, dev_file, settings)
+    network, tokenizer, device = _load_model(task, model, settings, data.label_list)
+    learning_rate = settings.learning_rate or default_learning_rate(network.config.hidden_size)
+    options = _encode(task, tokenizer, data, settings)
 
+    steps_per_epoch = math.ceil(len(data.train_features) / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    warmup_steps = round(settings.warmup_ratio * total_steps)
+    eval_every = settings.eval_every or steps_per_epoch
+    schedule = Schedule(total_steps, settings.log_every, settings.checkpoint_every or eval_every,
+                        eval_every if data.dev_features is not None else None)
+    optimizer = build_finetune_optimizer(network, settings, learning_rate)
+    trainer = Trainer(network, HeadLoss(network), optimizer, warmup_linear_decay(optimizer, warmup_steps, total_steps),
+                      device=device, bf16=settings.bf16, max_grad_norm=settings.max_grad_norm)
+
+    settings_record = {**settings.to_dict(), "model": str(model), "train_file": str(train_file),
+                       "dev_file": str(dev_file) if dev_file is not None else None,
+                       "learning_rate": learning_rate, "label_list": data.label_list}
+    state, start_step = _Progress(), 0
+    if checkpoint_path is not None:
+        saved = manager.load(checkpoint_path, map_location=trainer.device)
+        check_resumable(checkpoint_path, saved["settings"], settings_record, _RUNTIME_SETTINGS)
+        trainer.load_state_dict(saved)
+        state, start_step = _Progress(**json.loads(saved["progress"])), int(saved["step"])
+        reporter.say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    curves = [(name, f"dev {name}") for name in dict.fromkeys((data.metric, *_DEV_CURVES)) if name != "loss"]
+    files = RunFiles(run_dir, [("loss", "loss"), ("learning_rate", "learning rate"), *curves], ("dev", "dev"),
+                     CURVES_EVERY_SECONDS)
+    files.start(start_step, settings_record)
+    reporter.say(
+        f"{task.name}: {len(data.train_examples):,} training examples ({len(data.train_features):,} inputs), "
+        f"{steps_per_epoch:,} steps of {settings.batch_size} per epoch x {settings.epochs} epochs = {total_steps:,} steps; "
+        f"lr {learning_rate:g} with {warmup_steps:,} warmup steps; "
+        + (f"evaluating {len(data.dev_examples):,} dev examples every {eval_every:,} steps on {data.metric}"
+           if data.dev_examples is not None else "no dev set: the last model is kept")
+    )
+    hooks = _FinetuningHooks(trainer, task, tokenizer, settings, options, data, files, manager, reporter,
+                             settings_record, steps_per_epoch, state)
+    started = time.perf_counter()
+    batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step)
+    done = trainer.fit(batches, start_step, schedule, hooks, reporter, "fine-tuning")
+    return _finish(hooks, done, total_steps, time.perf_counter() - started)
+
+
+@dataclass
+class _Data:
+    """What the task read from the files, the labels and metric, and (once encoded) the features."""
+
+    train_examples: list[Any]
+    dev_examples: list[Any] | None
+    label_list: list[str] | None
+    metric: str
+    train_features: list[Feature] = field(default_factory=list)
+    dev_features: list[Feature] | None = None
+
+    @property
+    def label2id(self) -> dict[str, int] | None:
+        return {label: index for index, label in enumerate(self.label_list)} if self.label_list is not None else None
+
+
+def _read_data(task: Task, model: str | os.PathLike, train_file: str | os.PathLike,
+               dev_file: str | os.PathLike | None, settings: FinetuneSettings) -> _Data:
+    """Read and check the examples, labels and metric before any model is loaded."""
     train_examples = _subset(task.read(train_file, settings.read_options), settings.max_train_examples, settings.seed)
     if not train_examples:
         raise InputError(f"{train_file} holds no training examples")
@@ -257,16 +315,21 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
         if not dev_examples:
             raise InputError(f"{dev_file} holds no examples to evaluate")
     label_list = _label_list(task, train_examples, model)
-    label2id = {label: index for index, label in enumerate(label_list)} if label_list is not None else None
-    task.check_labels(train_examples, label2id, str(train_file))
+    data = _Data(train_examples, dev_examples, label_list, settings.metric or task.default_metric)
+    task.check_labels(train_examples, data.label2id, str(train_file))
     if dev_examples is not None:
-        task.check_labels(dev_examples, label2id, str(dev_file))  # before any model is loaded
-    metric = settings.metric or task.default_metric
-    if metric not in task.metric_names(label_list):
+        task.check_labels(dev_examples, data.label2id, str(dev_file))  # before any model is loaded
+    if data.metric not in task.metric_names(label_list):
         raise OptionError(
-            f"the {task.name} task has no metric {metric!r}; choose one of: {', '.join(task.metric_names(label_list))}"
+            f"the {task.name} task has no metric {data.metric!r}; choose one of: "
+            f"{', '.join(task.metric_names(label_list))}"
         )
+    return data
 
+
+def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings,
+                label_list: list[str] | None) -> tuple[AlbertHeadModel, Any, torch.device]:
+    """The model with the task's head (a new head seeded by ``settings.seed``), its tokenizer and device."""
     from ...devices import resolve_device
     from ...tokenization_base import check_tokenizer_fits
     from ...tokenizer import AlbertTokenizer
@@ -279,61 +342,49 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     network.config.extra["finetuning_task"] = task.name
     check_tokenizer_fits(tokenizer, network.config.vocab_size, str(model))
     check_max_length(settings.max_length, network.config.max_position_embeddings)
-    learning_rate = settings.learning_rate or default_learning_rate(network.config.hidden_size)
     if settings.fast:  # the packed encoder, as everywhere: same weights, no compute on padding
         network.set_attn_implementation("packed")
+    return network, tokenizer, device
 
+
+def _encode(task: Task, tokenizer: Any, data: _Data, settings: FinetuneSettings) -> EncodeOptions:
+    """Encode the examples into ``data``'s features; returns the options they were encoded with."""
     options = EncodeOptions(max_length=settings.max_length, doc_stride=settings.doc_stride,
                             max_question_length=settings.max_question_length,
                             max_answer_length=settings.max_answer_length)
-    train_features = task.encode(train_examples, tokenizer, label2id, options)
-    dev_features = task.encode(dev_examples, tokenizer, label2id, options) if dev_examples is not None else None
-    if task.name == "question-answering" and dev_examples is not None:
-        # SQuAD 2.0 lets "no answer" compete; decided by the training data, which the model learnt from.
-        options.allow_no_answer = any(not example.answers for example in train_examples)
+    data.train_features = task.encode(data.train_examples, tokenizer, data.label2id, options)
+    if data.dev_examples is not None:
+        data.dev_features = task.encode(data.dev_examples, tokenizer, data.label2id, options)
+        if task.name == "question-answering":
+            # SQuAD 2.0 lets "no answer" compete; decided by the training data, which the model learnt from.
+            options.allow_no_answer = any(not example.answers for example in data.train_examples)
+    return options
 
-    steps_per_epoch = math.ceil(len(train_features) / settings.batch_size)
-    total_steps = steps_per_epoch * settings.epochs
-    warmup_steps = round(settings.warmup_ratio * total_steps)
-    eval_every = settings.eval_every or steps_per_epoch
-    checkpoint_every = settings.checkpoint_every or eval_every
-    optimizer = build_finetune_optimizer(network, settings, learning_rate)
-    scheduler = warmup_linear_decay(optimizer, warmup_steps, total_steps)
 
-    settings_record = {**settings.to_dict(), "model": str(model), "train_file": str(train_file),
-                       "dev_file": str(dev_file) if dev_file is not None else None,
-                       "learning_rate": learning_rate, "label_list": label_list}
-    state = _Progress()
-    start_step = 0
-    if checkpoint_path is not None:
-        saved = manager.load(checkpoint_path, map_location=device)
-        check_resumable(checkpoint_path, saved["settings"], settings_record, _RUNTIME_SETTINGS)
-        network.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        restore_rng_state(saved["rng"])
-        state = _Progress(**json.loads(saved["progress"]))
-        start_step = int(saved["step"])
-        reporter.say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
+def _pad_token_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    curves = [(name, f"dev {name}") for name in dict.fromkeys((metric, *_DEV_CURVES)) if name != "loss"]
-    files = RunFiles(run_dir, [("loss", "loss"), ("learning_rate", "learning rate"), *curves], ("dev", "dev"),
-                     CURVES_EVERY_SECONDS)
-    files.start(start_step, settings_record)
-    reporter.say(
-        f"{task.name}: {len(train_examples):,} training examples ({len(train_features):,} inputs), "
-        f"{steps_per_epoch:,} steps of {settings.batch_size} per epoch x {settings.epochs} epochs = {total_steps:,} steps; "
-        f"lr {learning_rate:g} with {warmup_steps:,} warmup steps; "
-        + (f"evaluating {len(dev_examples):,} dev examples every {eval_every:,} steps on {metric}"
-           if dev_examples is not None else "no dev set: the last model is kept")
-    )
 
-    loop = _Loop(task, network, tokenizer, optimizer, scheduler, settings, options, device, manager, files, reporter,
-                 metric, run_dir, train_features, dev_examples, dev_features, label_list, settings_record)
-    started = time.perf_counter()
-    done = loop.run(state, start_step, total_steps, steps_per_epoch, eval_every, checkpoint_every)
-    return _finish(loop, state, done, total_steps, time.perf_counter() - started, len(train_examples))
+def _step_batches(features: list[Feature], settings: FinetuneSettings, pad_token_id: int,
+                  start_step: int) -> Iterator[StepBatch]:
+    """The batch of every step from ``start_step`` (:func:`step_batch`), in ``accumulation_steps``
+    micro-batches that weigh by their rows (the last batch of an epoch may split unevenly)."""
+    for step in itertools.count(start_step):
+        indices = step_batch(len(features), settings.batch_size, settings.seed, step)
+        parts = [part for part in np.array_split(indices, settings.accumulation_steps) if len(part)]
+        yield StepBatch([collate([features[index] for index in part], pad_token_id) for part in parts],
+                        weights=[len(part) / len(indices) for part in parts], examples=len(indices))
+
+
+class HeadLoss(nn.Module):
+    """Fine-tuning's objective: the loss of the task's head, as the model computes it from the labels."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": self.model(**batch).loss}
 
 
 def _label_list(task: Task, train_examples: list[Any], model: str | os.PathLike) -> list[str] | None:
@@ -353,101 +404,48 @@ def _label_list(task: Task, train_examples: list[Any], model: str | os.PathLike)
 
 
 @dataclass
-class _Loop:
-    """The training loop and what it needs; :meth:`run` is the loop itself."""
+class _FinetuningHooks:
+    """Fine-tuning's side of the trainer's loop: the loss window and the divergence guard, dev
+    evaluation with early stopping and the best model, and checkpoints with that state."""
 
+    trainer: Trainer[AlbertHeadModel]
     task: Task
-    model: nn.Module
     tokenizer: Any
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
     settings: FinetuneSettings
     options: EncodeOptions
-    device: torch.device
-    manager: CheckpointManager
+    data: _Data
     files: RunFiles
+    manager: CheckpointManager
     reporter: Reporter
-    metric: str
-    run_dir: Path
-    train_features: list[Feature]
-    dev_examples: list[Any] | None
-    dev_features: list[Feature] | None
-    label_list: list[str] | None
     settings_record: dict[str, Any]
+    steps_per_epoch: int
+    state: _Progress
 
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+    def measure(self, window: MetricsWindow, batch: StepBatch, output: StepOutput) -> None:
+        total = torch.zeros((), device=self.trainer.device)
+        for result, weight in zip(output.results, batch.weights or []):
+            total = total + result["loss"].detach().float() * weight
+        window.add(loss=total, grad_norm=output.grad_norm, examples=batch.examples)
 
-    def run(self, state: _Progress, start_step: int, total_steps: int, steps_per_epoch: int, eval_every: int,
-            checkpoint_every: int) -> int:
-        """Train from ``start_step``; returns the number of steps done when it stopped."""
-        settings, model = self.settings, self.model
-        window = MetricsWindow(self.device)
-        done = start_step
-        if state.stopped_early:
-            return done
-        model.train()
-        with self.reporter.progress("fine-tuning", total_steps, start_step) as reporter:
-            for step in range(start_step, total_steps):
-                indices = step_batch(len(self.train_features), settings.batch_size, settings.seed, step)
-                loss, grad_norm = self._train_step(indices)
-                done = step + 1
-                window.add(loss=loss, grad_norm=grad_norm, examples=len(indices))
-                evaluation_due = self.dev_features is not None and (done % eval_every == 0 or done == total_steps)
-                checkpoint_due = done % checkpoint_every == 0 or done == total_steps
-                if done % settings.log_every == 0 or evaluation_due or checkpoint_due:
-                    sums, seconds = window.totals()
-                    record = {"step": done, "epoch": done / steps_per_epoch, "loss": sums["loss"] / sums["steps"],
-                              "grad_norm": sums["grad_norm"] / sums["steps"],
-                              "examples_per_second": sums["examples"] / seconds,
-                              "learning_rate": self.scheduler.get_last_lr()[0]}
-                    window.reset()
-                    self._check_divergence(record, state, done)
-                    self.files.log.append(record)
-                    reporter.step(done, f"loss {record['loss']:.4f} lr {record['learning_rate']:.3g}")
-                else:
-                    reporter.step(done)
-                if evaluation_due:
-                    self._evaluate(state, done, steps_per_epoch, settings.patience)
-                if checkpoint_due or state.stopped_early:
-                    self._checkpoint(state, done)
-                if state.stopped_early:
-                    reporter.say(f"stopping early at step {done}: {self.metric} has not improved for "
-                                 f"{state.evals_without_improvement} evaluations")
-                    break
-        return done
+    def log(self, window: MetricsWindow, step: int, batch: StepBatch) -> str:
+        sums, seconds = window.totals()
+        record = {"step": step, "epoch": step / self.steps_per_epoch, "loss": sums["loss"] / sums["steps"],
+                  "grad_norm": sums["grad_norm"] / sums["steps"], "examples_per_second": sums["examples"] / seconds,
+                  "learning_rate": self.trainer.scheduler.get_last_lr()[0]}
+        self._check_divergence(record, step)
+        self.files.log.append(record)
+        return f"loss {record['loss']:.4f} lr {record['learning_rate']:.3g}"
 
-    def _train_step(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step over ``indices`` (in ``accumulation_steps`` micro-batches); returns
-        the batch's loss and gradient norm (tensors on the device: no synchronisation per step)."""
-        total = torch.zeros((), device=self.device)
-        for part in np.array_split(indices, self.settings.accumulation_steps):
-            if not len(part):
-                continue
-            batch = collate([self.train_features[index] for index in part], self.pad_token_id)
-            batch = {name: tensor.to(self.device, non_blocking=True) for name, tensor in batch.items()}
-            with autocast_for(self.device, self.settings.bf16):
-                loss = self.model(**batch).loss
-            share = len(part) / len(indices)  # micro-batches of unequal size weigh by their rows
-            (loss * share).backward()
-            total = total + loss.detach().float() * share
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return total, grad_norm
-
-    def _check_divergence(self, record: dict[str, Any], state: _Progress, step: int) -> None:
-        loss, grad_norm = record["loss"], record["grad_norm"]
+    def _check_divergence(self, record: dict[str, Any], step: int) -> None:
+        loss, grad_norm, state = record["loss"], record["grad_norm"], self.state
         advice = (
-            f"Lower the learning rate (--lr, now {self.optimizer.defaults['lr']:g}; try a third of it), "
+            f"Lower the learning rate (--lr, now {self.trainer.optimizer.defaults['lr']:g}; try a third of it), "
             f"warm up longer (--warmup-ratio, now {self.settings.warmup_ratio:g}; try 0.1 or more), keep "
             f"--max-grad-norm 1.0, or try --layerwise-lr-decay 0.9. ALBERT v2 large/xlarge are known to diverge "
             "with BERT's fine-tuning settings: use lr <= 1e-5..3e-5 with warmup 0.1 for them."
         )
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            best = self.run_dir / BEST_MODEL_DIR
+            best = self.files.run_dir / BEST_MODEL_DIR
             kept = f" (the best model so far is in {best})" if state.best_step is not None else ""
             raise TrainingDivergedError(
                 f"fine-tuning diverged at step {step}: loss {loss}, gradient norm {grad_norm}; stopped without "
@@ -461,17 +459,18 @@ class _Loop:
                 f"{self.settings.divergence_factor:g} times its first value {state.first_loss:.4g}; stopped. {advice}"
             )
 
-    def _evaluate(self, state: _Progress, step: int, steps_per_epoch: int, patience: int | None) -> None:
+    def evaluate(self, step: int) -> None:
         evaluation = evaluate_examples(
-            self.model, self.tokenizer, self.task, self.dev_examples or [], self.options, features=self.dev_features,
-            batch_size=self.settings.eval_batch_size, device=self.device, bf16=self.settings.bf16,
+            self.trainer.model, self.tokenizer, self.task, self.data.dev_examples or [], self.options,
+            features=self.data.dev_features, batch_size=self.settings.eval_batch_size, device=self.trainer.device,
+            bf16=self.settings.bf16,
         )
-        metrics = evaluation.metrics
-        record = {"step": step, "epoch": step / steps_per_epoch, "split": "dev", **metrics}
+        metrics, state, metric = evaluation.metrics, self.state, self.data.metric
+        record = {"step": step, "epoch": step / self.steps_per_epoch, "split": "dev", **metrics}
         self.files.log.append(record)
         state.history.append(record)
-        value = metrics[self.metric]
-        better = self.task.greater_is_better(self.metric)
+        value = metrics[metric]
+        better = self.task.greater_is_better(metric)
         improved = state.best_value is None or (value > state.best_value if better else value < state.best_value)
         if improved:
             state.best_value, state.best_step, state.best_metrics = value, step, dict(metrics)
@@ -479,47 +478,55 @@ class _Loop:
             self.save_best(metrics, step)
         else:
             state.evals_without_improvement += 1
+            patience = self.settings.patience
             if patience is not None and state.evals_without_improvement >= patience:
                 state.stopped_early = True
         shown = ", ".join(f"{name} {metrics[name]:.4f}" for name in self.task.metric_names(None) if name in metrics)
         self.reporter.say(f"step {step} dev: {shown}" + (" (best so far, saved)" if improved else ""))
+        if state.stopped_early:
+            self.reporter.say(f"stopping early at step {step}: {metric} has not improved for "
+                              f"{state.evals_without_improvement} evaluations")
 
     def save_best(self, metrics: dict[str, float] | None, step: int) -> Path:
         """Save the model, its tokenizer and how it was trained to ``out/best``."""
+        settings = self.settings
         info = {
-            "task": self.task.name, "step": step, "metric": self.metric, "max_length": self.settings.max_length,
-            "doc_stride": self.settings.doc_stride, "max_question_length": self.settings.max_question_length,
-            "max_answer_length": self.settings.max_answer_length, "label_list": self.label_list,
-            "read_options": dataclasses.asdict(self.settings.read_options),
+            "task": self.task.name, "step": step, "metric": self.data.metric, "max_length": settings.max_length,
+            "doc_stride": settings.doc_stride, "max_question_length": settings.max_question_length,
+            "max_answer_length": settings.max_answer_length, "label_list": self.data.label_list,
+            "read_options": dataclasses.asdict(settings.read_options),
             "source_model": self.settings_record["model"],
         }
-        best = self.run_dir / BEST_MODEL_DIR
+        best = self.files.run_dir / BEST_MODEL_DIR
         with atomic_folder(best) as folder:  # the model, how it was trained and its scores: all or nothing
-            self.model.save_pretrained(folder, tokenizer=self.tokenizer)
+            self.trainer.model.save_pretrained(folder, tokenizer=self.tokenizer)
             write_json(folder / FINETUNE_INFO_NAME, info)
             if metrics is not None:
                 write_json(folder / "eval_results.json", {"step": step, **metrics})
         return best
 
-    def _checkpoint(self, state: _Progress, step: int) -> None:
+    def checkpoint(self, step: int, batch: StepBatch) -> None:
         self.manager.save(step, {
-            "step": step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "rng": capture_rng_state(),
-            "settings": self.settings_record, "progress": json.dumps(dataclasses.asdict(state)),
+            "step": step, **self.trainer.state_dict(), "settings": self.settings_record,
+            "progress": json.dumps(dataclasses.asdict(self.state)),
         })
         self.files.checkpointed()
 
+    def should_stop(self) -> bool:
+        return self.state.stopped_early
 
-def _finish(loop: _Loop, state: _Progress, steps: int, total_steps: int, seconds: float, train_examples: int) -> FinetuneResult:
+
+def _finish(hooks: _FinetuningHooks, steps: int, total_steps: int, seconds: float) -> FinetuneResult:
     """Save the last model when there was no dev set, write metrics.json and the curves."""
-    best = loop.run_dir / BEST_MODEL_DIR
-    if loop.dev_features is None:
-        loop.save_best(None, steps)
+    state, data, run_dir = hooks.state, hooks.data, hooks.files.run_dir
+    best = run_dir / BEST_MODEL_DIR
+    if data.dev_features is None:
+        hooks.save_best(None, steps)
         state.best_step = steps
     summary = {
-        "task": loop.task.name,
-        "model": loop.settings_record["model"],
-        "metric": loop.metric,
+        "task": hooks.task.name,
+        "model": hooks.settings_record["model"],
+        "metric": data.metric,
         "best_value": state.best_value,
         "best_step": state.best_step,
         "best": state.best_metrics,
@@ -528,12 +535,12 @@ def _finish(loop: _Loop, state: _Progress, steps: int, total_steps: int, seconds
         "steps": steps,
         "total_steps": total_steps,
         "stopped_early": state.stopped_early,
-        "train_examples": train_examples,
-        "dev_examples": len(loop.dev_examples) if loop.dev_examples is not None else 0,
+        "train_examples": len(data.train_examples),
+        "dev_examples": len(data.dev_examples) if data.dev_examples is not None else 0,
         "seconds": seconds,
         "best_model": str(best),
-        "settings": loop.settings_record,
+        "settings": hooks.settings_record,
     }
-    loop.files.finish(SUMMARY_NAME, summary)
-    return FinetuneResult(loop.run_dir, best, loop.metric, state.best_value, state.best_step, state.best_metrics,
+    hooks.files.finish(SUMMARY_NAME, summary)
+    return FinetuneResult(run_dir, best, data.metric, state.best_value, state.best_step, state.best_metrics,
                           state.stopped_early, steps, summary)

@@ -57,7 +57,7 @@ class Document:
         return "\n".join(self.sentences)
 
 
-def corpus_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def corpus_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders into the sorted list of text files to read.
 
     Folders are searched recursively for :data:`TEXT_SUFFIXES`; files named explicitly are taken
@@ -123,7 +123,7 @@ def read_lines(path: Path) -> Iterator[str]:
 
 
 def iter_documents(
-    paths: Iterable[str | os.PathLike],
+    paths: Iterable[str | os.PathLike[str]],
     max_document_lines: int = DEFAULT_MAX_DOCUMENT_LINES,
     min_document_chars: int = DEFAULT_MIN_DOCUMENT_CHARS,
 ) -> Iterator[Document]:

@@ -23,8 +23,8 @@ DEFAULT_MAX_EXAMPLES = 2000
 
 @torch.no_grad()
 def evaluate_mlm(
-    model_name_or_path: str | os.PathLike,
-    files: Sequence[str | os.PathLike],
+    model_name_or_path: str | os.PathLike[str],
+    files: Sequence[str | os.PathLike[str]],
     *,
     max_seq_length: int = 128,
     batch_size: int = 32,
@@ -63,7 +63,9 @@ def evaluate_mlm(
     target = resolve_device(device)
     model = AlbertForPreTraining.from_pretrained(model_name_or_path, device=target)
     if any(name.startswith(("sop_classifier.", "albert.pooler.")) for name in model.loading_info.missing_keys):
-        model.sop_classifier = None  # a checkpoint without a trained SOP head: report MLM only
+        # A checkpoint without a trained SOP head: report MLM only (the head is unset, as
+        # ``model.sop_classifier = None`` would, through nn.Module's typed way to do it).
+        model.add_module("sop_classifier", None)
     tokenizer = load_tokenizer(_tokenizer_folder(model_name_or_path))
     check_tokenizer_fits(tokenizer, model.config.vocab_size, str(model_name_or_path))
     settings = PretrainSettings(
@@ -92,7 +94,7 @@ def evaluate_mlm(
     return summary
 
 
-def _tokenizer_folder(model_name_or_path: str | os.PathLike) -> Any:
+def _tokenizer_folder(model_name_or_path: str | os.PathLike[str]) -> Any:
     from ...hub import local_folder, resolve_file
 
     folder = local_folder(model_name_or_path)

@@ -8,50 +8,80 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
 
 from ...errors import OptionError
-from ..recipes import DEFAULT_RECIPE, get_recipe
+from ...options import check_fields, option
+from ..recipes import DEFAULT_RECIPE, OPTIMIZERS, get_recipe
+
+#: The default recipe, whose values the help shows for the settings it fills in.
+_RECIPE = get_recipe(DEFAULT_RECIPE)
+
+_T = TypeVar("_T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainSettings:
-    """How to train (the model's shape is the AlbertConfig's business).
+    """How to train (the model's shape is the AlbertConfig's business). Each field is declared
+    once: ``albert pretrain`` derives its options from here (:mod:`albert.options`).
 
     ``batch_size`` is the global batch: summed over ranks and accumulation steps, as in the paper
     (4096). Unset fields (None) come from the recipe: ``learning_rate``, ``max_grad_norm`` ...;
     ``warmup_steps`` defaults to the recipe's warmup share of ``steps`` (2.5%).
+
+    Raises:
+        OptionError, OptionTypeError: a setting that cannot work, named with its value.
     """
 
-    steps: int
-    batch_size: int
-    max_seq_length: int = 128
-    recipe: str = DEFAULT_RECIPE
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    warmup_steps: int | None = None
-    weight_decay: float | None = None
-    eps: float | None = None
-    max_grad_norm: float | None = None
-    short_seq_prob: float | None = None
-    masked_lm_prob: float | None = None
-    max_predictions_per_seq: int | None = None
-    accumulation_steps: int = 1
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    eval_batches: int = 16
-    activation_checkpointing: bool = False
-    fast: bool = False
+    steps: int = option(help="Optimizer steps.", at_least=1)
+    batch_size: int = option(help="Global batch (all processes and accumulation steps).", at_least=1)
+    max_seq_length: int = option(128, flag="--seq-len", help="Maximum sequence length.")
+    recipe: str = option(DEFAULT_RECIPE, help="Named defaults for everything not given.")
+    optimizer: Literal[OPTIMIZERS] | None = option(  # type: ignore[valid-type]
+        None, help=f"{' or '.join(OPTIMIZERS)} (recipe: {_RECIPE.optimizer})."
+    )
+    learning_rate: float | None = option(None, flag="--lr", help=f"Peak learning rate (recipe: {_RECIPE.learning_rate}).")
+    warmup_steps: int | None = option(None, help=f"Linear warmup (recipe: {_RECIPE.warmup_fraction:.1%} of steps).")
+    weight_decay: float | None = option(None, help=f"Decoupled weight decay (recipe: {_RECIPE.weight_decay}).")
+    eps: float | None = option(None, cli=False)
+    max_grad_norm: float | None = option(None, help=f"Gradient clipping (recipe: {_RECIPE.max_grad_norm}).")
+    short_seq_prob: float | None = option(None, help=f"Share of shorter pairs (recipe: {_RECIPE.short_seq_prob}).")
+    masked_lm_prob: float | None = option(None, cli=False)
+    max_predictions_per_seq: int | None = option(
+        None, flag="--max-predictions",
+        help=f"Masked tokens per sequence at most (recipe: {_RECIPE.max_predictions_per_seq}).",
+    )
+    accumulation_steps: int = option(1, help="Micro-batches per optimizer step.", at_least=1)
+    seed: int = option(0, help="Seed of the initialisation, the pairs and the masks.")
+    checkpoint_every: int = option(1000, help="Steps between checkpoints.", at_least=1)
+    keep_checkpoints: int = option(3, help="Checkpoints kept (the last ones).", at_least=1)
+    log_every: int = option(10, help="Steps between metrics lines.", at_least=1)
+    eval_batches: int = option(16, help="Held-out batches evaluated at each checkpoint.")
+    activation_checkpointing: bool = option(
+        False, help="Recompute activations in backward: less memory, ~30% slower."
+    )
+    fast: bool = option(
+        False, help="The packed (unpadded) encoder, attn_implementation='packed' (same weights and checkpoints)."
+    )
     #: torch.compile the dense part of each layer (implies ``fast``); see albert.fast.compile.
-    compile: bool = False
-    device: str = "auto"
-    bf16: bool = True
-    num_threads: int | None = None
-    prefetch_steps: int = 4
-    progress: bool = True
+    compile: bool = option(False, help="Also torch.compile each layer's dense part (implies --fast; pays on a GPU).")
+    device: str = option("auto", help="cpu, cuda, cuda:N, mps or auto.")
+    bf16: bool = option(True, flag="--bf16/--no-bf16", help="bf16 autocast on GPU.")
+    num_threads: int | None = option(
+        None, flag="--threads", help="CPU threads per process (default: cores / processes)."
+    )
+    prefetch_steps: int = option(4, cli=False)
+    progress: bool = option(True, flag="--progress/--no-progress", help="Progress bar on a terminal.")
     #: A model folder whose weights replace the random initialisation (continued pretraining).
-    init_from: str | None = None
+    init_from: str | None = option(
+        None, cli_type=Path | None,
+        help="Start from this model folder's weights (continued pretraining; a fresh schedule).",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        self.validate()
 
     def resolved(self) -> PretrainSettings:
         """A copy with every recipe default filled in and the values checked."""
@@ -68,10 +98,8 @@ class PretrainSettings:
         return settings
 
     def validate(self) -> None:
-        """Raise OptionError naming the first setting that cannot work."""
-        for name in ("steps", "batch_size", "accumulation_steps", "checkpoint_every", "log_every", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"{name} must be at least 1, got {getattr(self, name)}")
+        """Raise OptionError naming the first setting that cannot work (each field's own bounds
+        are checked by :func:`~albert.options.check_fields`; here, how they go together)."""
         if self.checkpoint_every % self.log_every:
             raise OptionError(
                 f"checkpoint_every ({self.checkpoint_every}) must be a multiple of log_every ({self.log_every}), "
@@ -79,3 +107,16 @@ class PretrainSettings:
             )
         if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
             raise OptionError(f"warmup_steps must be between 0 and steps ({self.steps}), got {self.warmup_steps}")
+
+
+def filled(value: _T | None, name: str) -> _T:
+    """A setting the recipe fills in (``learning_rate``, ``max_grad_norm`` ...), read from
+    settings that went through :meth:`PretrainSettings.resolved`.
+
+    Raises:
+        OptionError: the setting is still None (the settings were not resolved).
+    """
+    if value is None:
+        raise OptionError(f"the setting {name} is unset: resolve the settings first (PretrainSettings.resolved() "
+                          "fills it in from the recipe)")
+    return value

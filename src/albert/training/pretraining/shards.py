@@ -137,7 +137,7 @@ class _SplitWriter:
         self._reset()
 
 
-def _source_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+def _source_records(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
     records = []
     for path in corpus_files(paths):
         stat = path.stat()
@@ -146,9 +146,9 @@ def _source_records(paths: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
 
 
 def prepare_shards(
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[str | os.PathLike[str]],
     tokenizer: Any,
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     *,
     heldout_fraction: float = 0.01,
     shard_tokens: int = DEFAULT_SHARD_TOKENS,
@@ -181,7 +181,7 @@ def prepare_shards(
                                min_document_chars, batch_sentences, progress)
 
 
-def _prepare_shards(paths: Sequence[str | os.PathLike], tokenizer: Any, folder: Path, heldout_fraction: float,
+def _prepare_shards(paths: Sequence[str | os.PathLike[str]], tokenizer: Any, folder: Path, heldout_fraction: float,
                     shard_tokens: int, max_document_lines: int, min_document_chars: int, batch_sentences: int,
                     progress: bool) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,7 @@ def _prepare_shards(paths: Sequence[str | os.PathLike], tokenizer: Any, folder: 
     return manifest
 
 
-def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
+def read_manifest(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest of a prepared data folder.
 
     Raises:
@@ -278,7 +278,7 @@ def read_manifest(data_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def prepared_data_matches(
-    data_dir: str | os.PathLike, paths: Sequence[str | os.PathLike], tokenizer: Any, **settings: Any
+    data_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]], tokenizer: Any, **settings: Any
 ) -> bool:
     """Whether ``data_dir`` already holds these corpus files, tokenized by this tokenizer with
     these settings (so a run can reuse it instead of tokenizing again)."""
@@ -318,7 +318,7 @@ class ShardedCorpus:
         DataMismatchError: the data was tokenized by another tokenizer.
     """
 
-    def __init__(self, data_dir: str | os.PathLike, split: str = "train", tokenizer: Any = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], split: str = "train", tokenizer: Any = None) -> None:
         if split not in SPLITS:
             raise OptionError(f"split must be one of {SPLITS}, got {split!r}")
         self.folder = Path(data_dir)

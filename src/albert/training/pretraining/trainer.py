@@ -2,8 +2,11 @@
 
 The pieces: prepared data (:mod:`.shards`) -> sentence-order pairs (:mod:`.instances`) -> n-gram
 masks (:mod:`.masking`), built ahead in a background thread -> the model and the loss computed
-here -> LAMB or AdamW with warmup and linear decay (:mod:`..optim`) -> checkpoints and resume
-(:mod:`..checkpoints`) -> metrics, curves and status lines (:mod:`..loop`).
+here (:class:`PretrainingObjective`) -> LAMB or AdamW with warmup and linear decay (:mod:`..optim`)
+-> the train step, exact resume, DDP and the loop, shared with fine-tuning (:class:`..trainer.Trainer`,
+fed here with the objective and the batches) -> checkpoints (:mod:`..checkpoints`) -> metrics,
+curves and status lines (:mod:`..loop`). What stays here is pretraining's own: data, objective,
+its metrics window and records, the held-out evaluation and the run's record.
 
 What makes it fast and safe:
 
@@ -26,7 +29,6 @@ model folder (``AlbertForPreTraining`` weights, config, tokenizer) that
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import math
@@ -34,44 +36,37 @@ import os
 import queue
 import resource
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from ...atomic_files import atomic_folder
 from ...config import AlbertConfig
 from ...errors import CheckpointError, OptionError
-from ...modeling import AlbertForPreTraining
-from ..checkpoints import (
-    CheckpointManager,
-    capture_rng_state,
-    check_finite,
-    locked_run_folder,
-    restore_rng_state,
-)
+from ...modeling import AlbertForMaskedLM, AlbertForPreTraining
+from ..checkpoints import CheckpointManager, check_finite, locked_run_folder
 from ..loop import (
     MetricsWindow,
     Reporter,
     RunFiles,
     autocast_for,
     check_resumable,
-    logger,
     resume_checkpoint,
     write_json,
 )
 from ..optim import build_optimizer, warmup_linear_decay
 from ..run_log import read_metrics
+from ..trainer import Distributed, Schedule, StepBatch, StepOutput, Trainer
 from .corpus import CorpusError
 from .instances import InstanceStream, collate_pairs
 from .masking import IGNORE_INDEX, NgramMasker, word_start_table
-from .settings import PretrainSettings
+from .settings import PretrainSettings, filled
 from .shards import MANIFEST_NAME, ShardedCorpus, prepare_shards, prepared_data_matches
 
 #: curves.png is redrawn at a checkpoint at most this often (drawing takes seconds), and at the end.
@@ -149,7 +144,7 @@ class PretrainingObjective(nn.Module):
     ``mlm_count`` and, with a SOP head, ``sop_loss``, ``sop_correct``, ``sop_count``.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: AlbertForPreTraining | AlbertForMaskedLM) -> None:
         super().__init__()
         self.model = model
 
@@ -307,56 +302,7 @@ class BatchProducer:
         self._thread.join(timeout=5)
 
 
-# -- distributed ----------------------------------------------------------------------------------
-
-@dataclass
-class Distributed:
-    """Rank and world size from torchrun's environment (one process without it)."""
-
-    rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_environment(cls) -> Distributed:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        return cls(int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world_size)
-
-    def start(self, device: torch.device) -> None:
-        if self.enabled and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def gather(self, value: Any) -> list[Any]:
-        """Every rank's ``value``, in rank order, on every rank."""
-        if not self.enabled:
-            return [value]
-        values: list[Any] = [None] * self.world_size
-        dist.all_gather_object(values, value)
-        return values
-
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank."""
-        if not self.enabled:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def stop(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
+# -- distributed: :class:`..trainer.Distributed` (re-exported here) ----------------------------------
 
 
 def _device_for(settings: PretrainSettings, distributed: Distributed) -> torch.device:
@@ -370,39 +316,6 @@ def _device_for(settings: PretrainSettings, distributed: Distributed) -> torch.d
 
 
 # -- metrics over a logging window ----------------------------------------------------------------
-
-def _add_step(window: MetricsWindow, micro_results: list[dict[str, torch.Tensor]], grad_norm: torch.Tensor,
-              tokens: int) -> None:
-    count, zero = len(micro_results), torch.zeros((), device=window.device)
-    window.add(
-        mlm_loss=sum(r["mlm_loss"].detach() for r in micro_results) / count,
-        sop_loss=sum(r.get("sop_loss", zero).detach() for r in micro_results) / count,
-        mlm_correct=sum(r["mlm_correct"] for r in micro_results),
-        mlm_count=sum(r["mlm_count"] for r in micro_results),
-        sop_correct=sum(r.get("sop_correct", zero) for r in micro_results),
-        sop_count=sum(r.get("sop_count", zero) for r in micro_results),
-        grad_norm=grad_norm, tokens=float(tokens),
-    )
-
-
-def _window_record(window: MetricsWindow, distributed: Distributed) -> dict[str, float]:
-    """Averages over the window and over ranks (one all-reduce)."""
-    values, seconds = window.totals(all_reduce=distributed.enabled)
-    steps = values["steps"] / distributed.world_size
-    record = {
-        "mlm_loss": values["mlm_loss"] / values["steps"],
-        "mlm_accuracy": values["mlm_correct"] / max(values["mlm_count"], 1),
-        "grad_norm": values["grad_norm"] / values["steps"],
-        "tokens_per_second": values["tokens"] / seconds,
-        "tokens": values["tokens"],
-    }
-    if values["sop_count"]:
-        record["sop_loss"] = values["sop_loss"] / values["steps"]
-        record["sop_accuracy"] = values["sop_correct"] / values["sop_count"]
-    record["loss"] = record["mlm_loss"] + record.get("sop_loss", 0.0)
-    record["seconds_per_step"] = seconds / max(steps, 1)
-    return record
-
 
 def peak_memory_mb(device: torch.device) -> float:
     """Peak GPU memory allocated by torch (GPU), or the process's peak resident memory (CPU)."""
@@ -524,7 +437,7 @@ def _train(
 ) -> PretrainResult:
     corpus = ShardedCorpus(data_dir, "train", tokenizer)
     config = resolve_model_config(model_config, len(tokenizer.get_vocab()), settings.max_seq_length, config_overrides)
-    trainer = _Trainer.build(config, settings, device, distributed)
+    trainer = build_trainer(config, settings, device, distributed)
     settings_record = dataclasses.asdict(settings)
     start_step, stream_state = 0, {"epoch": 0, "position": 0}
     if resume_state is not None:
@@ -532,14 +445,16 @@ def _train(
         if resume_state["data_fingerprint"] != corpus.fingerprint:
             also.append("the data's tokenizer")
         check_resumable(manager.latest(), resume_state["settings"], settings_record, _RUNTIME_SETTINGS, also)
-        start_step, stream_state = trainer.restore(resume_state)
+        trainer.load_state_dict(resume_state)
+        start_step, stream_state = resume_state["step"], resume_state["data"]
 
     files = RunFiles(run_dir, CURVES, ("heldout", "held-out"), PLOT_INTERVAL_SECONDS)
     if distributed.is_main:
         files.start(start_step, {"settings": settings_record, "config": config.to_dict(), "data": str(data_dir),
                                  "world_size": distributed.world_size, "device": str(device)})
 
-    stream = InstanceStream(corpus, settings.max_seq_length, settings.short_seq_prob, settings.seed,
+    short_seq_prob = filled(settings.short_seq_prob, "short_seq_prob")
+    stream = InstanceStream(corpus, settings.max_seq_length, short_seq_prob, settings.seed,
                             stream_state["epoch"], stream_state["position"])
     producer = BatchProducer(
         stream, batch_maker_for(corpus, tokenizer, settings), seed=settings.seed, start_step=start_step,
@@ -547,160 +462,163 @@ def _train(
         rank=distributed.rank, world_size=distributed.world_size, prefetch_steps=settings.prefetch_steps,
         pin_memory=device.type == "cuda",
     )
-    heldout = _heldout_batches(data_dir, tokenizer, settings, distributed)
-    window = MetricsWindow(device)
-    last_record: dict[str, Any] = {}
-    last_checkpoint = manager.latest() if resume_state is not None else None
+    hooks = _PretrainingHooks(
+        trainer, files, manager, _heldout_batches(data_dir, tokenizer, settings, distributed),
+        {"settings": settings_record, "config": config.to_dict(), "data_fingerprint": corpus.fingerprint,
+         "world_size": distributed.world_size},
+        last_checkpoint=manager.latest() if resume_state is not None else None,
+    )
     if start_step and distributed.is_main:
-        last_record = _continue_log(files, trainer, heldout, start_step)
+        hooks.last_record = _continue_log(hooks, start_step)
+    schedule = Schedule(settings.steps, settings.log_every, settings.checkpoint_every)
     try:
-        with Reporter(settings.progress and distributed.is_main).progress(
-            "pretraining", settings.steps, start_step
-        ) as reporter:
-            for step in range(start_step, settings.steps):
-                _, micro_batches, stream_state = producer.next()
-                results, tokens, grad_norm, learning_rate = trainer.step(micro_batches)
-                _add_step(window, results, grad_norm, tokens)
-                done = step + 1
-
-                if done % settings.log_every == 0 or done == settings.steps:
-                    record = {"step": done, "epoch": stream_state["epoch"], **_window_record(window, distributed),
-                              "learning_rate": learning_rate, "peak_memory_mb": peak_memory_mb(device)}
-                    window.reset()
-                    # Before anything is saved: a diverged state never replaces a good checkpoint.
-                    check_finite({k: record[k] for k in ("loss", "grad_norm")}, done, last_checkpoint)
-                    if distributed.is_main:
-                        files.log.append(record)
-                    last_record = record
-                    reporter.step(done, f"loss {record['loss']:.3f} mlm acc {record['mlm_accuracy']:.3f} "
-                                  f"{record['tokens_per_second']:,.0f} tok/s lr {learning_rate:.3g}")
-                else:
-                    reporter.step(done)
-
-                if done % settings.checkpoint_every == 0 or done == settings.steps:
-                    rng_states = distributed.gather(capture_rng_state())
-                    if distributed.is_main:
-                        last_checkpoint = manager.save(done, {
-                            **trainer.state(), "step": done, "data": stream_state, "rng": rng_states,
-                            "settings": settings_record, "config": config.to_dict(),
-                            "data_fingerprint": corpus.fingerprint, "world_size": distributed.world_size,
-                        })
-                        if heldout is not None:
-                            files.log.append({"step": done, "split": "heldout", **trainer.evaluate(heldout)})
-                        files.checkpointed()
-                    distributed.barrier()
-                    window.restart_clock()  # checkpoint time is not training throughput
+        trainer.fit(_step_batches(producer), start_step, schedule, hooks,
+                    Reporter(settings.progress and distributed.is_main), "pretraining")
     finally:
         producer.close()
+    return _finish(hooks, tokenizer)
 
-    return _finish(trainer, tokenizer, files, last_record, heldout, distributed)
+
+def _step_batches(producer: BatchProducer) -> Iterator[StepBatch]:
+    """The producer's steps as the trainer takes them: the data position rides along for the checkpoint."""
+    while True:
+        _, micro_batches, stream_state = producer.next()
+        yield StepBatch(micro_batches, position=stream_state)
 
 
-def _continue_log(files: RunFiles, trainer: _Trainer, heldout: list[dict[str, torch.Tensor]] | None,
-                  step: int) -> dict[str, Any]:
+def _continue_log(hooks: _PretrainingHooks, step: int) -> dict[str, Any]:
     """Pick up the log of a run resumed at ``step`` (its checkpoint) as if it had never stopped:
     log the held-out evaluation of ``step`` if the run was killed between writing the checkpoint
     and logging it (the weights are the checkpoint's, so the values are the ones it would have
     logged), and return the last training record, which the summary reports."""
+    files, heldout = hooks.files, hooks.heldout
     logged = read_metrics(files.log.path) if files.log.path.exists() else []
     if heldout is not None and not any(r.get("split") == "heldout" and r.get("step") == step for r in logged):
-        files.log.append({"step": step, "split": "heldout", **trainer.evaluate(heldout)})
+        files.log.append({"step": step, "split": "heldout", **evaluate_heldout(hooks.trainer, heldout)})
     return next((r for r in reversed(logged) if r.get("split", "train") == "train"), {})
 
 
+def build_trainer(config: AlbertConfig, settings: PretrainSettings, device: torch.device,
+                  distributed: Distributed) -> Trainer[AlbertForPreTraining]:
+    """The seeded :class:`AlbertForPreTraining` (or the ``init_from`` weights) on ``device``, its
+    :class:`PretrainingObjective`, the optimizer and the warmup-then-decay schedule, as a :class:`Trainer`."""
+    torch.manual_seed(settings.seed)
+    model = AlbertForPreTraining(config)
+    if settings.init_from is not None:
+        load_initial_weights(model, settings.init_from)
+    model = model.to(device)
+    if settings.activation_checkpointing:
+        model.gradient_checkpointing_enable()
+    if settings.compile:
+        from ...fast.compile import compile_fast
+
+        # Asked for by name, so also on a CPU (where compiling costs a C++ build at the start).
+        compile_fast(model, on_cpu=True)  # same weights and checkpoints; compiles on the first step
+    elif settings.fast:
+        model.set_attn_implementation("packed")  # same weights, same checkpoints
+    optimizer = build_optimizer(model, filled(settings.optimizer, "optimizer"),
+                                filled(settings.learning_rate, "learning_rate"),
+                                filled(settings.weight_decay, "weight_decay"), filled(settings.eps, "eps"))
+    scheduler = warmup_linear_decay(optimizer, filled(settings.warmup_steps, "warmup_steps"), settings.steps)
+    model.train()
+    return Trainer(model, PretrainingObjective(model), optimizer, scheduler, device=device, bf16=settings.bf16,
+                   max_grad_norm=filled(settings.max_grad_norm, "max_grad_norm"), distributed=distributed)
+
+
+@torch.no_grad()
+def evaluate_heldout(trainer: Trainer[AlbertForPreTraining], batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    """MLM and SOP metrics of the trainer's model on fixed batches (eval mode; the training mode is put back)."""
+    model = trainer.model
+    model.eval()
+    objective = PretrainingObjective(model)
+    results = []
+    for batch in batches:
+        with autocast_for(trainer.device, trainer.bf16):
+            results.append(objective(**{key: value.to(trainer.device) for key, value in batch.items()}))
+    model.train()
+    return summarize_results(results)
+
+
 @dataclass
-class _Trainer:
-    """The model and what updates it: one optimizer step, its state, its restore, evaluation."""
+class _PretrainingHooks:
+    """Pretraining's side of the trainer's loop: the MLM/SOP window, its records and the NaN guard,
+    and checkpoints that carry the data position and are followed by a held-out evaluation."""
 
-    model: AlbertForPreTraining
-    objective: nn.Module  # PretrainingObjective, wrapped in DistributedDataParallel when distributed
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    settings: PretrainSettings
-    device: torch.device
-    distributed: Distributed
+    trainer: Trainer[AlbertForPreTraining]
+    files: RunFiles
+    manager: CheckpointManager
+    heldout: list[dict[str, torch.Tensor]] | None
+    #: What every checkpoint records beside the trainer's state: settings, config, data fingerprint, world size.
+    run_record: dict[str, Any]
+    last_checkpoint: Path | None = None
+    last_record: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = 0.0
 
-    @classmethod
-    def build(cls, config: AlbertConfig, settings: PretrainSettings, device: torch.device,
-              distributed: Distributed) -> _Trainer:
-        torch.manual_seed(settings.seed)
-        model = AlbertForPreTraining(config)
-        if settings.init_from is not None:
-            load_initial_weights(model, settings.init_from)
-        model = model.to(device)
-        if settings.activation_checkpointing:
-            model.gradient_checkpointing_enable()
-        if settings.compile:
-            from ...fast.compile import compile_fast
+    @property
+    def distributed(self) -> Distributed:
+        return self.trainer.distributed or Distributed()
 
-            # Asked for by name, so also on a CPU (where compiling costs a C++ build at the start).
-            compile_fast(model, on_cpu=True)  # same weights and checkpoints; compiles on the first step
-        elif settings.fast:
-            model.set_attn_implementation("packed")  # same weights, same checkpoints
-        objective: nn.Module = PretrainingObjective(model)
-        if distributed.enabled:
-            objective = nn.parallel.DistributedDataParallel(
-                objective, device_ids=[device.index] if device.type == "cuda" else None
-            )
-        optimizer = build_optimizer(model, settings.optimizer, settings.learning_rate, settings.weight_decay,
-                                    settings.eps)
-        scheduler = warmup_linear_decay(optimizer, settings.warmup_steps, settings.steps)
-        model.train()
-        return cls(model, objective, optimizer, scheduler, settings, device, distributed)
+    def measure(self, window: MetricsWindow, batch: StepBatch, output: StepOutput) -> None:
+        results, zero = output.results, torch.zeros((), device=window.device)
+        count = len(results)
+        window.add(
+            mlm_loss=sum(r["mlm_loss"].detach() for r in results) / count,
+            sop_loss=sum(r.get("sop_loss", zero).detach() for r in results) / count,
+            mlm_correct=sum(r["mlm_correct"] for r in results),
+            mlm_count=sum(r["mlm_count"] for r in results),
+            sop_correct=sum(r.get("sop_correct", zero) for r in results),
+            sop_count=sum(r.get("sop_count", zero) for r in results),
+            grad_norm=output.grad_norm,
+            tokens=float(sum(int(micro_batch["attention_mask"].sum()) for micro_batch in batch.micro_batches)),
+        )
+        self.learning_rate = output.learning_rate
 
-    def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> tuple[list[dict], int, torch.Tensor, float]:
-        """Forward and backward over the micro-batches, clip, update. Returns the per-micro-batch
-        results, the real tokens seen, the gradient norm before clipping, and the learning rate used."""
-        results, tokens = [], 0
-        for index, batch in enumerate(micro_batches):
-            tokens += int(batch["attention_mask"].sum())
-            batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
-            last = index == len(micro_batches) - 1
-            # Gradients are averaged across processes once per step, on the last micro-batch.
-            sync = contextlib.nullcontext() if last or not self.distributed.enabled else self.objective.no_sync()
-            with sync:
-                with autocast_for(self.device, self.settings.bf16):
-                    result = self.objective(**batch)
-                (result["loss"] / len(micro_batches)).backward()
-            results.append(result)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
-        learning_rate = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return results, tokens, grad_norm, learning_rate
+    def log(self, window: MetricsWindow, step: int, batch: StepBatch) -> str:
+        record = {"step": step, "epoch": batch.position["epoch"], **_window_record(window, self.distributed),
+                  "learning_rate": self.learning_rate, "peak_memory_mb": peak_memory_mb(self.trainer.device)}
+        # Before anything is saved: a diverged state never replaces a good checkpoint.
+        check_finite({key: record[key] for key in ("loss", "grad_norm")}, step, self.last_checkpoint)
+        if self.distributed.is_main:
+            self.files.log.append(record)
+        self.last_record = record
+        return (f"loss {record['loss']:.3f} mlm acc {record['mlm_accuracy']:.3f} "
+                f"{record['tokens_per_second']:,.0f} tok/s lr {self.learning_rate:.3g}")
 
-    def state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict()}
+    def evaluate(self, step: int) -> None:
+        """Not scheduled: the held-out set is evaluated at each checkpoint."""
 
-    def restore(self, state: dict[str, Any]) -> tuple[int, dict[str, int]]:
-        """Load a checkpoint's model, optimizer, scheduler and random generators; returns the step
-        and the data position to continue from."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        rng_states = state["rng"]
-        if len(rng_states) == self.distributed.world_size:
-            restore_rng_state(rng_states[self.distributed.rank])
-        elif self.distributed.is_main:
-            logger.warning(
-                f"the checkpoint was written by {len(rng_states)} processes, this run has "
-                f"{self.distributed.world_size}; training continues, but not bit-for-bit as the original run"
-            )
-        return state["step"], state["data"]
+    def checkpoint(self, step: int, batch: StepBatch) -> None:
+        state = self.trainer.state_dict()  # every rank's generators: a collective
+        if not self.distributed.is_main:
+            return
+        rng = state.pop("rng")
+        self.last_checkpoint = self.manager.save(step, {**state, "step": step, "data": batch.position, "rng": rng,
+                                                        **self.run_record})
+        if self.heldout is not None:
+            self.files.log.append({"step": step, "split": "heldout", **evaluate_heldout(self.trainer, self.heldout)})
+        self.files.checkpointed()
 
-    @torch.no_grad()
-    def evaluate(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
-        """MLM and SOP metrics on fixed batches (eval mode; the training mode is put back)."""
-        self.model.eval()
-        objective = PretrainingObjective(self.model)
-        results = []
-        for batch in batches:
-            with autocast_for(self.device, self.settings.bf16):
-                results.append(objective(**{key: value.to(self.device) for key, value in batch.items()}))
-        self.model.train()
-        return summarize_results(results)
+    def should_stop(self) -> bool:
+        return False
+
+
+def _window_record(window: MetricsWindow, distributed: Distributed) -> dict[str, float]:
+    """Averages over the window and over ranks (one all-reduce)."""
+    values, seconds = window.totals(all_reduce=distributed.enabled)
+    steps = values["steps"] / distributed.world_size
+    record = {
+        "mlm_loss": values["mlm_loss"] / values["steps"],
+        "mlm_accuracy": values["mlm_correct"] / max(values["mlm_count"], 1),
+        "grad_norm": values["grad_norm"] / values["steps"],
+        "tokens_per_second": values["tokens"] / seconds,
+        "tokens": values["tokens"],
+    }
+    if values["sop_count"]:
+        record["sop_loss"] = values["sop_loss"] / values["steps"]
+        record["sop_accuracy"] = values["sop_correct"] / values["sop_count"]
+    record["loss"] = record["mlm_loss"] + record.get("sop_loss", 0.0)
+    record["seconds_per_step"] = seconds / max(steps, 1)
+    return record
 
 
 def load_initial_weights(model: AlbertForPreTraining, folder: str | os.PathLike) -> None:
@@ -737,8 +655,8 @@ def batch_maker_for(corpus: ShardedCorpus, tokenizer: Any, settings: PretrainSet
         word_start_table(pieces, special_ids),
         tokenizer.mask_token_id,
         np.setdiff1d(np.arange(vocab_size), special_ids),
-        masked_lm_prob=settings.masked_lm_prob,
-        max_predictions_per_seq=settings.max_predictions_per_seq,
+        masked_lm_prob=filled(settings.masked_lm_prob, "masked_lm_prob"),
+        max_predictions_per_seq=filled(settings.max_predictions_per_seq, "max_predictions_per_seq"),
     )
     return BatchMaker(corpus, masker, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
 
@@ -755,8 +673,9 @@ def _heldout_batches(
         return None
     from .instances import epoch_instances
 
+    short_seq_prob = filled(settings.short_seq_prob, "short_seq_prob")
     try:
-        instances = epoch_instances(corpus, settings.max_seq_length, settings.short_seq_prob, seed=0, epoch=0)
+        instances = epoch_instances(corpus, settings.max_seq_length, short_seq_prob, seed=0, epoch=0)
     except ValueError:
         return None
     make_batch = batch_maker_for(corpus, tokenizer, settings)
@@ -770,22 +689,17 @@ def _heldout_batches(
     return batches or None
 
 
-def _finish(
-    trainer: _Trainer,
-    tokenizer: Any,
-    files: RunFiles,
-    last_record: dict[str, Any],
-    heldout: list[dict[str, torch.Tensor]] | None,
-    distributed: Distributed,
-) -> PretrainResult:
+def _finish(hooks: _PretrainingHooks, tokenizer: Any) -> PretrainResult:
     """Save the final model with its tokenizer, check that every rank holds the same weights, plot."""
+    trainer, files, last_record, heldout, distributed = (hooks.trainer, hooks.files, hooks.last_record, hooks.heldout,
+                                                         hooks.distributed)
     final = files.run_dir / FINAL_MODEL_DIR
     digests = distributed.gather(_weights_digest(trainer.model))
     evaluation = None
     if distributed.is_main:
         trainer.model.eval()
         if heldout is not None:
-            evaluation = trainer.evaluate(heldout)
+            evaluation = evaluate_heldout(trainer, heldout)
         with atomic_folder(final) as folder:  # the model and its evaluation, all or nothing
             trainer.model.save_pretrained(folder, tokenizer=tokenizer)
             if evaluation is not None:

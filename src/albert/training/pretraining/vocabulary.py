@@ -26,7 +26,7 @@ CONTROL_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
 USER_DEFINED_SYMBOLS = ("(", ")", '"', "-", ".", "\u2013", "\u00a3", "\u20ac")
 
 
-def _normalized_sentences(paths: Sequence[str | os.PathLike], counter: list[int]) -> Iterator[str]:
+def _normalized_sentences(paths: Sequence[str | os.PathLike[str]], counter: list[int]) -> Iterator[str]:
     for document in iter_documents(paths, min_document_chars=0):
         for sentence in document.sentences:
             text = normalize(sentence)
@@ -39,8 +39,8 @@ _INT32_MAX = 2**31 - 1
 
 
 def train_tokenizer(
-    corpus: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
+    corpus: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
     vocab_size: int = 30000,
     *,
     max_sentences: int = 10_000_000,

@@ -1,0 +1,281 @@
+"""Options declared once: frozen dataclasses whose fields carry name, type, default and help.
+
+A settings class (``PretrainSettings``, ``FinetuneSettings``) declares each setting as one field
+made with :func:`option`; :func:`check_fields` checks every value against its field's type and
+bounds (called from the class's ``__post_init__``), and :func:`settings_command` derives a typer
+command's options from the fields, plus ``--settings FILE`` (JSON, TOML or YAML) whose values are
+the defaults that flags on the command line override. Torch-free: ``albert --help`` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import numbers
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .errors import OptionError, OptionTypeError
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",
+    flag: str | None = None,
+    cli: bool = True,
+    cli_type: Any = None,
+    at_least: float | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field declaring one setting: its default, ``help`` (the CLI's help text),
+    ``flag`` (default ``--field-name``; ``--bf16/--no-bf16`` for a switch), ``cli=False`` for a
+    setting only a ``--settings`` file or the library sets, ``cli_type`` where the command line
+    reads another type (a ``Path`` for a ``str``), and ``at_least``, a lower bound (unset passes)."""
+    metadata = {"help": help, "flag": flag, "cli": cli, "cli_type": cli_type, "at_least": at_least}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The fields' types of a settings class, evaluated (not the strings of ``__annotations__``)."""
+    return typing.get_type_hints(cls)
+
+
+def check_fields(settings: Any) -> None:
+    """Check every field of a settings dataclass against its type and ``at_least`` bound; a path
+    given for a text field becomes its text. Called from ``__post_init__``.
+
+    Raises:
+        OptionTypeError: a value of the wrong kind, naming the field, the value and the kind.
+        OptionError: a value outside the field's allowed values or below its bound.
+    """
+    hints = field_types(type(settings))  # type: ignore[arg-type]  # a class is hashable
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        if isinstance(value, os.PathLike) and _accepts(hints[item.name], "text"):
+            value = os.fspath(value)
+            object.__setattr__(settings, item.name, value)
+        _check_type(item.name, value, hints[item.name])
+        bound = item.metadata.get("at_least")
+        if bound is not None and value is not None and value < bound:
+            unset = " (or unset)" if _accepts(hints[item.name], None) else ""
+            raise OptionError(f"{item.name} must be at least {bound}{unset}, got {value}")
+
+
+def _accepts(hint: Any, kind: Any) -> bool:
+    """Whether ``hint`` (a type or a union) takes None (``kind=None``) or a text (``"text"``)."""
+    members = typing.get_args(hint) if _is_union(hint) else (hint,)
+    return any(member is type(None) if kind is None else member is str for member in members)
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    if _is_union(hint):
+        members = typing.get_args(hint)
+        if value is None and type(None) in members:
+            return
+        literals = [member for member in members if typing.get_origin(member) is Literal]
+        if literals and isinstance(value, str):
+            return _check_type(name, value, literals[0])
+        if any(_matches(value, member) for member in members if member is not type(None)):
+            return
+        raise OptionTypeError(f"{name} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+    if typing.get_origin(hint) is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise OptionError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, allowed))}")
+        return
+    if not _matches(value, hint):
+        raise OptionTypeError(f"{name} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    if hint is Any:
+        return True
+    if typing.get_origin(hint) is Literal:
+        return value in typing.get_args(hint)
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    origin = typing.get_origin(hint)
+    return isinstance(value, origin or hint)
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a text", type(None): "unset (None)"}
+    members = typing.get_args(hint) if _is_union(hint) else (hint,)
+    described = []
+    for member in members:
+        if typing.get_origin(member) is Literal:
+            described.append("one of " + ", ".join(map(repr, typing.get_args(member))))
+        else:
+            described.append(names.get(member, getattr(member, "__name__", str(member))))
+    return " or ".join(described)
+
+
+# -- settings files --------------------------------------------------------------------------------
+
+
+def read_settings_file(path: str | os.PathLike, settings_class: type) -> dict[str, Any]:
+    """The settings in a JSON (``.json``), TOML (``.toml``) or YAML (``.yaml``/``.yml``, needs
+    PyYAML) file: one object whose keys are ``settings_class``'s field names. A nested dataclass
+    field (``read_options``) is given as an object of its own fields.
+
+    Raises:
+        OptionError: the file cannot be read or parsed, is not one object, or has a key that is
+            not a setting (naming it and the allowed ones).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise OptionError(f"cannot read the settings file {path}: {error}") from None
+    values = _parse(text, path)
+    if not isinstance(values, dict):
+        raise OptionError(f"the settings file {path} must hold one object of settings, got {type(values).__name__}")
+    names = {item.name: item for item in dataclasses.fields(settings_class)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise OptionError(
+            f"the settings file {path} has unknown setting(s) {', '.join(map(repr, unknown))}; "
+            f"the settings are: {', '.join(names)}"
+        )
+    hints = field_types(settings_class)
+    for name, value in values.items():
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            try:
+                values[name] = hints[name](**value)
+            except TypeError as error:
+                raise OptionError(f"the settings file {path}: {name}: {error}") from None
+    return values
+
+
+def _parse(text: str, path: Path) -> Any:
+    """The file's values, read by its suffix (JSON, TOML or YAML).
+
+    Raises:
+        OptionError: the file does not parse, or its format needs what this Python lacks.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+
+                return tomllib.loads(text)
+            raise OptionError(
+                f"cannot read the settings file {path}: reading TOML needs Python 3.11 or newer (tomllib); "
+                "write the settings as JSON or YAML"
+            )
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise OptionError(
+                    f"cannot read the settings file {path}: reading YAML needs PyYAML (pip install pyyaml); "
+                    "or write the settings as JSON"
+                ) from None
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError as error:  # not a ValueError
+                raise OptionError(f"cannot read the settings file {path}: {error}") from None
+        return json.loads(text)
+    except ValueError as error:  # JSON's and TOML's decode errors
+        raise OptionError(f"cannot read the settings file {path}: {error}") from None
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+def cli_parameters(settings_class: type) -> list[inspect.Parameter]:
+    """One typer option per field of ``settings_class`` shown on the command line: the flag, the
+    type, the default (required where the field has none) and the help of its declaration."""
+    import typer
+
+    hints = field_types(settings_class)
+    parameters = []
+    for item in dataclasses.fields(settings_class):
+        if not item.metadata.get("cli", False):
+            continue
+        flag = item.metadata["flag"] or "--" + item.name.replace("_", "-")
+        default = ... if item.default is dataclasses.MISSING else item.default
+        info = typer.Option(default, flag, help=item.metadata["help"])
+        annotation = item.metadata["cli_type"] or hints[item.name]
+        parameters.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                                            annotation=annotation))  # fmt: skip
+    return parameters
+
+
+def settings_command(settings_class: type, *, order: list[str] | None = None,
+                     file_help: str = "") -> Callable[[Function], Function]:  # fmt: skip
+    """Derive a command's options from ``settings_class``: the decorated function takes
+    ``settings`` (an instance) and its other options as typer parameters; the command it becomes
+    takes one option per setting and ``--settings FILE``, whose values are the defaults (flags
+    given on the command line win). ``order`` lists parameter names to show first, in that order."""
+
+    def decorate(function: Function) -> Function:
+        import typer
+
+        hints = typing.get_type_hints(function, include_extras=True)
+        own = [parameter.replace(annotation=hints.get(name, parameter.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
+               for name, parameter in inspect.signature(function).parameters.items() if name != "settings"]  # fmt: skip
+        derived = cli_parameters(settings_class)
+        loader = _settings_file_loader(settings_class)
+        settings_file = inspect.Parameter(
+            "settings_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+            default=typer.Option(None, "--settings", help=file_help, callback=loader, is_eager=True),
+        )  # fmt: skip
+        parameters = [*own, *derived, settings_file]
+        if order is not None:
+            rank = {name: index for index, name in enumerate(order)}
+            parameters.sort(key=lambda parameter: rank.get(parameter.name, len(rank)))
+        names = [parameter.name for parameter in derived]
+
+        @functools.wraps(function)
+        def command(**values: Any) -> Any:
+            from_file = values.pop("settings_file") or {}
+            fields = {name: value for name, value in from_file.items() if name not in names}
+            fields.update((name, values.pop(name)) for name in names)
+            return function(settings=settings_class(**fields), **values)
+
+        del command.__wrapped__  # typer reads the signature below, not the function's
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def _settings_file_loader(settings_class: type) -> Callable[..., dict[str, Any] | None]:
+    """The callback of ``--settings FILE``, read before the other options (it is eager): its
+    values become the command's defaults (click's ``default_map``), so a flag given wins."""
+    import typer  # its own click: its errors and context are typer's
+
+    def load(ctx: Any, value: Any) -> dict[str, Any] | None:
+        if value is None or ctx.resilient_parsing:
+            return None
+        try:
+            values = read_settings_file(value, settings_class)
+        except OptionError as error:
+            raise typer.BadParameter(str(error), ctx=ctx, param_hint="'--settings'") from None
+        ctx.default_map = {**(ctx.default_map or {}), **values}
+        return values
+
+    load.__annotations__ = {"ctx": typer.Context, "value": Path | None, "return": dict[str, Any] | None}
+    return load
