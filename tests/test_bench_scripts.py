@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,36 @@ def test_serve_load_script_checks_every_answer_and_bounds_the_targets(tmp_path):
     over_merged = results["targets"]["requests_per_s_64_clients_over_merged_pipeline"]
     assert over_merged["target_min"] == 0.8 and over_merged["value"] > 0
     assert (tmp_path / "smoke.png").exists() and (tmp_path / "smoke-latency.png").exists()
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+def test_spark_finetune_script_times_each_run_and_sizes_the_all_reduce(tmp_path, make_tiny_model):
+    """bench/spark_finetune.py on a tiny model and 24 sentences: one-process finetune and the Spark
+    Estimator on 1 and 2 processes each train every example and are timed; the all-reduce figures
+    are the models' parameters x 4 bytes (the figures mean nothing at this size)."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Java 17 is needed for the Spark benchmark (apt-get install openjdk-17-jre-headless)")
+    environment = {**os.environ, "ALBERT_BENCH_RESULTS": str(tmp_path)}
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "spark_finetune.py"), "--model", str(make_tiny_model()),
+         "--examples", "24", "--batch-size", "8", "--max-length", "16", "--log-every", "1", "--skip-one-thread",
+         "--name", "smoke"],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = json.loads((tmp_path / "smoke.json").read_text())
+    labels = list(results["runs"])
+    assert len(labels) == 3 and labels[0].startswith("finetune") and labels[2].startswith("Spark, 2 processes")
+    for run in results["runs"].values():
+        (only,) = run["rounds"]
+        assert only["train_examples"] == 24 and only["steps"] == 3 and len(only["windows"]) == 3
+        assert run["median"]["examples_per_s_steady"] > 0 and run["median"]["wall_s"] >= run["median"]["loop_s"]
+    assert results["runs"][labels[2]]["rounds"][0]["processes"] == 2
+    models = results["all_reduce"]["models"]
+    for figures in models.values():
+        assert figures["all_reduce_bytes_per_step"] == 4 * figures["parameters"]
+    assert 11e6 < models["albert-base-v2 shape"]["parameters"] < 13e6
+    assert 105e6 < models["BERT-base shape"]["parameters"] < 115e6
+    assert (tmp_path / "smoke.png").exists() and (tmp_path / "smoke-time.png").exists()

@@ -7,72 +7,25 @@ the partitioning and batch size; nulls, blanks and wrong columns behave as docum
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra is not installed: pip install -e '.[spark]'")
 
+from support.spark import TEXTS, TOLERANCE, assert_pipeline_round_trip, assert_vectors_equal, by_id, frame  # noqa: E402
+
 import albert  # noqa: E402
 from albert import AlbertForSequenceClassification, AlbertForTokenClassification  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
-TOLERANCE = 1e-5
-#: Varied texts: several sentences, unicode, punctuation, a glued special-looking token, one far
-#: longer than the tiny model's window of 64, and one longer than ``maxSentenceLength=16``.
-TEXTS = [
-    "I love NLP",
-    "ALBERT shares one layer across its depth. It is small. Really small!",
-    "Café au lait, naïve résumé — ünïcödé déjà vu.",
-    "The function returns a list of strings [MASK].",
-    " ".join(f"word{number % 17}" for number in range(150)) + ". And then one more sentence.",
-    "short",
-    "Numbers like 3.14159 and 2,718 and e-mail@example.com are words too.",
-]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("Java is missing on CI: .ci/run installs openjdk-17-jre-headless when java is absent")
-        pytest.skip("Java 17 is needed for the Spark tests (apt-get install openjdk-17-jre-headless)")
-    from albert.spark import spark_session
-
-    session = spark_session(
-        "local[2,2]", app_name="albert-tests", ui=False,  # [2 threads, 2 attempts]: a failed task is retried
-        config={"spark.sql.shuffle.partitions": "2", "spark.python.worker.reuse": "true"},
-    )  # fmt: skip
-    yield session
-    session.stop()
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder(make_tiny_model) -> Path:
-    return make_tiny_model(seed=3)
-
-
-def frame(spark, texts, partitions: int = 2):
-    rows = [(index, text) for index, text in enumerate(texts)]
-    return spark.createDataFrame(rows, "id int, text string").repartition(partitions)
-
-
-def by_id(dataframe, column: str) -> dict[int, list]:
-    return {row["id"]: row[column] for row in dataframe.select("id", column).collect()}
-
-
-def assert_vectors_equal(annotations, records) -> None:
-    assert len(annotations) == len(records), "every unit has exactly one annotation"
-    for annotation, record in zip(annotations, records):
-        assert (annotation.begin, annotation.end + 1) == (record["start"], record["end"])
-        assert annotation.result == record["text"]
-        difference = np.abs(np.asarray(annotation.embeddings, np.float32) - record["embedding"]).max()
-        assert difference <= TOLERANCE, f"{record['text']!r}: max abs diff {difference}"
 
 
 # -- exactness ------------------------------------------------------------------------------------
@@ -251,7 +204,6 @@ def test_a_python_worker_killed_mid_partition_is_retried_and_every_row_written_o
     def die_mid_partition(batches):
         # In the stage's Python worker, before the annotator: after passing partition 1's first
         # Arrow batch on, the worker process dies (as an OOM kill would take it), once.
-        import os
 
         from pyspark import TaskContext
 
@@ -299,7 +251,6 @@ def test_the_model_loads_once_per_python_worker_across_batches_tasks_and_jobs(sp
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
 
     def loads_here(batches):
-        import os
 
         import pandas as pd
 
@@ -348,27 +299,7 @@ def test_a_resource_profile_goes_to_the_stage_s_map_in_arrow(spark, tiny_encoder
 
 
 def test_pipeline_model_save_and_load_round_trip(spark, tiny_encoder, tmp_path):
-    from pyspark.ml import Pipeline, PipelineModel
-
-    from albert.spark import AlbertEmbeddings, EmbeddingsFinisher
-
-    stages = [
-        AlbertEmbeddings(model=str(tiny_encoder), level="sentence", sentencePooling="max", maxSentenceLength=20),
-        EmbeddingsFinisher(inputCols=["embeddings"], outputCols=["vectors"]),
-    ]
-    data = frame(spark, TEXTS[:3])
-    fitted = Pipeline(stages=stages).fit(data)
-    fitted.write().overwrite().save(str(tmp_path / "pipeline"))
-    loaded = PipelineModel.load(str(tmp_path / "pipeline"))
-    embeddings = loaded.stages[0]
-    assert (embeddings.getLevel(), embeddings.getSentencePooling(), embeddings.getMaxSentenceLength()) == (
-        "sentence", "max", 20,
-    )  # fmt: skip
-    before, after = by_id(fitted.transform(data), "vectors"), by_id(loaded.transform(data), "vectors")
-    assert before.keys() == after.keys()
-    for key in before:
-        assert [v.toArray().tolist() for v in before[key]] == [v.toArray().tolist() for v in after[key]]
-
+    assert_pipeline_round_trip(spark, str(tiny_encoder), tmp_path / "pipeline")
 
 def test_finished_vectors_train_a_logistic_regression(spark):
     from pyspark.ml.classification import LogisticRegression

@@ -12,11 +12,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import typer
 
 from ..atomic_files import write_text_atomic
+from ..errors import OptionError
 from ..options import settings_command
 from ..training.finetuning.readers import ReadOptions
 from ..training.finetuning.settings import TASK_NAMES, FinetuneSettings
@@ -57,7 +58,7 @@ _FINETUNE_ORDER = [
     "warmup_ratio", "weight_decay", "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "seed", "metric",
     "patience", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every", "max_train_examples",
     "max_dev_examples", "doc_stride", "max_answer_length", "text_column", "pair_column", "label_column",
-    "tag_column", "no_header", "resume", "device", "bf16", "fast", "threads", "progress", "settings_file",
+    "tag_column", "no_header", "resume", "spark", "processes", "device", "bf16", "fast", "threads", "progress", "settings_file",
 ]  # fmt: skip
 
 
@@ -75,26 +76,56 @@ def finetune_command(
     tag_column: str | None = _TAG_COLUMN,
     no_header: bool = _NO_HEADER,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
+    spark: str | None = typer.Option(
+        None, "--spark", metavar="MASTER",
+        help="Train on Spark's TorchDistributor (DDP): local[N] runs the processes here, spark://... on the "
+        "executors (files and OUT on shared storage). Needs the spark extra.",
+    ),
+    processes: int = typer.Option(1, "--processes", min=1, help="With --spark: training processes (--batch-size is the global batch)."),
 ) -> None:
     """Fine-tune a model on a task; the best model on the dev set is saved to OUT/best.
 
     Safe to interrupt: run the same command with --resume to continue from the last checkpoint.
     OUT/best loads in albert.pipeline(TASK, model=OUT/best), `albert evaluate` and transformers.
     """
-    from ..training.finetuning.trainer import finetune
-
     show_training_messages()
     # the column options given here replace those of a --settings file (the rest of its read_options stay)
     given = _read_options(text_column, pair_column, label_column, tag_column, no_header)
     changed = {name: value for name, value in dataclasses.asdict(given).items() if value != getattr(ReadOptions(), name)}
     settings = dataclasses.replace(settings, read_options=dataclasses.replace(settings.read_options, **changed))
-    result = finetune(model, train, dev, out, settings, resume=resume)
+    if spark is not None:
+        result = _finetune_on_spark(spark, processes, model, train, dev, out, settings, resume)
+    elif processes != 1:
+        raise OptionError("--processes needs --spark MASTER (or start albert finetune with torchrun --nproc_per_node N)")
+    else:
+        from ..training.finetuning.trainer import finetune
+
+        result = finetune(model, train, dev, out, settings, resume=resume)
     if result.best_metrics:
         typer.echo(f"best dev {result.metric}: {result.best_value:.4f} at step {result.best_step}"
                    + (" (stopped early)" if result.stopped_early else ""))
         _show_metrics(result.best_metrics)
     typer.echo(f"model: {result.best_model}")
     typer.echo(f"metrics: {result.run_dir / 'metrics.json'}, curves: {result.run_dir / 'curves.png'}")
+
+
+def _finetune_on_spark(master: str, processes: int, model: str, train: Path, dev: Path | None, out: Path,
+                       settings: FinetuneSettings, resume: bool) -> Any:
+    """``finetune`` on ``processes`` processes of Spark's TorchDistributor: on the driver for a
+    local master, else on the executors (the files and OUT must then be on shared storage)."""
+    from ..spark import spark_session
+    from ..spark.training_job import run_finetune
+
+    session = spark_session(master, app_name="albert finetune", ui=False)
+    try:
+        folder = Path(model).expanduser()
+        return run_finetune(
+            str(folder.resolve()) if folder.is_dir() else model, train.resolve(),
+            dev.resolve() if dev is not None else None, out.resolve(), settings, num_processes=processes,
+            use_gpu=settings.device.startswith("cuda"), local_mode=master.startswith("local"), resume=resume,
+        )
+    finally:
+        session.stop()
 
 
 @app.command("evaluate")

@@ -1,4 +1,5 @@
-"""albert on Apache Spark: ALBERT embeddings and task pipelines as ``pyspark.ml`` stages.
+"""albert on Apache Spark: ALBERT embeddings and task pipelines as ``pyspark.ml`` stages, and
+fine-tuning as ``pyspark.ml`` Estimators on Spark's TorchDistributor.
 
 What Spark NLP's ``AlbertEmbeddings`` gives, from pure Python, with albert's exact tokenizer and
 fast path, and without its limits (no token left without a vector, words pooled over all their
@@ -22,6 +23,7 @@ except ImportError as error:  # pragma: no cover - depends on the installation
 
 from .annotations import ANNOTATION, ANNOTATIONS, Annotation
 from .annotators import SPARK_NLP_NAMES, AlbertClassifier, AlbertEmbeddings, AlbertTokenClassifier
+from .estimators import AlbertClassifierEstimator, AlbertTokenClassifierEstimator
 from .finishers import EmbeddingsFinisher, explode_embeddings
 from .session import spark_session, stage_lines
 
@@ -30,8 +32,10 @@ __all__ = [
     "ANNOTATIONS",
     "SPARK_NLP_NAMES",
     "AlbertClassifier",
+    "AlbertClassifierEstimator",
     "AlbertEmbeddings",
     "AlbertTokenClassifier",
+    "AlbertTokenClassifierEstimator",
     "Annotation",
     "EmbeddingsFinisher",
     "explode_embeddings",

@@ -16,22 +16,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_type
 
 from ..errors import InputError
 
-#: One annotation, as Spark NLP's ``Annotation.dataType`` declares it.
+#: One annotation, exactly as Spark NLP's ``Annotation.dataType`` declares it (Annotation.scala),
+#: nullability included: Spark NLP's stages compare an input column's type with ``==``, which
+#: counts nullability, so ``begin`` and ``end`` are never null and a vector holds no null floats.
 ANNOTATION = T.StructType([
-    T.StructField("annotatorType", T.StringType()),
-    T.StructField("begin", T.IntegerType()),
-    T.StructField("end", T.IntegerType()),
-    T.StructField("result", T.StringType()),
-    T.StructField("metadata", T.MapType(T.StringType(), T.StringType())),
-    T.StructField("embeddings", T.ArrayType(T.FloatType())),
+    T.StructField("annotatorType", T.StringType(), nullable=True),
+    T.StructField("begin", T.IntegerType(), nullable=False),
+    T.StructField("end", T.IntegerType(), nullable=False),
+    T.StructField("result", T.StringType(), nullable=True),
+    T.StructField("metadata", T.MapType(T.StringType(), T.StringType(), valueContainsNull=True), nullable=True),
+    T.StructField("embeddings", T.ArrayType(T.FloatType(), containsNull=False), nullable=True),
 ])  # fmt: skip
-#: The column type every albert.spark transformer writes: the annotations of one row.
-ANNOTATIONS = T.ArrayType(ANNOTATION)
-
-_FIELD_NAMES = [spark_field.name for spark_field in ANNOTATION.fields]
+#: The column type every albert.spark transformer writes: the annotations of one row (Spark NLP's
+#: ``Annotation.arrayType``). The column also carries Spark NLP's ``annotatorType`` metadata.
+ANNOTATIONS = T.ArrayType(ANNOTATION, containsNull=True)
+#: The same type in Arrow, as Spark converts it: what the executors build.
+ARROW_ANNOTATIONS = to_arrow_type(ANNOTATIONS)
 
 
 def require_column(schema: T.StructType, name: str, param: str) -> T.DataType:
@@ -83,6 +87,7 @@ class AnnotationColumn:
         np.cumsum([0 if vector is None else len(vector) for vector in vectors], out=vector_offsets[1:])
         present = [vector for vector in vectors if vector is not None]
         buffer = np.concatenate(present).astype(np.float32, copy=False) if present else np.zeros(0, np.float32)
+        annotation_type = ARROW_ANNOTATIONS.value_type
         struct = pa.StructArray.from_arrays(
             [
                 pa.array([annotation.annotator_type for annotation in flat], pa.string()),
@@ -92,9 +97,11 @@ class AnnotationColumn:
                 pa.MapArray.from_arrays(
                     pa.array(map_offsets), pa.array(keys, pa.string()), pa.array(values, pa.string())
                 ),
-                pa.ListArray.from_arrays(pa.array(vector_offsets), pa.array(buffer)),
+                pa.ListArray.from_arrays(
+                    pa.array(vector_offsets), pa.array(buffer), type=annotation_type.field("embeddings").type
+                ),
             ],
-            names=_FIELD_NAMES,
+            fields=list(annotation_type),
         )
         nulls = pa.array([row is None for row in self.rows], pa.bool_())
-        return pa.ListArray.from_arrays(pa.array(row_offsets), struct, mask=nulls)
+        return pa.ListArray.from_arrays(pa.array(row_offsets), struct, type=ARROW_ANNOTATIONS, mask=nulls)

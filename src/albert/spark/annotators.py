@@ -108,6 +108,9 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
     """What the three annotators share: the model, where it runs, batching, the columns."""
 
     task: ClassVar[str]
+    #: A stage returned by an Estimator's ``fit``: the run's summary (``metrics.json``: the dev
+    #: metrics of the best model, its step, the settings); None otherwise. Not a Param: not saved.
+    trainingSummary: dict[str, Any] | None = None
 
     model = _param("model", "model folder, shipped model name or Hub id (e.g. albert/albert-base-v2)")
     device = _param(
@@ -226,7 +229,11 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
             raise OptionError(
                 f"outputCol {spec.output_col!r} is already a column of this DataFrame: choose another name"
             )
-        schema = T.StructType([*dataset.schema.fields, T.StructField(spec.output_col, ANNOTATIONS)])
+        # Spark NLP's stages find their input columns by this metadata (its annotators write it with
+        # col.as(name, metadata)); mapInArrow keeps a declared field's metadata and nullability,
+        # in a classic session and over Spark Connect alike
+        output = T.StructField(spec.output_col, ANNOTATIONS, metadata={"annotatorType": spec.annotator_type})
+        schema = T.StructType([*dataset.schema.fields, output])
         profile = getattr(self, "_resource_profile", None)
         extra = {"profile": profile} if profile is not None else {}  # pyspark 3.5 has no profile argument
         return dataset.mapInArrow(functools.partial(annotate_batches, spec=spec), schema, **extra)

@@ -55,6 +55,20 @@ class WorkerSpec:
     def call_options(self) -> dict[str, Any]:
         return dict(self.options)
 
+    @property
+    def annotator_type(self) -> str:
+        """Spark NLP's type of every annotation this spec writes, which is also its column's
+        ``annotatorType`` metadata: ``word_embeddings`` (word and piece levels) or
+        ``sentence_embeddings``; ``category``; ``chunk``, or ``named_entity`` for each piece's tag
+        (aggregation "none", the pipeline's default)."""
+        options = self.call_options
+        if self.task == "embeddings":
+            sentences = options.get("level") in ("sentence", "document")
+            return "sentence_embeddings" if sentences else "word_embeddings"
+        if self.task == "token-classification":
+            return "named_entity" if options.get("aggregation_strategy", "none") == "none" else "chunk"
+        return "category"
+
 
 # -- loading, once per worker -------------------------------------------------------------------
 
@@ -246,14 +260,14 @@ def embedding_annotations(
             results[pending.pop(error.index)] = []
             continue
         for index, per_text in zip(pending, records):
-            results[index] = _embedding_records(per_text)
+            results[index] = _embedding_records(per_text, spec.annotator_type)
         break
     return _by_row(texts, results)
 
 
-def _embedding_records(records: list[dict[str, Any]]) -> list[Annotation]:
-    """The pipeline's records of one text as annotations; its keys say the level (``piece`` and
-    ``word`` present, ``word`` only, or neither for sentences and documents)."""
+def _embedding_records(records: list[dict[str, Any]], kind: str) -> list[Annotation]:
+    """The pipeline's records of one text as ``kind`` annotations; its keys say the level
+    (``piece`` and ``word`` present, ``word`` only, or neither for sentences and documents)."""
     annotations = []
     previous: tuple[int, int] | None = None
     for record in records:
@@ -266,7 +280,6 @@ def _embedding_records(records: list[dict[str, Any]]) -> list[Annotation]:
             word = (record["sentence"], record["word"])
             metadata["isWordStart"] = "true" if word != previous else "false"
             previous = word
-        kind = "word_embeddings" if "word" in record else "sentence_embeddings"
         annotations.append(
             Annotation(kind, record["start"], record["end"] - 1, text, metadata, record["embedding"])
         )
@@ -293,7 +306,8 @@ def classification_annotations(
     outputs = _calling(pipe, inputs, spec, [_text_of(texts, index) for index in rows], [names(index) for index in rows])
     for index, labels in zip(rows, outputs):
         metadata = {"sentence": "0", **{label["label"]: str(label["score"]) for label in labels}}
-        results[index] = [Annotation("category", 0, len(_text_of(texts, index)) - 1, labels[0]["label"], metadata)]
+        end = len(_text_of(texts, index)) - 1
+        results[index] = [Annotation(spec.annotator_type, 0, end, labels[0]["label"], metadata)]
     column = AnnotationColumn()
     for index, text in enumerate(texts):
         missing = text is None or (pairs is not None and pairs[index] is None)
@@ -345,20 +359,19 @@ def entity_annotations(
     """Entities as Spark NLP's ``chunk`` annotations (NerConverter's), or with aggregation "none"
     each piece's ``named_entity`` tag."""
     rows = _readable(texts)
+    kind = spec.annotator_type
     results: dict[int, list[Annotation]] = {}
     outputs = pipe([texts[index] for index in rows], **spec.call_options) if rows else []
     for index, entities in zip(rows, outputs):
         annotations = []
         for number, entity in enumerate(entities):
-            if "entity_group" in entity:
+            if kind == "chunk":
                 metadata = {"entity": entity["entity_group"], "sentence": "0", "chunk": str(number),
                             "confidence": str(entity["score"])}  # fmt: skip
-                annotations.append(Annotation("chunk", entity["start"], entity["end"] - 1, entity["word"], metadata))
+                annotations.append(Annotation(kind, entity["start"], entity["end"] - 1, entity["word"], metadata))
             else:
                 metadata = {"word": entity["word"], "sentence": "0", "confidence": str(entity["score"])}
-                annotations.append(
-                    Annotation("named_entity", entity["start"], entity["end"] - 1, entity["entity"], metadata)
-                )
+                annotations.append(Annotation(kind, entity["start"], entity["end"] - 1, entity["entity"], metadata))
         results[index] = annotations
     return _by_row(texts, results)
 

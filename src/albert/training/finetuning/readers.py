@@ -103,7 +103,8 @@ class ChoiceExample:
 
 
 def read_records(path: str | os.PathLike[str], header: bool = True) -> list[dict[str, Any]]:
-    """The rows of a ``.tsv``/``.txt`` (tabs), ``.csv``, ``.jsonl`` or ``.json`` file as dicts.
+    """The rows of a ``.tsv``/``.txt`` (tabs), ``.csv``, ``.jsonl``, ``.json`` or Parquet file
+    (``.parquet``, or a folder of Parquet parts as Spark writes it) as dicts.
 
     Tables are read with the csv module: a ``.csv`` with standard quoting (a field in double
     quotes may hold commas, newlines and doubled quotes ``""``). A ``.tsv`` is read that way too
@@ -118,6 +119,8 @@ def read_records(path: str | os.PathLike[str], header: bool = True) -> list[dict
             fields, a malformed quoted field, or invalid JSON.
     """
     path = Path(path)
+    if path.is_dir() or path.suffix.lower() == ".parquet":
+        return _read_parquet_records(path)
     if not path.is_file():
         raise DataFormatError(f"cannot read {path}: no such file")
     suffix = path.suffix.lower()
@@ -223,6 +226,38 @@ def _read_json_records(path: Path) -> list[dict[str, Any]]:
             records.append(_with_line(json.loads(line), number, path))  # the line, from 1
         except json.JSONDecodeError as error:
             raise DataFormatError(f"{path}, line {number} is not valid JSON ({error.msg})") from None
+    return records
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """The Parquet files of ``path``: the file itself, or a folder's parts in name order (Spark
+    names them by partition), leaving out Spark's ``_SUCCESS`` and hidden files.
+
+    Raises:
+        DataFormatError: no such file, or a folder without Parquet parts.
+    """
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataFormatError(f"cannot read {path}: no such file")
+    parts = sorted(part for part in path.rglob("*.parquet")
+                   if not any(name.startswith(("_", ".")) for name in part.relative_to(path).parts))
+    if not parts:
+        raise DataFormatError(f"cannot read {path}: the folder holds no Parquet files")
+    return parts
+
+
+def _read_parquet_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of Parquet files, each named ``rows[i]`` (from 0, across the parts in order)."""
+    import pyarrow.parquet as pq
+
+    records: list[dict[str, Any]] = []
+    for part in parquet_parts(path):
+        try:
+            rows = pq.read_table(part).to_pylist()
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            raise DataFormatError(f"cannot read {part} as Parquet: {error}") from None
+        records.extend(_with_line(row, f"rows[{len(records) + index}]", path) for index, row in enumerate(rows))
     return records
 
 
@@ -333,7 +368,7 @@ def read_tagged_sentences(path: str | os.PathLike[str], options: ReadOptions | N
     """
     options = options or ReadOptions()
     path = Path(path)
-    if path.suffix.lower() in (".json", ".jsonl"):
+    if path.suffix.lower() in (".json", ".jsonl", ".parquet") or path.is_dir():
         return _tagged_from_json(path, options.tag_column)
     if not path.is_file():
         raise DataFormatError(f"cannot read {path}: no such file")

@@ -53,7 +53,7 @@ from ...errors import InputError, OptionError
 from ..checkpoints import CheckpointManager, NonFiniteLossError, locked_run_folder
 from ..loop import MetricsWindow, Reporter, RunFiles, check_resumable, resume_checkpoint, write_json
 from ..optim import excluded_from_decay, warmup_linear_decay
-from ..trainer import Schedule, StepBatch, StepOutput, Trainer
+from ..trainer import Distributed, Schedule, StepBatch, StepOutput, Trainer
 from .evaluate import FINETUNE_INFO_NAME, check_max_length, evaluate_examples
 from .settings import FinetuneSettings
 from .tasks import EncodeOptions, Feature, Task, collate, get_task
@@ -71,7 +71,8 @@ _DEV_CURVES = ("accuracy", "f1", "exact_match", "pearson", "spearman", "mcc")
 
 #: Settings that may change when a run resumes: they do not change what a step computes.
 _RUNTIME_SETTINGS = frozenset(
-    {"device", "bf16", "fast", "threads", "progress", "keep_checkpoints", "eval_batch_size", "patience", "log_every"}
+    {"device", "bf16", "fast", "threads", "progress", "keep_checkpoints", "eval_batch_size", "patience", "log_every",
+     "processes"}
 )
 
 
@@ -226,23 +227,29 @@ def finetune(
     task = get_task(settings.task)
     run_dir = Path(out)
     manager = CheckpointManager(run_dir, keep=settings.keep_checkpoints)
-    with locked_run_folder(run_dir):  # a second run with this --out is refused at once
-        checkpoint_path = resume_checkpoint(manager, resume)
-        threads_before = torch.get_num_threads()
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        try:
-            return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, checkpoint_path)
-        finally:
-            torch.set_num_threads(threads_before)  # a library call leaves the process as it found it
+    distributed = Distributed.from_environment()
+    threads_before = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    elif distributed.enabled:  # the processes of one machine share its cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    try:
+        # a second run with this --out is refused at once (rank 0 writes the folder; the others only read)
+        with locked_run_folder(run_dir, writer=distributed.is_main):
+            checkpoint_path = resume_checkpoint(manager, resume)
+            return _finetune(task, model, train_file, dev_file, run_dir, manager, settings, checkpoint_path,
+                             distributed)
+    finally:
+        torch.set_num_threads(threads_before)  # a library call leaves the process as it found it
+        distributed.stop()
 
 
 def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLike, dev_file: str | os.PathLike | None,
               run_dir: Path, manager: CheckpointManager, settings: FinetuneSettings,
-              checkpoint_path: Path | None) -> FinetuneResult:
-    reporter = Reporter(settings.progress)
+              checkpoint_path: Path | None, distributed: Distributed) -> FinetuneResult:
+    reporter = Reporter(settings.progress and distributed.is_main)
     data = _read_data(task, model, train_file, dev_file, settings)
-    network, tokenizer, device = _load_model(task, model, settings, data.label_list)
+    network, tokenizer, device = _load_model(task, model, settings, data.label_list, distributed)
     learning_rate = settings.learning_rate or default_learning_rate(network.config.hidden_size)
     options = _encode(task, tokenizer, data, settings)
 
@@ -253,12 +260,15 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     schedule = Schedule(total_steps, settings.log_every, settings.checkpoint_every or eval_every,
                         eval_every if data.dev_features is not None else None)
     optimizer = build_finetune_optimizer(network, settings, learning_rate)
+    distributed.start(device)
     trainer = Trainer(network, HeadLoss(network), optimizer, warmup_linear_decay(optimizer, warmup_steps, total_steps),
-                      device=device, bf16=settings.bf16, max_grad_norm=settings.max_grad_norm)
+                      device=device, bf16=settings.bf16, max_grad_norm=settings.max_grad_norm,
+                      distributed=distributed if distributed.enabled else None)
 
     settings_record = {**settings.to_dict(), "model": str(model), "train_file": str(train_file),
                        "dev_file": str(dev_file) if dev_file is not None else None,
-                       "learning_rate": learning_rate, "label_list": data.label_list}
+                       "learning_rate": learning_rate, "label_list": data.label_list,
+                       "processes": distributed.world_size}
     state, start_step = _Progress(), 0
     if checkpoint_path is not None:
         saved = manager.load(checkpoint_path, map_location=trainer.device)
@@ -267,22 +277,25 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
         state, start_step = _Progress(**json.loads(saved["progress"])), int(saved["step"])
         reporter.say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     curves = [(name, f"dev {name}") for name in dict.fromkeys((data.metric, *_DEV_CURVES)) if name != "loss"]
     files = RunFiles(run_dir, [("loss", "loss"), ("learning_rate", "learning rate"), *curves], ("dev", "dev"),
                      CURVES_EVERY_SECONDS)
-    files.start(start_step, settings_record)
+    if distributed.is_main:
+        files.start(start_step, settings_record)
     reporter.say(
         f"{task.name}: {len(data.train_examples):,} training examples ({len(data.train_features):,} inputs), "
-        f"{steps_per_epoch:,} steps of {settings.batch_size} per epoch x {settings.epochs} epochs = {total_steps:,} steps; "
-        f"lr {learning_rate:g} with {warmup_steps:,} warmup steps; "
+        f"{steps_per_epoch:,} steps of {settings.batch_size} per epoch x {settings.epochs} epochs = {total_steps:,} steps"
+        + (f" over {distributed.world_size} processes; " if distributed.enabled else "; ")
+        + f"lr {learning_rate:g} with {warmup_steps:,} warmup steps; "
         + (f"evaluating {len(data.dev_examples):,} dev examples every {eval_every:,} steps on {data.metric}"
            if data.dev_examples is not None else "no dev set: the last model is kept")
     )
     hooks = _FinetuningHooks(trainer, task, tokenizer, settings, options, data, files, manager, reporter,
                              settings_record, steps_per_epoch, state)
     started = time.perf_counter()
-    batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step)
+    batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step, distributed)
     done = trainer.fit(batches, start_step, schedule, hooks, reporter, "fine-tuning")
     return _finish(hooks, done, total_steps, time.perf_counter() - started)
 
@@ -327,14 +340,17 @@ def _read_data(task: Task, model: str | os.PathLike, train_file: str | os.PathLi
     return data
 
 
-def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings,
-                label_list: list[str] | None) -> tuple[AlbertHeadModel, Any, torch.device]:
-    """The model with the task's head (a new head seeded by ``settings.seed``), its tokenizer and device."""
+def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings, label_list: list[str] | None,
+                distributed: Distributed) -> tuple[AlbertHeadModel, Any, torch.device]:
+    """The model with the task's head (a new head seeded by ``settings.seed``: the same on every
+    process), its tokenizer and device (with several processes on GPUs, the process's own)."""
     from ...devices import resolve_device
     from ...tokenization_base import check_tokenizer_fits
     from ...tokenizer import AlbertTokenizer
 
     device = resolve_device(settings.device)
+    if device.type == "cuda" and distributed.enabled and device.index is None:
+        device = torch.device("cuda", distributed.local_rank)
     tokenizer = AlbertTokenizer.from_pretrained(model)
     torch.manual_seed(settings.seed)  # the new head's initialisation
     network = task.model_class.from_pretrained(model, device=device, ignore_mismatched_sizes=True,
@@ -366,14 +382,27 @@ def _pad_token_id(tokenizer: Any) -> int:
 
 
 def _step_batches(features: list[Feature], settings: FinetuneSettings, pad_token_id: int,
-                  start_step: int) -> Iterator[StepBatch]:
-    """The batch of every step from ``start_step`` (:func:`step_batch`), in ``accumulation_steps``
-    micro-batches that weigh by their rows (the last batch of an epoch may split unevenly)."""
+                  start_step: int, distributed: Distributed | None = None) -> Iterator[StepBatch]:
+    """This process's part of the batch of every step from ``start_step`` (:func:`step_batch`),
+    in ``accumulation_steps`` micro-batches that weigh by their rows (the last batch of an epoch
+    may split unevenly).
+
+    With several processes, the step's batch (the same global batch as one process would train)
+    is split into equal parts by rank, and each micro-batch weighs ``rows / batch rows x world
+    size``: DDP averages the processes' gradients, so the update is one process's on the whole
+    batch. A process whose part is empty (a last batch with fewer rows than processes) runs one
+    row with weight 0, so that it still joins the gradient all-reduce.
+    """
+    distributed = distributed or Distributed()
     for step in itertools.count(start_step):
         indices = step_batch(len(features), settings.batch_size, settings.seed, step)
-        parts = [part for part in np.array_split(indices, settings.accumulation_steps) if len(part)]
+        mine, share = np.array_split(indices, distributed.world_size)[distributed.rank], distributed.world_size
+        if not len(mine):
+            mine, share = indices[:1], 0
+        parts = [part for part in np.array_split(mine, settings.accumulation_steps) if len(part)]
         yield StepBatch([collate([features[index] for index in part], pad_token_id) for part in parts],
-                        weights=[len(part) / len(indices) for part in parts], examples=len(indices))
+                        weights=[len(part) * share / len(indices) for part in parts],
+                        examples=len(mine) if share else 0)
 
 
 class HeadLoss(nn.Module):
@@ -427,13 +456,19 @@ class _FinetuningHooks:
             total = total + result["loss"].detach().float() * weight
         window.add(loss=total, grad_norm=output.grad_norm, examples=batch.examples)
 
+    @property
+    def distributed(self) -> Distributed:
+        return self.trainer.distributed or Distributed()
+
     def log(self, window: MetricsWindow, step: int, batch: StepBatch) -> str:
-        sums, seconds = window.totals()
+        # Summed over processes: each weighs its loss by its share x world size, and counts its own examples.
+        sums, seconds = window.totals(all_reduce=self.distributed.enabled)
         record = {"step": step, "epoch": step / self.steps_per_epoch, "loss": sums["loss"] / sums["steps"],
                   "grad_norm": sums["grad_norm"] / sums["steps"], "examples_per_second": sums["examples"] / seconds,
                   "learning_rate": self.trainer.scheduler.get_last_lr()[0]}
-        self._check_divergence(record, step)
-        self.files.log.append(record)
+        self._check_divergence(record, step)  # the same record on every process: all stop together
+        if self.distributed.is_main:
+            self.files.log.append(record)
         return f"loss {record['loss']:.4f} lr {record['learning_rate']:.3g}"
 
     def _check_divergence(self, record: dict[str, Any], step: int) -> None:
@@ -460,6 +495,14 @@ class _FinetuningHooks:
             )
 
     def evaluate(self, step: int) -> None:
+        """Evaluate on the dev set in the first process (the others wait for its verdict, so that
+        early stopping and the checkpointed state agree everywhere)."""
+        if self.distributed.is_main:
+            self._evaluate(step)
+        if self.distributed.enabled:
+            self.state = self.distributed.broadcast(self.state)
+
+    def _evaluate(self, step: int) -> None:
         evaluation = evaluate_examples(
             self.trainer.model, self.tokenizer, self.task, self.data.dev_examples or [], self.options,
             features=self.data.dev_features, batch_size=self.settings.eval_batch_size, device=self.trainer.device,
@@ -506,8 +549,11 @@ class _FinetuningHooks:
         return best
 
     def checkpoint(self, step: int, batch: StepBatch) -> None:
+        state = self.trainer.state_dict()  # every process's random generators: a collective
+        if not self.distributed.is_main:
+            return
         self.manager.save(step, {
-            "step": step, **self.trainer.state_dict(), "settings": self.settings_record,
+            "step": step, **state, "settings": self.settings_record,
             "progress": json.dumps(dataclasses.asdict(self.state)),
         })
         self.files.checkpointed()
@@ -521,7 +567,8 @@ def _finish(hooks: _FinetuningHooks, steps: int, total_steps: int, seconds: floa
     state, data, run_dir = hooks.state, hooks.data, hooks.files.run_dir
     best = run_dir / BEST_MODEL_DIR
     if data.dev_features is None:
-        hooks.save_best(None, steps)
+        if hooks.distributed.is_main:
+            hooks.save_best(None, steps)
         state.best_step = steps
     summary = {
         "task": hooks.task.name,
@@ -541,6 +588,8 @@ def _finish(hooks: _FinetuningHooks, steps: int, total_steps: int, seconds: floa
         "best_model": str(best),
         "settings": hooks.settings_record,
     }
-    hooks.files.finish(SUMMARY_NAME, summary)
+    if hooks.distributed.is_main:
+        hooks.files.finish(SUMMARY_NAME, summary)
+    hooks.distributed.barrier()  # the run's files are whole before any process returns
     return FinetuneResult(run_dir, best, data.metric, state.best_value, state.best_step, state.best_metrics,
                           state.stopped_early, steps, summary)
