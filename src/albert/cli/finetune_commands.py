@@ -67,7 +67,7 @@ _FINETUNE_ORDER = [
 def finetune_command(
     settings: FinetuneSettings,
     model: str = typer.Option(..., "--model", help="Model to start from: a folder, a shipped model's name or a Hub id."),
-    train: Path = typer.Option(..., "--train", help="Training file (TSV/CSV/JSONL, CoNLL, SQuAD JSON, SWAG/RACE)."),
+    train: Path = typer.Option(..., "--train", help="Training file (TSV/CSV/JSONL, Parquet, CoNLL, SQuAD JSON, SWAG/RACE)."),
     dev: Path | None = typer.Option(None, "--dev", help="Dev file: evaluated during training to keep the best model."),
     out: Path = typer.Option(..., "--out", help="Run folder: best/, metrics.json, metrics.jsonl, curves.png, checkpoints/."),
     text_column: str | None = _TEXT_COLUMN,
