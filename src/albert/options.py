@@ -4,7 +4,10 @@ A settings class (``PretrainSettings``, ``FinetuneSettings``) declares each sett
 made with :func:`option`; :func:`check_fields` checks every value against its field's type and
 bounds (called from the class's ``__post_init__``), and :func:`settings_command` derives a typer
 command's options from the fields, plus ``--settings FILE`` (JSON, TOML or YAML) whose values are
-the defaults that flags on the command line override. Torch-free: ``albert --help`` reads it.
+the defaults that flags on the command line override. :func:`options_command` derives a command's
+options from option classes (the pipelines' call options) and hands the command only the options
+the user gave, so the library's defaults (or a model folder's) apply to the rest. Torch-free:
+``albert --help`` reads it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,17 +34,22 @@ def option(
     default: Any = dataclasses.MISSING,
     *,
     help: str = "",
-    flag: str | None = None,
+    flag: str | tuple[str, ...] | None = None,
     cli: bool = True,
     cli_type: Any = None,
+    cli_default: Any = dataclasses.MISSING,
     at_least: float | None = None,
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
     """A dataclass field declaring one setting: its default, ``help`` (the CLI's help text),
-    ``flag`` (default ``--field-name``; ``--bf16/--no-bf16`` for a switch), ``cli=False`` for a
-    setting only a ``--settings`` file or the library sets, ``cli_type`` where the command line
-    reads another type (a ``Path`` for a ``str``), and ``at_least``, a lower bound (unset passes)."""
-    metadata = {"help": help, "flag": flag, "cli": cli, "cli_type": cli_type, "at_least": at_least}
+    ``flag`` (default ``--field-name``; ``--bf16/--no-bf16`` for a switch; a tuple adds short
+    names: ``("--top-k", "-k")``), ``cli=False`` for a setting only a ``--settings`` file or the
+    library sets, ``cli_type`` where the command line reads another type (a ``Path`` for a
+    ``str``, a ``Literal`` of choices), ``cli_default`` where the command's default differs from
+    the library's (``albert embed`` embeds sentences, the pipeline words), and ``at_least``, a lower
+    bound (unset passes)."""
+    metadata = {"help": help, "flag": flag, "cli": cli, "cli_type": cli_type, "cli_default": cli_default,
+                "at_least": at_least}  # fmt: skip
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -203,23 +211,58 @@ def _parse(text: str, path: Path) -> Any:
 # -- the command line -------------------------------------------------------------------------------
 
 
-def cli_parameters(settings_class: type) -> list[inspect.Parameter]:
-    """One typer option per field of ``settings_class`` shown on the command line: the flag, the
-    type, the default (required where the field has none) and the help of its declaration."""
+def cli_parameters(settings_class: type, *, bounded: bool = False,
+                   exclude: Collection[str] = ()) -> list[inspect.Parameter]:  # fmt: skip
+    """One typer option per field of ``settings_class`` shown on the command line (less the
+    ``exclude`` names), as :func:`cli_option` makes it, with the field's type (or ``cli_type``)."""
+    hints = field_types(settings_class)
+    return [
+        inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=cli_option(settings_class, item.name,
+                          bounded=bounded), annotation=item.metadata["cli_type"] or hints[item.name])
+        for item in dataclasses.fields(settings_class)
+        if item.metadata.get("cli", False) and item.name not in exclude
+    ]  # fmt: skip
+
+
+def cli_option(settings_class: type, name: str, *, bounded: bool = False) -> Any:
+    """The typer option of one field of ``settings_class``: its flag(s), the help of its
+    declaration and its default (its ``cli_default`` if it has one; required where the field has
+    none). With ``bounded``, the field's ``at_least`` is the parser's own bound too (refused before
+    the command runs, shown in the help as ``[x>=1]``). For a command that takes a few fields of a
+    class as its own parameters (``model: str | None = cli_option(LoadOptions, "model")``)."""
     import typer
 
-    hints = field_types(settings_class)
-    parameters = []
-    for item in dataclasses.fields(settings_class):
-        if not item.metadata.get("cli", False):
-            continue
-        flag = item.metadata["flag"] or "--" + item.name.replace("_", "-")
+    (item,) = [item for item in dataclasses.fields(settings_class) if item.name == name]
+    flag = item.metadata["flag"] or "--" + item.name.replace("_", "-")
+    flags = (flag,) if isinstance(flag, str) else tuple(flag)
+    default = item.metadata.get("cli_default", dataclasses.MISSING)
+    if default is dataclasses.MISSING:
         default = ... if item.default is dataclasses.MISSING else item.default
-        info = typer.Option(default, flag, help=item.metadata["help"])
-        annotation = item.metadata["cli_type"] or hints[item.name]
-        parameters.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY, default=info,
-                                            annotation=annotation))  # fmt: skip
-    return parameters
+    bound = item.metadata["at_least"]
+    limits = {"min": bound} if bounded and bound is not None else {}
+    return typer.Option(default, *flags, help=item.metadata["help"], **limits)
+
+
+def _derived_command(function: Function, parameters: list[inspect.Parameter],
+                     call: Callable[[dict[str, Any]], Any]) -> Function:  # fmt: skip
+    """``function`` as typer sees a command of ``parameters`` (typer reads the generated
+    signature, not the function's); ``call`` gets the values typer parsed and runs it."""
+
+    @functools.wraps(function)
+    def command(**values: Any) -> Any:
+        return call(values)
+
+    del command.__wrapped__  # typer reads the signature below, not the function's
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return command  # type: ignore[return-value]
+
+
+def _own_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters of ``function`` as typer options or arguments, annotations evaluated."""
+    hints = typing.get_type_hints(function, include_extras=True)
+    return [parameter.replace(annotation=hints.get(name, parameter.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, parameter in inspect.signature(function).parameters.items()]  # fmt: skip
 
 
 def settings_command(settings_class: type, *, order: list[str] | None = None,
@@ -232,9 +275,7 @@ def settings_command(settings_class: type, *, order: list[str] | None = None,
     def decorate(function: Function) -> Function:
         import typer
 
-        hints = typing.get_type_hints(function, include_extras=True)
-        own = [parameter.replace(annotation=hints.get(name, parameter.annotation), kind=inspect.Parameter.KEYWORD_ONLY)
-               for name, parameter in inspect.signature(function).parameters.items() if name != "settings"]  # fmt: skip
+        own = [parameter for parameter in _own_parameters(function) if parameter.name != "settings"]
         derived = cli_parameters(settings_class)
         loader = _settings_file_loader(settings_class)
         settings_file = inspect.Parameter(
@@ -247,19 +288,71 @@ def settings_command(settings_class: type, *, order: list[str] | None = None,
             parameters.sort(key=lambda parameter: rank.get(parameter.name, len(rank)))
         names = [parameter.name for parameter in derived]
 
-        @functools.wraps(function)
-        def command(**values: Any) -> Any:
+        def call(values: dict[str, Any]) -> Any:
             from_file = values.pop("settings_file") or {}
             fields = {name: value for name, value in from_file.items() if name not in names}
             fields.update((name, values.pop(name)) for name in names)
             return function(settings=settings_class(**fields), **values)
 
-        del command.__wrapped__  # typer reads the signature below, not the function's
-        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
-        return command  # type: ignore[return-value]
+        return _derived_command(function, parameters, call)
 
     return decorate
+
+
+def options_command(*, exclude: Collection[str] = (), **groups: type) -> Callable[[Function], Function]:
+    """Derive a command's options from option classes: each parameter of the decorated function
+    named in ``groups`` (``options=FillMaskOptions``) stands for one typer option per field of its
+    class (:func:`cli_parameters`, bounded, less ``exclude``), shown in its place. The function
+    gets, for that parameter, a dict of the options the user gave: an option left out is not in
+    it (not given, so the library's default, or a model folder's, applies), except one with a
+    ``cli_default``, which the command always passes. The given values are checked together by
+    building the class from them (its own ``__post_init__``) before the function runs.
+
+    Raises (from the command):
+        OptionError, OptionTypeError: values the option class refuses.
+    """
+
+    def decorate(function: Function) -> Function:
+        import typer
+
+        # typer hands the command its click context here (the parser's record of what was given)
+        parameters = [inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        members: dict[str, list[str]] = {}
+        for parameter in _own_parameters(function):
+            if parameter.name not in groups:
+                parameters.append(parameter)
+                continue
+            derived = cli_parameters(groups[parameter.name], bounded=True, exclude=exclude)
+            members[parameter.name] = [item.name for item in derived]
+            parameters.extend(derived)
+
+        def call(values: dict[str, Any]) -> Any:
+            context = values.pop(_CONTEXT)
+            for group, names in members.items():
+                options_class = groups[group]
+                always = {item.name for item in dataclasses.fields(options_class)
+                          if item.metadata.get("cli_default", dataclasses.MISSING) is not dataclasses.MISSING}  # fmt: skip
+                given = {name: values[name] for name in names if name in always or _given(context, name)}
+                for name in names:
+                    del values[name]
+                options_class(**given)  # checked now, before any model loads
+                values[group] = given
+            return function(**values)
+
+        return _derived_command(function, parameters, call)
+
+    return decorate
+
+
+#: The parameter of a derived command that receives its click context.
+_CONTEXT = "albert_cli_context"
+
+
+def _given(context: Any, name: str) -> bool:
+    """Whether the option ``name`` of the command running in ``context`` was given (on the
+    command line, in the environment or a default map), not left to its default."""
+    source = context.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
 
 
 def _settings_file_loader(settings_class: type) -> Callable[..., dict[str, Any] | None]:
