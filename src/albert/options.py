@@ -265,31 +265,35 @@ def _own_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
             for name, parameter in inspect.signature(function).parameters.items()]  # fmt: skip
 
 
-def settings_command(settings_class: type, *, order: list[str] | None = None,
-                     file_help: str = "") -> Callable[[Function], Function]:  # fmt: skip
+def settings_command(settings_class: type, *, order: list[str] | None = None, file_help: str = "",
+                     file_flags: tuple[str, ...] = ("--settings",)) -> Callable[[Function], Function]:  # fmt: skip
     """Derive a command's options from ``settings_class``: the decorated function takes
     ``settings`` (an instance) and its other options as typer parameters; the command it becomes
-    takes one option per setting and ``--settings FILE``, whose values are the defaults (flags
-    given on the command line win). ``order`` lists parameter names to show first, in that order."""
+    takes one option per setting and ``--settings FILE`` (``file_flags``: its names), whose values
+    are the defaults (flags given on the command line win). ``order`` lists parameter names to
+    show first, in that order. Another option may read a settings file too, with
+    :func:`load_settings_file` in its callback (``albert pretrain --config``)."""
 
     def decorate(function: Function) -> Function:
         import typer
 
         own = [parameter for parameter in _own_parameters(function) if parameter.name != "settings"]
         derived = cli_parameters(settings_class)
-        loader = _settings_file_loader(settings_class)
+        loader = _settings_file_loader(settings_class, file_flags[0])
         settings_file = inspect.Parameter(
             "settings_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-            default=typer.Option(None, "--settings", help=file_help, callback=loader, is_eager=True),
+            default=typer.Option(None, *file_flags, help=file_help, callback=loader, is_eager=True),
         )  # fmt: skip
         parameters = [*own, *derived, settings_file]
         if order is not None:
             rank = {name: index for index, name in enumerate(order)}
             parameters.sort(key=lambda parameter: rank.get(parameter.name, len(rank)))
+        parameters.insert(0, inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
         names = [parameter.name for parameter in derived]
 
         def call(values: dict[str, Any]) -> Any:
-            from_file = values.pop("settings_file") or {}
+            values.pop("settings_file")
+            from_file = values.pop(_CONTEXT).meta.get(_FILE_VALUES, {})
             fields = {name: value for name, value in from_file.items() if name not in names}
             fields.update((name, values.pop(name)) for name in names)
             return function(settings=settings_class(**fields), **values)
@@ -355,20 +359,69 @@ def _given(context: Any, name: str) -> bool:
     return source is not None and source.name != "DEFAULT"
 
 
-def _settings_file_loader(settings_class: type) -> Callable[..., dict[str, Any] | None]:
-    """The callback of ``--settings FILE``, read before the other options (it is eager): its
-    values become the command's defaults (click's ``default_map``), so a flag given wins."""
+def _settings_file_loader(settings_class: type, flag: str) -> Callable[..., Any]:
+    """The callback of ``--settings FILE``, read before the other options (it is eager): see
+    :func:`load_settings_file`."""
     import typer  # its own click: its errors and context are typer's
 
-    def load(ctx: Any, value: Any) -> dict[str, Any] | None:
-        if value is None or ctx.resilient_parsing:
-            return None
-        try:
-            values = read_settings_file(value, settings_class)
-        except OptionError as error:
-            raise typer.BadParameter(str(error), ctx=ctx, param_hint="'--settings'") from None
-        ctx.default_map = {**(ctx.default_map or {}), **values}
-        return values
+    def load(ctx: Any, value: Any) -> Any:
+        if value is not None and not ctx.resilient_parsing:
+            load_settings_file(ctx, value, settings_class, flag)
+        return value
 
-    load.__annotations__ = {"ctx": typer.Context, "value": Path | None, "return": dict[str, Any] | None}
+    load.__annotations__ = {"ctx": typer.Context, "value": Path | None, "return": Path | None}
     return load
+
+
+#: Where a running command keeps the settings its settings file gave (the context's ``meta``).
+_FILE_VALUES = "albert.settings_file"
+
+
+def load_settings_file(ctx: Any, path: str | os.PathLike, settings_class: type, flag: str) -> None:
+    """Read the settings file ``path`` into the running command (typer context ``ctx``), from an
+    eager option's callback: its values become the defaults of the command's options (click's
+    ``default_map``, so a flag given wins, and a file may supply a required setting), and the
+    command built by :func:`settings_command` builds its settings from them.
+
+    Raises:
+        typer.BadParameter: the file cannot be read or holds what is not a setting (usage error,
+            naming ``flag``).
+    """
+    import typer
+
+    try:
+        values = read_settings_file(path, settings_class)
+    except OptionError as error:
+        raise typer.BadParameter(str(error), ctx=ctx, param_hint=f"'{flag}'") from None
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    ctx.meta[_FILE_VALUES] = {**ctx.meta.get(_FILE_VALUES, {}), **values}
+
+
+def holds_settings(path: str | os.PathLike, settings_class: type, other_fields: Collection[str]) -> bool:
+    """Whether the file at ``path`` is a settings file of ``settings_class`` rather than a file of
+    ``other_fields`` (a config.json): a TOML or YAML file is; a JSON object is when it holds a
+    setting and none of the other fields. Anything else (no such file, a folder, a name, JSON that
+    does not parse) is not, and is left to whoever reads the other kind.
+
+    Raises:
+        OptionError: a JSON object holding both settings and other fields, naming some of each.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in (".toml", ".yaml", ".yml"):
+        return True
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    if not isinstance(values, dict):
+        return False
+    settings = sorted(set(values) & {item.name for item in dataclasses.fields(settings_class)})
+    others = sorted(set(values) & set(other_fields))
+    if settings and others:
+        raise OptionError(
+            f"{path} holds both run settings ({', '.join(settings[:3])}) and a model config's fields "
+            f"({', '.join(others[:3])}); give the model's shape and the run's settings in two files"
+        )
+    return bool(settings)
