@@ -407,7 +407,10 @@ def holds_settings(path: str | os.PathLike, settings_class: type, other_fields: 
         OptionError: a JSON object holding both settings and other fields, naming some of each.
     """
     path = Path(path)
-    if not path.is_file():
+    try:
+        if not path.is_file():
+            return False
+    except (OSError, ValueError):  # a name too long, or with a NUL byte or a lone surrogate: no file
         return False
     if path.suffix.lower() in (".toml", ".yaml", ".yml"):
         return True

@@ -195,10 +195,10 @@ class TokenClassificationOptions:
     stride: int | None = option(None, cli=False)
 
     def __post_init__(self) -> None:
-        if self.aggregation_strategy.lower() not in STRATEGIES:
-            raise OptionError(
-                f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {self.aggregation_strategy.lower()!r}"
-            )
+        strategy = self.aggregation_strategy
+        if not isinstance(strategy, str) or strategy.lower() not in STRATEGIES:
+            shown = strategy.lower() if isinstance(strategy, str) else strategy
+            raise OptionError(f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {shown!r}")
 
 
 @dataclass(frozen=True)
