@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import OptionError, OptionTypeError
+from .json_files import read_json_file
 
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -415,8 +416,8 @@ def holds_settings(path: str | os.PathLike, settings_class: type, other_fields: 
     if path.suffix.lower() in (".toml", ".yaml", ".yml"):
         return True
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        values = read_json_file(path, error=OptionError, what="a settings file or a model config")
+    except OptionError:  # not JSON either reader takes: the config's reader says why
         return False
     if not isinstance(values, dict):
         return False

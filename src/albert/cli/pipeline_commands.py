@@ -157,15 +157,15 @@ def embed(
     import numpy as np
 
     if spark is not None:
-        refused = {"texts as arguments": bool(texts), "--mean-last": "mean_last" in options,
-                   "--stride": "stride" in options, "--onnx": loading.get("onnx", False), "--json": as_json}  # fmt: skip
-        for name, given in refused.items():
-            if given:
+        given = {**options, **loading}  # an option the Spark stage has no Param for is refused, not dropped
+        refused = {"texts as arguments": bool(texts), **{"--" + name.replace("_", "-"): True for name in given
+                   if name not in _SPARK_PARAMS}, "--json": as_json}  # fmt: skip
+        for name, refuse in refused.items():
+            if refuse:
                 raise CliInputError(f"{name} does not go with --spark (Spark reads --input and writes --output)")
         if input_file is None or output is None or output.suffix.lower() != ".parquet":
             raise CliInputError("--spark reads --input FILE and writes --output NAME.parquet (a Parquet folder)")
-        params = {_SPARK_PARAMS[name]: value for name, value in {**options, **loading}.items()
-                  if name in _SPARK_PARAMS and value not in (None, "")}  # fmt: skip
+        params = {_SPARK_PARAMS[name]: value for name, value in given.items() if value not in (None, "")}
         _embed_on_spark(spark, str(input_file), str(output), column or "text", **params)
         return
     inputs = read_texts(texts, input_file, column)
