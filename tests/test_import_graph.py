@@ -121,3 +121,16 @@ def test_the_checker_sees_a_lazy_import_cycle(tmp_path, monkeypatch):
     modules = module_names()
     assert imported_by("albert.a", modules["albert.a"], modules) == {"albert.b"}
     assert imported_by("albert.b", modules["albert.b"], modules) == {"albert.a"}
+
+
+def test_the_layers_under_the_model_do_not_name_it_even_for_types(monkeypatch):
+    # backends.py and kernels/ are what modeling.py is built on: they read the model through the
+    # EncodingModel protocol, so not even an ``if TYPE_CHECKING:`` import runs back up to it.
+    monkeypatch.setattr(sys.modules[__name__], "_is_type_checking", lambda node: False)
+    modules = module_names()
+    below = {name: path for name, path in modules.items()
+             if name == "albert.backends" or name.startswith("albert.kernels")}  # fmt: skip
+    assert below
+    upward = {name: sorted(imported & {"albert.modeling", "albert.fast"} | {m for m in imported if m.startswith("albert.fast.")})
+              for name, path in below.items() if (imported := imported_by(name, path, modules))}  # fmt: skip
+    assert not any(upward.values()), f"imports back up to the model: {upward}"

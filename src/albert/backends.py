@@ -14,18 +14,16 @@ call and why the ones before it do not.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from .kernels.attention import ATTENTION_KERNELS, KernelQuery
 from .kernels.padding import PackedLayout, layout_from_lengths, packed_layout, traceable_layout
-
-if TYPE_CHECKING:  # the model calls this module; this module only reads the model
-    from .modeling import AlbertModel
-    from .outputs import BaseModelOutputWithPooling
+from .outputs import BaseModelOutputWithPooling
 
 
 @dataclass(frozen=True)
@@ -123,6 +121,48 @@ class EncoderCall:
         return layout_from_lengths(facts.keep, facts.seq_lengths, facts.max_seqlen, facts.num_tokens)
 
 
+class EncodingModel(Protocol):
+    """What a back-end reads of the model it answers for: ``AlbertModel`` is one (mypy checks it
+    where the model hands itself to its back-ends). Declared here, so that the model imports its
+    back-ends and nothing here imports the model back."""
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the model's weights."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
+        """The model's weights (``torch.nn.Module.parameters``)."""
+        ...
+
+    def encode_padded(self, call: EncoderCall) -> BaseModelOutputWithPooling:
+        """The reference path: every layer on the padded (B, S) batch."""
+        ...
+
+    def pack_inputs(self, call: EncoderCall) -> PackedTokens:
+        """The call's inputs at its real tokens only, laid out as ``call.layout``."""
+        ...
+
+    def unpack_outputs(
+        self, hidden: torch.Tensor, all_hidden: tuple[torch.Tensor, ...] | None, layout: PackedLayout
+    ) -> BaseModelOutputWithPooling:
+        """Packed (T, H) states back to the padded batch, with the pooled [CLS]."""
+        ...
+
+    def encode_tokens(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        layout: PackedLayout,
+        kernel: str,
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The encoder on packed tokens: the final (T, H) states and, when asked, every layer's."""
+        ...
+
+
 class EncoderBackend(ABC):
     """One way to answer a forward call; the model tries its back-ends in order."""
 
@@ -134,7 +174,7 @@ class EncoderBackend(ABC):
         """Why this back-end cannot answer ``call`` exactly, or None when it can."""
 
     @abstractmethod
-    def run(self, model: AlbertModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+    def run(self, model: EncodingModel, call: EncoderCall) -> BaseModelOutputWithPooling:
         """The model's outputs for ``call`` (only called when :meth:`supports` gave None)."""
 
     def __repr__(self) -> str:
@@ -150,7 +190,7 @@ class PaddedBackend(EncoderBackend):
     def supports(self, call: EncoderCall) -> str | None:
         return None
 
-    def run(self, model: AlbertModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+    def run(self, model: EncodingModel, call: EncoderCall) -> BaseModelOutputWithPooling:
         return model.encode_padded(call)
 
 
@@ -191,13 +231,13 @@ class PackedBackend(EncoderBackend):
             return "a row starts with padding, and the pooler reads position 0"
         return None
 
-    def run(self, model: AlbertModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+    def run(self, model: EncodingModel, call: EncoderCall) -> BaseModelOutputWithPooling:
         tokens = model.pack_inputs(call)
         hidden, all_hidden = self.encode(model, tokens, call)
         return model.unpack_outputs(hidden, all_hidden, tokens.layout)
 
     def encode(
-        self, model: AlbertModel, tokens: PackedTokens, call: EncoderCall
+        self, model: EncodingModel, tokens: PackedTokens, call: EncoderCall
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """The final (T, H) states and, when asked, every layer's."""
         return model.encode_tokens(

@@ -759,10 +759,12 @@ def _last_states(encoded: BaseModelOutputWithPooling) -> torch.Tensor:
 
 
 class AlbertHeadModel(AlbertPreTrainedModel):
-    """A task head on the encoder. The forward is the same for every head (the inputs, the
-    encoder call, the loss when every target is given, the output); a head declares what is its
-    own: ``spec`` (its entry in :data:`albert.head_rules.HEADS`: output, targets, pooling, loss),
-    its layers (:meth:`build_head`) and its scores (:meth:`scores`)."""
+    """A task head on the encoder. The forward is the same for every head (:meth:`run`: the
+    inputs, the encoder call, the loss when every target is given, the output); a head declares
+    what is its own: ``spec`` (its entry in :data:`albert.head_rules.HEADS`: output, targets,
+    pooling, loss), its layers (:meth:`build_head`), its scores (:meth:`scores`) and its
+    ``forward``, transformers' signature with its own targets (:class:`AlbertLabelsHeadModel` for
+    the heads whose one target is ``labels``), so no head's ``forward`` overrides another's."""
 
     spec: ClassVar[HeadSpec]
     losses: ClassVar[TorchLosses] = TorchLosses()
@@ -787,6 +789,25 @@ class AlbertHeadModel(AlbertPreTrainedModel):
         """The loss, given every target (``spec.loss``)."""
         return self.spec.loss(self.losses, scores, targets, self.config)
 
+    def run(
+        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
+        output_hidden_states: bool | None, return_dict: bool | None,
+    ) -> Any:
+        """The forward of every head: encoder, scores, loss, output."""
+        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
+        encoded = self.albert(
+            **encoder_inputs._asdict(), output_attentions=output_attentions, output_hidden_states=output_hidden_states
+        )
+        scores = self.scores(encoded, inputs, targets)
+        loss = self.loss(scores, inputs, targets) if self.spec.targets_given(targets) else None
+        return self.spec.output(loss, scores, encoded, return_dict)
+
+
+class AlbertLabelsHeadModel(AlbertHeadModel):
+    """A head whose one target is ``labels`` (masked LM, classification, tagging, multiple
+    choice): transformers' forward for it. Pretraining and question answering take other targets
+    in ``labels``' place, so they derive from :class:`AlbertHeadModel` with forwards of their own."""
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -803,19 +824,6 @@ class AlbertHeadModel(AlbertPreTrainedModel):
         when ``labels`` are given, or its tuple when ``return_dict=False``."""
         inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         return self.run(inputs, {"labels": labels}, output_attentions, output_hidden_states, return_dict)
-
-    def run(
-        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
-        output_hidden_states: bool | None, return_dict: bool | None,
-    ) -> Any:
-        """The forward of every head: encoder, scores, loss, output."""
-        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
-        encoded = self.albert(
-            **encoder_inputs._asdict(), output_attentions=output_attentions, output_hidden_states=output_hidden_states
-        )
-        scores = self.scores(encoded, inputs, targets)
-        loss = self.loss(scores, inputs, targets) if self.spec.targets_given(targets) else None
-        return self.spec.output(loss, scores, encoded, return_dict)
 
 
 class _TiedMLMMixin:
@@ -864,7 +872,7 @@ class AlbertForPreTraining(_TiedMLMMixin, AlbertHeadModel):
         self.sop_classifier = AlbertSOPHead(config)
 
     # transformers' argument order: this head's targets take labels' place before output_attentions
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -908,7 +916,7 @@ class AlbertForPreTraining(_TiedMLMMixin, AlbertHeadModel):
         return super().loss(scores, inputs, targets)
 
 
-class AlbertForMaskedLM(_TiedMLMMixin, AlbertHeadModel):
+class AlbertForMaskedLM(_TiedMLMMixin, AlbertLabelsHeadModel):
     """Fill-mask: vocabulary scores at every position."""
 
     spec = HEADS["masked_lm"]
@@ -920,7 +928,7 @@ class AlbertForMaskedLM(_TiedMLMMixin, AlbertHeadModel):
         return {"logits": self._real_token_logits(_last_states(encoded), inputs.attention_mask)}  # (B, S, V)
 
 
-class AlbertForSequenceClassification(AlbertHeadModel):
+class AlbertForSequenceClassification(AlbertLabelsHeadModel):
     """Classification or regression from the pooled [CLS] state (e.g. GLUE)."""
 
     spec = HEADS["sequence_classification"]
@@ -933,7 +941,7 @@ class AlbertForSequenceClassification(AlbertHeadModel):
         return {"logits": self.classifier(self.dropout(encoded.pooler_output))}  # (B, num_labels)
 
 
-class AlbertForTokenClassification(AlbertHeadModel):
+class AlbertForTokenClassification(AlbertLabelsHeadModel):
     """One label per token (e.g. named entities); labels of -100 (padding, later pieces) are ignored."""
 
     spec = HEADS["token_classification"]
@@ -955,7 +963,7 @@ class AlbertForQuestionAnswering(AlbertHeadModel):
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
 
     # transformers' argument order: this head's targets take labels' place before output_attentions
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -979,7 +987,7 @@ class AlbertForQuestionAnswering(AlbertHeadModel):
         return {"start_logits": start_logits, "end_logits": end_logits}
 
 
-class AlbertForMultipleChoice(AlbertHeadModel):
+class AlbertForMultipleChoice(AlbertLabelsHeadModel):
     """Scores each of C choices from its pooled state; inputs are (B, C, S)."""
 
     spec = HEADS["multiple_choice"]

@@ -63,7 +63,7 @@ _FINETUNE_ORDER = [
 
 
 @app.command("finetune")
-@settings_command(FinetuneSettings, order=_FINETUNE_ORDER, file_help=SETTINGS_FILE_HELP)
+@settings_command(FinetuneSettings, order=_FINETUNE_ORDER, file_help=SETTINGS_FILE_HELP, file_flags=("--settings", "--config"))
 def finetune_command(
     settings: FinetuneSettings,
     model: str = typer.Option(..., "--model", help="Model to start from: a folder, a shipped model's name or a Hub id."),

@@ -10,11 +10,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import AlbertError
+from ..options import options_command
+from ..pipeline_options import (
+    EmbeddingOptions,
+    FillMaskOptions,
+    LoadOptions,
+    QuestionAnsweringOptions,
+    TextClassificationOptions,
+    TokenClassificationOptions,
+)
 from .app import app
 from .io import (
     CliInputError,
@@ -31,32 +40,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 # -- options every command shares -----------------------------------------------------------------
+# The pipelines' own options (and how every pipeline loads its model) are derived from their
+# option classes (albert.pipeline_options) by options_command; these are the shell's alone.
 
-Model = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "-m", help="Model folder, shipped model name or Hub id (default: the shipped model)."
-    ),
-]
-Device = Annotated[
-    str | None, typer.Option("--device", help="cpu, cuda, cuda:N, mps or auto (default: a GPU if there is one).")
-]
-Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16, float16 or auto.")]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Model inputs run at once.")]
-UseOnnx = Annotated[
-    bool,
-    typer.Option(
-        "--onnx",
-        help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra).",
-    ),
-]
-AllowUntrainedHead = Annotated[
-    bool,
-    typer.Option(
-        "--allow-untrained-head",
-        help="Run even if the model's head for this task is not in its weights (random answers; for testing).",
-    ),
-]
+#: What a command gets for a group of derived options: the ones the user gave, by field name.
+Given = dict[str, Any]
+
 InputFile = Annotated[
     Path | None,
     typer.Option(
@@ -79,13 +68,13 @@ Texts = Annotated[
 ]
 
 
-def _pipeline(
-    task: str, model: str | None, device: str | None, dtype: str | None, batch_size: int, **options: Any
-):
-    _check_model(model)
+def _pipeline(task: str, loading: Given) -> Any:
+    """The task's pipeline, loaded with the :class:`LoadOptions` the user gave (the rest: the
+    pipeline's defaults)."""
+    _check_model(loading.get("model"))
     from ..pipelines import pipeline
 
-    return pipeline(task, model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
+    return pipeline(task, **loading)
 
 
 def _check_model(model: str | None) -> None:
@@ -117,18 +106,12 @@ def _emit(
 
 
 @app.command("fill-mask")
+@options_command(options=FillMaskOptions, loading=LoadOptions)
 def fill_mask(
     texts: Texts = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Predictions per [MASK].")] = 5,
-    target: Annotated[
-        list[str] | None, typer.Option("--target", help="Only score this word (repeatable).")
-    ] = None,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
-    allow_untrained_head: AllowUntrainedHead = False,
+    *,
+    options: Given,
+    loading: Given,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -137,10 +120,8 @@ def fill_mask(
     """Predict the words behind [MASK]: albert fill-mask "The man worked as a [MASK]." """
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    unmasker = _pipeline(
-        "fill-mask", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
-    )
-    results = unmasker(inputs, top_k=top_k, targets=target or None)
+    unmasker = _pipeline("fill-mask", loading)
+    results = unmasker(inputs, **options)
     records = []
     for number, (text, per_text) in enumerate(zip(inputs, results)):
         per_mask = per_text if per_text and isinstance(per_text[0], list) else [per_text]
@@ -151,33 +132,12 @@ def fill_mask(
 
 
 @app.command("embed")
+@options_command(options=EmbeddingOptions, loading=LoadOptions, exclude={"allow_untrained_head"})
 def embed(
     texts: Texts = None,
-    level: Annotated[
-        Literal["piece", "word", "token", "sentence", "document"],
-        typer.Option("--level", help="Pieces, words (or tokens), sentences or documents."),
-    ] = "sentence",
-    word_pooling: Annotated[
-        Literal["first", "mean", "last"], typer.Option("--word-pooling", help="Which piece(s) of a word make its vector.")
-    ] = "mean",
-    sentence_pooling: Annotated[
-        Literal["mean", "cls", "max"], typer.Option("--sentence-pooling", help="How a sentence's vectors are pooled.")
-    ] = "mean",
-    layer: Annotated[
-        str, typer.Option("--layer", help="last, or a hidden-state index (0 = embeddings).")
-    ] = "last",
-    mean_last: Annotated[
-        int | None, typer.Option("--mean-last", min=1, help="Average the last K layers.")
-    ] = None,
-    split_sentences: Annotated[bool, typer.Option(help="Embed each sentence on its own.")] = True,
-    stride: Annotated[
-        int | None, typer.Option("--stride", min=0, help="Pieces shared by windows of long text.")
-    ] = None,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    *,
+    options: Given,
+    loading: Given,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -197,26 +157,21 @@ def embed(
     import numpy as np
 
     if spark is not None:
-        refused = {"texts as arguments": bool(texts), "--mean-last": mean_last is not None,
-                   "--stride": stride is not None, "--onnx": onnx, "--json": as_json}  # fmt: skip
-        for name, given in refused.items():
-            if given:
+        given = {**options, **loading}  # an option the Spark stage has no Param for is refused, not dropped
+        refused = {"texts as arguments": bool(texts), **{"--" + name.replace("_", "-"): True for name in given
+                   if name not in _SPARK_PARAMS}, "--json": as_json}  # fmt: skip
+        for name, refuse in refused.items():
+            if refuse:
                 raise CliInputError(f"{name} does not go with --spark (Spark reads --input and writes --output)")
         if input_file is None or output is None or output.suffix.lower() != ".parquet":
             raise CliInputError("--spark reads --input FILE and writes --output NAME.parquet (a Parquet folder)")
-        _embed_on_spark(
-            spark, str(input_file), str(output), column or "text", level=level, wordPooling=word_pooling,
-            sentencePooling=sentence_pooling, layer=layer, splitSentences=split_sentences, batchSize=batch_size,
-            **{name: value for name, value in (("model", model), ("device", device), ("dtype", dtype)) if value},
-        )  # fmt: skip
+        params = {_SPARK_PARAMS[name]: value for name, value in given.items() if value not in (None, "")}
+        _embed_on_spark(spark, str(input_file), str(output), column or "text", **params)
         return
     inputs = read_texts(texts, input_file, column)
     check_output(output)
-    embedder = _pipeline("embeddings", model, device, dtype, batch_size, onnx=onnx)
-    records = embedder(
-        inputs, level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
-        mean_last=mean_last, split_sentences=split_sentences, stride=stride, output="records",
-    )  # fmt: skip
+    embedder = _pipeline("embeddings", loading)
+    records = embedder(inputs, **options, output="records")
     rows = [record for per_text in records for record in per_text]
     if output is None and not as_json:  # a terminal shows the size and the first values, not 768 numbers
         rows_shown = [
@@ -229,6 +184,15 @@ def embed(
         print_table(rows_shown, [*columns, "dim", "norm", "first values"])
         return
     _emit(rows, [], as_json, output, array=lambda: np.stack([row["embedding"] for row in rows]))
+
+
+#: The options of ``albert embed`` -> the AlbertEmbeddings stage's Params (those left out keep the
+#: stage's defaults, which are the pipeline's).
+_SPARK_PARAMS = {
+    "level": "level", "word_pooling": "wordPooling", "sentence_pooling": "sentencePooling", "layer": "layer",
+    "split_sentences": "splitSentences", "batch_size": "batchSize", "model": "model", "device": "device",
+    "dtype": "dtype",
+}  # fmt: skip
 
 
 def _embed_on_spark(master: str, input_path: str, output_path: str, text_column: str, **params: Any) -> None:
@@ -260,24 +224,15 @@ def _spark_error(error: BaseException) -> str:
 
 
 @app.command("classify")
+@options_command(options=TextClassificationOptions, loading=LoadOptions)
 def classify(
     texts: Texts = None,
-    top_k: Annotated[
-        int | None, typer.Option("--top-k", "-k", min=1, help="Best K labels (default: all).")
-    ] = None,
-    function: Annotated[
-        Literal["softmax", "sigmoid", "none"] | None,
-        typer.Option("--function", help="How logits become scores (default: from the model)."),
-    ] = None,
+    *,
+    options: Given,
     pair_column: Annotated[
         str | None, typer.Option("--pair-column", help="Field of --input holding a second text.")
     ] = None,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
-    allow_untrained_head: AllowUntrainedHead = False,
+    loading: Given,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -296,10 +251,8 @@ def classify(
         inputs = read_texts(texts, input_file, column)
         shown = inputs
     check_output(output, (".jsonl", ".parquet"))
-    classifier = _pipeline(
-        "text-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
-    )
-    results = classifier(inputs, top_k=top_k, function_to_apply=function)
+    classifier = _pipeline("text-classification", loading)
+    results = classifier(inputs, **options)
     records = [
         {"input": number, "text": text, "rank": rank, **label}
         for number, (text, labels) in enumerate(zip(shown, results))
@@ -309,19 +262,13 @@ def classify(
 
 
 @app.command("tag")
+@options_command(options=TokenClassificationOptions, loading=LoadOptions)
 def tag(
     texts: Texts = None,
-    aggregation: Annotated[
-        Literal["none", "simple", "first", "average", "max"],
-        typer.Option("--aggregation", help="How pieces' labels become words' (as in transformers)."),
-    ] = "simple",
+    *,
+    options: Given,
     keep_all: Annotated[bool, typer.Option("--keep-all", help="Also show words labelled O.")] = False,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
-    allow_untrained_head: AllowUntrainedHead = False,
+    loading: Given,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -330,10 +277,8 @@ def tag(
     """Label words (named entities), with their character spans."""
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
-    tagger = _pipeline(
-        "token-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
-    )
-    results = tagger(inputs, aggregation_strategy=aggregation, ignore_labels=[] if keep_all else None)
+    tagger = _pipeline("token-classification", loading)
+    results = tagger(inputs, **options, ignore_labels=[] if keep_all else None)
     records = [
         {"input": number, "entity": entity.get("entity_group", entity.get("entity")),
          **{key: value for key, value in entity.items() if key not in ("entity", "entity_group")}}
@@ -344,7 +289,9 @@ def tag(
 
 
 @app.command("answer")
+@options_command(options=QuestionAnsweringOptions, loading=LoadOptions)
 def answer(
+    *,
     question: Annotated[str | None, typer.Option("--question", "-q", help="The question.")] = None,
     context: Annotated[
         str | None, typer.Option("--context", "-c", help="The text holding the answer.")
@@ -352,22 +299,8 @@ def answer(
     context_file: Annotated[
         Path | None, typer.Option("--context-file", help="Read the context from a text file.")
     ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Answers per question.")] = 1,
-    doc_stride: Annotated[
-        int | None, typer.Option("--doc-stride", min=0, help="Pieces shared by context windows.")
-    ] = None,
-    max_answer_len: Annotated[
-        int, typer.Option("--max-answer-len", min=1, help="Longest answer, in pieces.")
-    ] = 15,
-    impossible: Annotated[
-        bool, typer.Option("--allow-no-answer", help="Let 'no answer' win (SQuAD 2.0).")
-    ] = False,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
-    allow_untrained_head: AllowUntrainedHead = False,
+    options: Given,
+    loading: Given,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -396,16 +329,8 @@ def answer(
             )
         records_in = [{"question": question, "context": context}]
     check_output(output, (".jsonl", ".parquet"))
-    reader = _pipeline(
-        "question-answering", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
-    )
-    results = reader(
-        records_in,
-        top_k=top_k,
-        doc_stride=doc_stride,
-        max_answer_len=max_answer_len,
-        handle_impossible_answer=impossible,
-    )
+    reader = _pipeline("question-answering", loading)
+    results = reader(records_in, **options)
     records = []
     for number, (record, found) in enumerate(zip(records_in, results)):
         for rank, result in enumerate(found if isinstance(found, list) else [found], 1):
@@ -414,6 +339,7 @@ def answer(
 
 
 @app.command("choose")
+@options_command(loading=LoadOptions)
 def choose(
     prompt: Annotated[
         str | None, typer.Argument(help="The prompt (or use --input).", show_default=False)
@@ -421,12 +347,8 @@ def choose(
     choice: Annotated[
         list[str] | None, typer.Option("--choice", help="A candidate (repeat for each).")
     ] = None,
-    model: Model = None,
-    device: Device = None,
-    dtype: Dtype = None,
-    batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
-    allow_untrained_head: AllowUntrainedHead = False,
+    *,
+    loading: Given,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -449,9 +371,7 @@ def choose(
             raise CliInputError("give a prompt and at least two --choice options, or --input FILE")
         items = [{"prompt": prompt, "choices": list(choice)}]
     check_output(output, (".jsonl", ".parquet"))
-    chooser = _pipeline(
-        "multiple-choice", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
-    )
+    chooser = _pipeline("multiple-choice", loading)
     results = chooser(items)
     records = []
     for number, (item, scored) in enumerate(zip(items, results)):

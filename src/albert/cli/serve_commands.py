@@ -6,17 +6,18 @@ from functools import partial
 
 import typer
 
+from ..options import cli_option
+from ..pipeline_options import LoadOptions
 from ..serve.errors import WorkerStopped
 from ..serve.settings import ServeSettings
 from .app import app, settings_option
-from .pipeline_commands import Device, Dtype, Model, UseOnnx
 
 _setting = partial(settings_option, ServeSettings)
 
 
 @app.command("serve")
 def serve(
-    model: Model = None,
+    model: str | None = cli_option(LoadOptions, "model"),
     host: str = _setting("--host", help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."),
     port: int = _setting("--port", min=0, max=65535, help="Port to listen on."),
     max_batch_tokens: int = _setting("--max-batch-tokens", min=1, help="Most real tokens in one batch (no padding counted)."),
@@ -31,9 +32,9 @@ def serve(
         "--api-key", envvar="ALBERT_API_KEY", show_envvar=True,
         help="Require 'Authorization: Bearer KEY' (prefer the environment variable: ps shows arguments).",
     ),
-    device: Device = None,
-    dtype: Dtype = None,
-    onnx: UseOnnx = False,
+    device: str | None = cli_option(LoadOptions, "device"),
+    dtype: str | None = cli_option(LoadOptions, "dtype"),
+    onnx: bool = cli_option(LoadOptions, "onnx"),
     fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
     in_process: bool = _setting(
         "--in-process", help="Run the model in the server's process, not its own (less memory, slower under load)."

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 import typer
 
-from ..options import settings_command
+from ..errors import OptionError
+from ..options import holds_settings, load_settings_file, settings_command
 from ..training.pretraining.settings import PretrainSettings
 from .app import app, show_training_messages
 
@@ -98,12 +99,42 @@ SETTINGS_FILE_HELP = (
 )
 
 
+def _shape_or_settings(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    """``albert pretrain --config``: the model's shape, unless the file holds a run's settings
+    (a TOML/YAML file, or a JSON object of settings and no config field), read then as
+    ``--settings`` (the shape stays the default, albert-base-v2).
+
+    Raises:
+        typer.BadParameter: a JSON file holding both settings and config fields, or a settings file
+            that does not read.
+    """
+    from ..config import AlbertConfig
+
+    if ctx.resilient_parsing:
+        return value
+    config_fields = {item.name for item in dataclasses.fields(AlbertConfig)} | {"architectures", "model_type"}
+    try:
+        is_settings = holds_settings(value, PretrainSettings, config_fields)
+    except OptionError as error:
+        raise typer.BadParameter(str(error), ctx=ctx, param_hint="'--config'") from None
+    if not is_settings:
+        return value
+    load_settings_file(ctx, value, PretrainSettings, "--config")
+    return str(param.default)
+
+
+# typer reads the callback's annotations to hand it the context and the parameter
+_shape_or_settings.__annotations__ = {"ctx": typer.Context, "param": typer.CallbackParam, "value": str, "return": str}
+
+
 @app.command("pretrain")
 @settings_command(PretrainSettings, order=_PRETRAIN_ORDER, file_help=SETTINGS_FILE_HELP)
 def pretrain_command(
     settings: PretrainSettings,
     config: str = typer.Option(
-        "albert-base-v2", "--config", help="Model shape: a preset (albert-base-v2), a config.json, or a model folder."
+        "albert-base-v2", "--config", is_eager=True, callback=_shape_or_settings,
+        help="Model shape: a preset (albert-base-v2), a config.json, or a model folder; or a file of the run's "
+        "settings (as --settings), told apart by what it holds.",
     ),
     tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer folder (its vocabulary sets vocab_size)."),
     data: list[Path] = typer.Option(

@@ -25,6 +25,9 @@ from .texts import encode_pieces
 Answer = dict[str, Any]
 #: The stride a window of the context takes by default, at most (the SQuAD recipe's).
 DEFAULT_STRIDE = 128
+#: The window, special tokens included, when none is asked for (the SQuAD recipe's), or the
+#: model's own when that is shorter: :meth:`QuestionAnsweringCodec.for_model`.
+DEFAULT_WINDOW = 384
 
 
 @dataclass
@@ -55,6 +58,30 @@ class QuestionAnsweringCodec:
     max_question_length: int = 64
     doc_stride: int | None = None
     stride_limit: int = DEFAULT_STRIDE
+
+    @classmethod
+    def for_model(cls, tokenizer: Any, model_window: int, max_seq_len: int | None = None,
+                  max_question_length: int = 64, doc_stride: int | None = None) -> QuestionAnsweringCodec:  # fmt: skip
+        """The codec for a model whose window is ``model_window``: windows of ``max_seq_len``, by
+        default :data:`DEFAULT_WINDOW` or the model's window when shorter (the one rule the
+        pipeline, the service and the Spark stages read windows by).
+
+        Raises:
+            OptionError: ``max_seq_len`` longer than the model's window.
+        """
+        window = max_seq_len or min(DEFAULT_WINDOW, model_window)
+        if window > model_window:
+            raise OptionError(f"max_seq_len ({window}) is longer than the model's window ({model_window})")
+        return cls(tokenizer, window, max_question_length, doc_stride)
+
+    @staticmethod
+    def counted_tokens(encoded: Encoded) -> int:
+        """The real tokens of a question and its context as this codec cuts them: ``[CLS] question
+        [SEP] context [SEP]`` with the question cut to ``max_question_length`` and each context piece
+        counted once, however many windows hold it (what a service counts as the input's size)."""
+        windows: list[ContextWindow] = encoded.meta
+        question_length = windows[0].offset - 2  # a window's context starts after [CLS] question [SEP]
+        return question_length + max(window.end for window in windows) + 3
 
     def encode(self, questions: Sequence[str], contexts: Sequence[str]) -> list[Encoded]:
         """One :class:`Encoded` per question: a feature per window, a :class:`ContextWindow` each as meta.

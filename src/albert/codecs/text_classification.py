@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ..pipeline_options import FUNCTIONS as FUNCTIONS  # the option's names, declared there
 from .base import Encoded, encode_pairs
-
-FUNCTIONS = ("softmax", "sigmoid", "none")
 
 
 def default_function(problem_type: str | None, num_labels: int) -> str:

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from ..encoding_assembly import window_ranges
+from ..pipeline_options import STRATEGIES as STRATEGIES  # the option's names, declared there
 from .base import Encoded, build_inputs
 from .texts import Pieces, encode_pieces
 from .windows import most_central_window
 
-STRATEGIES = ("none", "simple", "first", "average", "max")
 #: The label of a position the loss ignores (pieces after a word's first, special tokens).
 IGNORE_INDEX = -100
 

@@ -29,18 +29,15 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from ..backends import EncoderCall, PackedBackend, PackedTokens, resolved_kernel
+from ..backends import EncoderCall, EncodingModel, PackedBackend, PackedTokens, resolved_kernel
 from ..errors import OptionError
 from ..kernels.attention import ATTENTION_KERNELS
 from ..kernels.padding import sequences_layout
 from .models import ModelT, accelerate, base_of, is_accelerated
-
-if TYPE_CHECKING:  # the model calls this module; this module only reads the model
-    from ..modeling import AlbertModel
 
 
 def bucket_sizes(num_tokens: int, max_seqlen: int, token_step: int) -> tuple[int, int]:
@@ -136,13 +133,13 @@ class GraphedEncoder(PackedBackend):
         return self.why_not(call) is None
 
     def encode(
-        self, model: AlbertModel, tokens: PackedTokens, call: EncoderCall
+        self, model: EncodingModel, tokens: PackedTokens, call: EncoderCall
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """The final (T, H) states from the bucket's graph; the eager fast path if capture fails."""
         hidden = self.replay(model, tokens, call.packed_kernel)
         return super().encode(model, tokens, call) if hidden is None else (hidden, None)
 
-    def replay(self, model: AlbertModel, tokens: PackedTokens, kernel: str) -> torch.Tensor | None:
+    def replay(self, model: EncodingModel, tokens: PackedTokens, kernel: str) -> torch.Tensor | None:
         """The final (T, H) states of the packed batch, or None when a capture failed just now."""
         layout, packed_ids = tokens.layout, tokens.input_ids
         assert packed_ids is not None  # supports() refused inputs_embeds
@@ -182,7 +179,7 @@ class GraphedEncoder(PackedBackend):
         cu_seqlens[-1] = tokens
         return _Recording(inputs, cu_seqlens, None, None)
 
-    def _keep(self, model: AlbertModel, key: tuple, recording: _Recording, longest: int) -> bool:
+    def _keep(self, model: EncodingModel, key: tuple, recording: _Recording, longest: int) -> bool:
         """Capture the recording's graph (when capturing) and file it; False if capture failed."""
         if self.capture:
             try:
@@ -202,7 +199,7 @@ class GraphedEncoder(PackedBackend):
         self._recordings[key] = recording
         return True
 
-    def _capture(self, model: AlbertModel, recording: _Recording, longest: int, backend: str) -> tuple[torch.Tensor, Any]:
+    def _capture(self, model: EncodingModel, recording: _Recording, longest: int, backend: str) -> tuple[torch.Tensor, Any]:
         device = recording.inputs.device
         if self._pool is None:
             self._pool = torch.cuda.graph_pool_handle()
@@ -221,7 +218,7 @@ class GraphedEncoder(PackedBackend):
         return output, graph
 
 
-def _bucketed_forward(model: AlbertModel, recording: _Recording, longest: int, backend: str) -> torch.Tensor:
+def _bucketed_forward(model: EncodingModel, recording: _Recording, longest: int, backend: str) -> torch.Tensor:
     """The encoder on a bucket's static inputs; nothing here reads a value on the host."""
     inputs = recording.inputs
     layout = sequences_layout(recording.cu_seqlens, longest, inputs.shape[1])
@@ -229,7 +226,7 @@ def _bucketed_forward(model: AlbertModel, recording: _Recording, longest: int, b
     return hidden
 
 
-def _parameter_stamp(model: AlbertModel) -> tuple:
+def _parameter_stamp(model: EncodingModel) -> tuple:
     return tuple((p.data_ptr(), p._version, p.dtype) for p in model.parameters())
 
 

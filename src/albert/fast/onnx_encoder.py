@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..atomic_files import atomic_path
-from ..backends import EncoderBackend, EncoderCall
+from ..backends import EncoderBackend, EncoderCall, EncodingModel
 from ..errors import OptionError
 from ..outputs import BaseModelOutputWithPooling
 from ..version import __version__
@@ -161,7 +161,7 @@ class OnnxEncoder(EncoderBackend):
                 return "padding on the left (the graph assumes right padding)"
         return None
 
-    def run(self, model: AlbertModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+    def run(self, model: EncodingModel, call: EncoderCall) -> BaseModelOutputWithPooling:
         input_ids, token_type_ids = call.input_ids, call.token_type_ids
         if token_type_ids is not None and input_ids is not None and token_type_ids.shape != input_ids.shape:
             token_type_ids = token_type_ids.expand_as(input_ids)

@@ -510,9 +510,10 @@ def _encoded(value: object) -> Array:
 
 class FlaxAlbertHeadModel(FlaxAlbertPreTrainedModel):
     """A task head on the encoder, as the torch heads' ``AlbertHeadModel``: the call is the same
-    for every head (the inputs, the encoder, the loss when every target is given, the output); a
-    head declares ``spec`` (its entry in :data:`albert.head_rules.HEADS`), its layers
-    (:meth:`build_head`) and its scores (:meth:`scores`)."""
+    for every head (:meth:`run`: the inputs, the encoder, the loss when every target is given, the
+    output); a head declares ``spec`` (its entry in :data:`albert.head_rules.HEADS`), its layers
+    (:meth:`build_head`), its scores (:meth:`scores`) and its ``__call__`` with its own targets
+    (:class:`FlaxAlbertLabelsHeadModel` for the heads whose one target is ``labels``)."""
 
     spec: ClassVar[HeadSpec]
     losses: ClassVar[FlaxLosses] = FlaxLosses()
@@ -539,6 +540,23 @@ class FlaxAlbertHeadModel(FlaxAlbertPreTrainedModel):
         """The head's output fields but the loss, from the encoder's output."""
         raise NotImplementedError
 
+    def run(
+        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
+        output_hidden_states: bool | None, return_dict: bool | None, deterministic: bool | None,
+    ) -> Any:
+        """The call of every head: encoder, scores, loss, output."""
+        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
+        encoded = self.albert(*encoder_inputs, output_attentions, output_hidden_states, deterministic=deterministic)
+        assert isinstance(encoded, BaseModelOutputWithPooling)  # return_dict left None: the output, not its tuple
+        scores = self.scores(encoded, inputs, deterministic)
+        loss = self.spec.loss(self.losses, scores, targets, self.config) if self.spec.targets_given(targets) else None
+        return self.spec.output(loss, scores, encoded, return_dict)
+
+
+class FlaxAlbertLabelsHeadModel(FlaxAlbertHeadModel):
+    """A head whose one target is ``labels``, as the torch heads' ``AlbertLabelsHeadModel``;
+    pretraining and question answering take other targets in its place, with calls of their own."""
+
     def __call__(
         self,
         input_ids: Array | None = None,
@@ -556,18 +574,6 @@ class FlaxAlbertHeadModel(FlaxAlbertPreTrainedModel):
         (``spec.output_class``), with the loss when ``labels`` are given."""
         inputs = ModelInputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         return self.run(inputs, {"labels": labels}, output_attentions, output_hidden_states, return_dict, deterministic)
-
-    def run(
-        self, inputs: ModelInputs, targets: Targets, output_attentions: bool | None,
-        output_hidden_states: bool | None, return_dict: bool | None, deterministic: bool | None,
-    ) -> Any:
-        """The call of every head: encoder, scores, loss, output."""
-        encoder_inputs = head_rules.flatten_choices(inputs) if self.spec.choices else inputs
-        encoded = self.albert(*encoder_inputs, output_attentions, output_hidden_states, deterministic=deterministic)
-        assert isinstance(encoded, BaseModelOutputWithPooling)  # return_dict left None: the output, not its tuple
-        scores = self.scores(encoded, inputs, deterministic)
-        loss = self.spec.loss(self.losses, scores, targets, self.config) if self.spec.targets_given(targets) else None
-        return self.spec.output(loss, scores, encoded, return_dict)
 
 
 class _TiedMLMMixin:
@@ -603,7 +609,7 @@ class FlaxAlbertForPreTraining(_TiedMLMMixin, FlaxAlbertHeadModel):
         self.sop_classifier = AlbertSOPHead(make)
 
     # the torch heads' argument order: this head's targets take labels' place before output_attentions
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         input_ids: Array | None = None,
         attention_mask: Array | None = None,
@@ -628,7 +634,7 @@ class FlaxAlbertForPreTraining(_TiedMLMMixin, FlaxAlbertHeadModel):
         return {"prediction_logits": prediction_logits, "sop_logits": sop_logits}
 
 
-class FlaxAlbertForMaskedLM(_TiedMLMMixin, FlaxAlbertHeadModel):
+class FlaxAlbertForMaskedLM(_TiedMLMMixin, FlaxAlbertLabelsHeadModel):
     """Fill-mask: vocabulary scores at every position."""
 
     spec = HEADS["masked_lm"]
@@ -640,7 +646,7 @@ class FlaxAlbertForMaskedLM(_TiedMLMMixin, FlaxAlbertHeadModel):
         return {"logits": self.vocabulary_logits(_encoded(encoded.last_hidden_state))}  # (B, S, V)
 
 
-class FlaxAlbertForSequenceClassification(FlaxAlbertHeadModel):
+class FlaxAlbertForSequenceClassification(FlaxAlbertLabelsHeadModel):
     """Classification or regression from the pooled [CLS] state (e.g. GLUE)."""
 
     spec = HEADS["sequence_classification"]
@@ -653,7 +659,7 @@ class FlaxAlbertForSequenceClassification(FlaxAlbertHeadModel):
         return {"logits": self.classifier(self.dropout(encoded.pooler_output, deterministic=deterministic))}
 
 
-class FlaxAlbertForTokenClassification(FlaxAlbertHeadModel):
+class FlaxAlbertForTokenClassification(FlaxAlbertLabelsHeadModel):
     """One label per token (e.g. named entities); labels of -100 (padding, later pieces) are ignored."""
 
     spec = HEADS["token_classification"]
@@ -676,7 +682,7 @@ class FlaxAlbertForQuestionAnswering(FlaxAlbertHeadModel):
         self.qa_outputs = make.linear(make.config.hidden_size, make.config.num_labels)
 
     # the torch heads' argument order: this head's targets take labels' place before output_attentions
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         input_ids: Array | None = None,
         attention_mask: Array | None = None,
@@ -700,7 +706,7 @@ class FlaxAlbertForQuestionAnswering(FlaxAlbertHeadModel):
         return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
 
 
-class FlaxAlbertForMultipleChoice(FlaxAlbertHeadModel):
+class FlaxAlbertForMultipleChoice(FlaxAlbertLabelsHeadModel):
     """Scores each of C choices from its pooled state; inputs are (B, C, S)."""
 
     spec = HEADS["multiple_choice"]

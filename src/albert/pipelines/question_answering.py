@@ -17,7 +17,7 @@ from ..codecs.base import Encoded
 from ..codecs.question_answering import Answer as Answer
 from ..codecs.question_answering import QuestionAnsweringCodec
 from ..codecs.question_answering import decode_answers as decode_answers  # re-exported: its old home
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..modeling import AlbertForQuestionAnswering
 from .base import Pipeline, check_texts
 from .options import QuestionAnsweringOptions, with_options
@@ -31,7 +31,8 @@ class QuestionAnsweringPipeline(Pipeline):
         doc_stride: pieces shared by consecutive windows of a long context (default: 128, or
             half of what the window leaves for the context when that is less).
         max_answer_len: the longest answer, in pieces (default 15).
-        max_seq_len: the window, special tokens included (default: 384 or the model's limit).
+        max_seq_len: the window, special tokens included (default: 384 or the model's limit,
+            :meth:`QuestionAnsweringCodec.for_model`).
         max_question_len: questions are cut to this many pieces (default 64).
         handle_impossible_answer: let "no answer" (empty, start = end = 0) be an answer.
         Other arguments: see :class:`~albert.pipelines.base.Pipeline`.
@@ -99,13 +100,8 @@ class QuestionAnsweringPipeline(Pipeline):
         Raises:
             OptionError: ``max_seq_len`` longer than the model's window.
         """
-        max_seq_len = settings["max_seq_len"] or min(384, self.max_length)
-        if max_seq_len > self.max_length:
-            raise OptionError(
-                f"max_seq_len ({max_seq_len}) is longer than the model's window ({self.max_length})"
-            )
-        return QuestionAnsweringCodec(
-            self.tokenizer, max_seq_len, settings["max_question_len"], settings["doc_stride"]
+        return QuestionAnsweringCodec.for_model(
+            self.tokenizer, self.max_length, settings["max_seq_len"], settings["max_question_len"], settings["doc_stride"]
         )
 
     def infer(

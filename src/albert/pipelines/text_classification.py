@@ -15,8 +15,9 @@ from typing import Any
 from ..codecs.base import Encoded
 from ..codecs.text_classification import FUNCTIONS as FUNCTIONS
 from ..codecs.text_classification import TextClassificationCodec, default_function
-from ..errors import InputError, OptionError
+from ..errors import InputError
 from ..modeling import AlbertForSequenceClassification
+from ..pipeline_options import TextClassificationOptions
 from .base import Pipeline, as_list, check_texts, warn_truncated
 
 TextInput = str | Mapping[str, str] | tuple[str, str]
@@ -80,11 +81,8 @@ class TextClassificationPipeline(Pipeline):
         paired = [index for index, second in enumerate(seconds) if second is not None]
         check_texts([seconds[index] for index in paired], "text_pair of inputs", paired)
         function = function_to_apply or self.function_to_apply or self.default_function()
-        if function not in FUNCTIONS:
-            raise OptionError(f"function_to_apply must be one of {', '.join(FUNCTIONS)}, got {function!r}")
         top_k = top_k if top_k is not None else self.top_k
-        if top_k is not None and top_k < 1:
-            raise OptionError(f"top_k must be at least 1 (or None for every label), got {top_k}")
+        TextClassificationOptions(top_k=top_k, function_to_apply=function)  # checks both
 
         encoded = self.codec.encode(firsts, seconds)
         warn_truncated(

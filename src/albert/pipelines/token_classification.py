@@ -15,8 +15,8 @@ from typing import Any
 from ..codecs.base import Encoded
 from ..codecs.token_classification import STRATEGIES as STRATEGIES
 from ..codecs.token_classification import TokenClassificationCodec
-from ..errors import OptionError
 from ..modeling import AlbertForTokenClassification
+from ..pipeline_options import TokenClassificationOptions
 from .base import Pipeline, as_list, check_texts
 
 
@@ -65,10 +65,7 @@ class TokenClassificationPipeline(Pipeline):
             InputError: an empty text. OptionError: an unknown strategy.
         """
         strategy = (aggregation_strategy or self.aggregation_strategy).lower()
-        if strategy not in STRATEGIES:
-            raise OptionError(
-                f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
-            )
+        TokenClassificationOptions(aggregation_strategy=strategy)  # checks it
         ignored = set(self.ignore_labels if ignore_labels is None else ignore_labels)
         texts, single = as_list(inputs)
         check_texts(texts)

@@ -436,11 +436,11 @@ def _add_task_routes(app: FastAPI, service: Service) -> None:
         check_input_count(questions, limit)
 
         def make_ready() -> list[Ready]:
-            counts = served.pair_tokens([(item.question, item.context) for item in questions])
-            for index, tokens in enumerate(counts):  # each runs as one piece of work, whatever its windows
-                fits_one_batch(index, tokens, "shorten its context or split it")
-            return served.question_answering([item.question for item in questions],
-                                             [item.context for item in questions], body.doc_stride, counts)  # fmt: skip
+            ready = served.question_answering([item.question for item in questions],
+                                              [item.context for item in questions], body.doc_stride)  # fmt: skip
+            for index, item in enumerate(ready):  # each runs as one piece of work, whatever its windows
+                fits_one_batch(index, item.counted, "shorten its context or split it")
+            return ready
 
         key = batch_key("question-answering", top_k=body.top_k, max_answer_len=body.max_answer_len,
                         doc_stride=body.doc_stride, handle_impossible_answer=body.handle_impossible_answer)  # fmt: skip

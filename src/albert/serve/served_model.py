@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
     from .backend import Pipelines
 
-#: The question-answering window when a request does not say: the pipeline's (SQuAD's 384, or
-#: the model's window when shorter; :meth:`QuestionAnsweringPipeline.codec`).
-QA_WINDOW = 384
-
 logger = logging.getLogger(__name__)
 
 
@@ -206,20 +202,23 @@ class ServedModel:
                 self.check_window(index, count, truncate)
         return Ready(Job(example, choices=tuple(choices)), example.tokens)
 
-    def question_answering(self, questions: Sequence[str], contexts: Sequence[str], doc_stride: int | None,
-                           counts: Sequence[int]) -> list[Ready]:  # fmt: skip
-        """Questions with their contexts, in the windows of the pipeline's codec; ``counts`` are their
-        pairs' real tokens (:meth:`pair_tokens`, checked by the caller).
+    def question_answering(self, questions: Sequence[str], contexts: Sequence[str],
+                           doc_stride: int | None) -> list[Ready]:  # fmt: skip
+        """Questions with their contexts, in the windows of the pipeline's codec (its window rule,
+        :meth:`QuestionAnsweringCodec.for_model`), each counted as the codec cuts it (the question
+        to its longest, each context piece once: :meth:`QuestionAnsweringCodec.counted_tokens`).
 
         Raises:
-            InvalidRequest: a question that leaves no room for its context, or a ``doc_stride`` too large.
+            EmptyInput: a question or context is empty. InvalidRequest: a question that leaves no
+                room for its context, or a ``doc_stride`` too large.
         """
+        self.check_pairs(list(zip(questions, contexts)))
         defaults = QuestionAnsweringOptions()
-        codec = QuestionAnsweringCodec(
-            self.tokenizer, min(QA_WINDOW, self.facts.window), defaults.max_question_len, doc_stride
+        codec = QuestionAnsweringCodec.for_model(
+            self.tokenizer, self.facts.window, None, defaults.max_question_len, doc_stride
         )
         encoded = _refused_as_request(codec.encode, questions, contexts)
-        return [Ready(Job(example, context), count) for example, context, count in zip(encoded, contexts, counts)]
+        return [Ready(Job(example, context), codec.counted_tokens(example)) for example, context in zip(encoded, contexts)]
 
     # -- checking and counting ------------------------------------------------------------------
     def piece_counts(self, texts: Sequence[str]) -> list[int]:
