@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -23,7 +24,9 @@ from ..codecs.embeddings import Sentence as _Sentence
 from ..codecs.embeddings import UnreadableTextError as UnreadableTextError  # re-exported: its old home
 from ..codecs.embeddings import owned_rows as _owned_rows  # noqa: F401  (its old name)
 from ..config import AlbertConfig
+from ..errors import OptionError
 from ..modeling import MODEL_CLASSES, AlbertModel, AlbertPreTrainedModel
+from ..sentence_folder import read_sentence_folder
 from .base import Pipeline, as_list, check_texts, span_of
 from .options import (  # noqa: F401  (LEVELS ... importable from here, as before)
     LEVEL_ALIASES,
@@ -34,6 +37,60 @@ from .options import (  # noqa: F401  (LEVELS ... importable from here, as befor
     EmbeddingOptions,
     with_options,
 )
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """One vector per sequence from its (B, S, H) token vectors, as sentence-transformers' Pooling
+    computes it: over every token the attention mask keeps, [CLS] and [SEP] included. The one
+    pooling of sentence-embedding models: the ``text`` level here, fine-tuning's contrastive
+    losses and sentence-transformers folders all pool with it, so training and inference agree.
+
+    Args:
+        how: "mean", "cls" (the first token) or "max" (per dimension; padding never wins).
+
+    Returns:
+        (B, H) vectors in float32 (the sum of a long text in half precision would lose digits).
+    """
+    states = hidden.float()
+    if how == "cls":
+        return states[:, 0]
+    keep = attention_mask[..., None].to(torch.bool)  # (B, S, 1)
+    if how == "max":
+        return states.masked_fill(~keep, float("-inf")).amax(dim=1)
+    if how != "mean":
+        raise OptionError(f"pooling must be one of {', '.join(SENTENCE_POOLINGS)}, got {how!r}")
+    counts = keep.sum(dim=1).clamp(min=1)  # (B, 1)
+    return torch.where(keep, states, 0.0).sum(dim=1) / counts
+
+
+def truncate_and_normalize(vectors: torch.Tensor, dimension: int | None, normalize: bool) -> torch.Tensor:
+    """(B, H) vectors cut to their first ``dimension`` entries (a Matryoshka prefix; None keeps all),
+    then scaled to length 1 when ``normalize`` (a zero vector stays zero): the cut comes first, so a
+    prefix of a normalised model is a unit vector too."""
+    if dimension is not None:
+        vectors = vectors[..., :dimension]
+    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+
+
+def load_encoder(name_or_path: str | os.PathLike[str], dtype: torch.dtype | str | None = None) -> AlbertPreTrainedModel:
+    """The encoder of a model folder or name: whichever head the checkpoint holds is loaded and its
+    encoder kept (loading a masked-LM checkpoint as a bare AlbertModel would report its unused
+    pooler as missing); for a sentence-transformers folder, the model of its Transformer module.
+    The encoder's ``name_or_path`` is where its tokenizer is.
+
+    Raises:
+        ModelNotFoundError, CheckpointError, ConfigError: as ``from_pretrained`` says.
+        SentenceFolderError: a sentence-transformers folder albert cannot use.
+    """
+    found = read_sentence_folder(name_or_path) if Path(name_or_path).is_dir() else None
+    source: str | os.PathLike[str] = found.transformer if found is not None else name_or_path
+    config = AlbertConfig.from_pretrained(source)
+    architectures = config.extra.get("architectures") or ["AlbertModel"]
+    model_class = MODEL_CLASSES.get(architectures[0], AlbertModel)
+    model = model_class.from_pretrained(source, dtype=dtype)
+    encoder = getattr(model, "albert", model)
+    encoder.name_or_path = model.name_or_path
+    return encoder
 
 
 class EmbeddingsPipeline(Pipeline):
@@ -85,15 +142,8 @@ class EmbeddingsPipeline(Pipeline):
         ).for_model(self.config.num_hidden_layers, self.max_length)
 
     def load(self, name_or_path: str | os.PathLike[str], dtype: torch.dtype | str | None) -> AlbertPreTrainedModel:
-        """Load whichever head the checkpoint holds and keep its encoder: loading a masked-LM
-        checkpoint as a bare AlbertModel would report its (unused) pooler as missing."""
-        config = AlbertConfig.from_pretrained(name_or_path)
-        architectures = config.extra.get("architectures") or ["AlbertModel"]
-        model_class = MODEL_CLASSES.get(architectures[0], AlbertModel)
-        model = model_class.from_pretrained(name_or_path, dtype=dtype)
-        encoder = getattr(model, "albert", model)
-        encoder.name_or_path = model.name_or_path
-        return encoder
+        """The encoder of whichever head the checkpoint holds (:func:`load_encoder`)."""
+        return load_encoder(name_or_path, dtype)
 
     def __call__(self, inputs: str | Sequence[str], **options: Any) -> Any:
         """Embed one text or a list of texts.
