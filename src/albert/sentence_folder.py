@@ -4,7 +4,8 @@ A model folder (config.json, weights, tokenizer) becomes a sentence-embedding fo
 holds the files of a ``sentence_transformers.SentenceTransformer``::
 
     modules.json                      Transformer at "", Pooling at "1_Pooling", Normalize at "2_Normalize"
-    sentence_bert_config.json         max_seq_length (pieces, [CLS] and [SEP] included), do_lower_case
+    sentence_bert_config.json         max_seq_length (pieces, [CLS] and [SEP] included), do_lower_case,
+                                      tokenizer_args {"use_fast": false} (SentencePiece's own pieces)
     1_Pooling/config.json             word_embedding_dimension and one pooling_mode_* flag
     2_Normalize/                      present when the vectors are scaled to length 1
     config_sentence_transformers.json model_type, similarity_fn_name "cosine", truncate_dim (the
@@ -44,6 +45,11 @@ SENTENCE_BERT_FILE = "sentence_bert_config.json"
 POOLING_FOLDER = "1_Pooling"
 NORMALIZE_FOLDER = "2_Normalize"
 MODEL_CONFIG_FILE = "config_sentence_transformers.json"
+#: What sentence-transformers passes its tokenizer (sentence_bert_config.json's ``tokenizer_args``):
+#: transformers' SentencePiece ("slow") AlbertTokenizer gives albert's pieces on every text; the
+#: converted fast one differs on some (a '▁' piece for trailing whitespace, some digit and hyphen
+#: splits: docs/embeddings.md). transformers 5 has fast tokenizers only and ignores it.
+SLOW_TOKENIZER = {"use_fast": False}
 #: albert's key in config_sentence_transformers.json.
 ALBERT_KEY = "albert"
 
@@ -206,7 +212,9 @@ def write_sentence_config(folder: str | os.PathLike[str], config: SentenceEmbedd
         model_config["truncate_dim"] = config.dimension
     model_config[ALBERT_KEY] = {"matryoshka_dimensions": list(config.matryoshka_dimensions)}
     _write_json(root / POOLING_FOLDER / "config.json", pooling)
-    _write_json(root / SENTENCE_BERT_FILE, {"max_seq_length": config.max_length, "do_lower_case": False})
+    _write_json(root / SENTENCE_BERT_FILE, {
+        "max_seq_length": config.max_length, "do_lower_case": False, "tokenizer_args": SLOW_TOKENIZER,
+    })  # fmt: skip
     _write_json(root / MODEL_CONFIG_FILE, model_config)
     _write_json(root / MODULES_FILE, modules)  # last: a folder is a sentence folder once this exists
 
@@ -310,6 +318,11 @@ def _model_config(path: Path) -> tuple[int | None, tuple[int, ...]]:
     settings = _read(path, "sentence-transformers' model settings")
     if not isinstance(settings, dict):
         raise SentenceFolderError(f"{path}: expected an object, got {_shown(settings)}")
+    if settings.get("default_prompt_name"):
+        raise SentenceFolderError(
+            f"{path}: default_prompt_name is {settings['default_prompt_name']!r}; albert does not put prompts before "
+            "texts: set it to null (and put the prompt in the texts yourself)"
+        )
     dimension = settings.get("truncate_dim")
     if dimension is not None and not _is_int(dimension):
         raise SentenceFolderError(f"{path}: truncate_dim must be a whole number or null, got {dimension!r}")

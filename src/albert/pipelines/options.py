@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..errors import OptionError, OptionTypeError
+from ..sentence_folder import SentenceEmbeddingConfig
 
 Options = TypeVar("Options")
 
-LEVELS = ("piece", "word", "sentence", "document")
+LEVELS = ("piece", "word", "sentence", "document", "text")
+#: The levels that give one vector per unit, where ``normalize`` and ``dimension`` apply.
+POOLED_LEVELS = ("sentence", "document", "text")
 #: Spark NLP and nlu call word-level output "token".
-LEVEL_ALIASES = {"token": "word", "pieces": "piece", "words": "word", "sentences": "sentence", "documents": "document"}
+LEVEL_ALIASES = {
+    "token": "word", "pieces": "piece", "words": "word", "sentences": "sentence", "documents": "document", "texts": "text",
+}  # fmt: skip
 WORD_POOLINGS = ("first", "mean", "last")
 SENTENCE_POOLINGS = ("mean", "cls", "max")
 OUTPUTS = ("records", "dataframe", "numpy")
@@ -50,7 +55,8 @@ def _one_of(name: str, value: Any, allowed: Sequence[str]) -> None:
 class EmbeddingOptions:
     """The options of :class:`~albert.pipelines.embeddings.EmbeddingsPipeline` (see its
     docstring). ``level`` aliases ("token") become their names and a ``layer`` given as text
-    ("3") its number; :meth:`for_model` checks what depends on the model."""
+    ("3") its number; :meth:`for_model` checks what depends on the model. ``normalize`` and
+    ``dimension`` shape the vectors of the pooled levels (sentence, document, text)."""
 
     level: str = "word"
     word_pooling: str = "mean"
@@ -61,6 +67,8 @@ class EmbeddingOptions:
     split_sentences: bool = True
     stride: int | None = None
     max_length: int | None = None
+    normalize: bool = False
+    dimension: int | None = None
 
     def __post_init__(self) -> None:
         level = LEVEL_ALIASES.get(self.level, self.level)
@@ -77,14 +85,41 @@ class EmbeddingOptions:
                 raise OptionError(f"layer must be 'last' or a layer index, got {self.layer!r}") from None
         if self.stride is not None and int(self.stride) < 0:
             raise OptionError(f"stride must be 0 or more tokens, got {self.stride}")
+        if not isinstance(self.normalize, bool):
+            raise OptionError(f"normalize must be True or False, got {self.normalize!r}")
+        if self.dimension is not None and int(self.dimension) < 1:
+            raise OptionError(f"dimension must be at least 1, got {self.dimension}")
+        if (self.normalize or self.dimension is not None) and self.level not in POOLED_LEVELS:
+            raise OptionError(
+                f"normalize and dimension shape one vector per {', '.join(POOLED_LEVELS)}; level {self.level!r} "
+                "gives a vector per piece or word (leave them out, or ask for a pooled level)"
+            )
 
-    def for_model(self, num_layers: int, model_max_length: int) -> EmbeddingOptions:
-        """These options, checked against a model of ``num_layers`` layers and a window of
-        ``model_max_length`` tokens.
+    @classmethod
+    def from_sentence_config(cls, config: SentenceEmbeddingConfig | None) -> EmbeddingOptions:
+        """The defaults for a model saved with these sentence-embedding settings: level "text"
+        with the saved pooling, normalisation, dimension and max length; for None (a plain model
+        folder), the usual defaults."""
+        if config is None:
+            return cls()
+        return cls(
+            level="text", sentence_pooling=config.pooling, normalize=config.normalize, dimension=config.dimension,
+            max_length=config.max_length,
+        )  # fmt: skip
+
+    def for_model(self, num_layers: int, model_max_length: int, hidden_size: int | None = None) -> EmbeddingOptions:
+        """These options, checked against a model of ``num_layers`` layers, a window of
+        ``model_max_length`` tokens and vectors of ``hidden_size`` entries (when given).
 
         Raises:
-            OptionError: a layer the model does not have, a ``mean_last`` or ``max_length`` out of range.
+            OptionError: a layer the model does not have, a ``mean_last``, ``max_length`` or
+                ``dimension`` out of range.
         """
+        if self.dimension is not None and hidden_size is not None and int(self.dimension) > hidden_size:
+            raise OptionError(
+                f"dimension must be at most the model's hidden size {hidden_size} (a prefix of its vectors), "
+                f"got {self.dimension}"
+            )
         if self.layer != "last" and not -(num_layers + 1) <= int(self.layer) <= num_layers:
             raise OptionError(
                 f"layer {self.layer} does not exist: the model has hidden states 0..{num_layers} "
