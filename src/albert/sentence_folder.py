@@ -110,10 +110,11 @@ class SentenceEmbeddingConfig:
             )
 
     def allowed_dimension(self, requested: int, hidden_size: int) -> bool:
-        """Whether a caller may ask for vectors of ``requested`` entries: the hidden size always; for
-        a Matryoshka model (one with ``matryoshka_dimensions``) also any size up to the hidden size."""
-        if requested == hidden_size:
-            return True
+        """Whether a caller may ask for vectors of ``requested`` entries: the hidden size, the saved
+        ``dimension`` and the Matryoshka dimensions always; for a Matryoshka model (one with
+        ``matryoshka_dimensions``) also any size up to the hidden size."""
+        if requested in (hidden_size, self.dimension, *self.matryoshka_dimensions):
+            return 1 <= requested <= hidden_size
         return bool(self.matryoshka_dimensions) and 1 <= requested <= hidden_size
 
 

@@ -32,7 +32,6 @@ from .options import (  # noqa: F401  (LEVELS ... importable from here, as befor
     LEVEL_ALIASES,
     LEVELS,
     OUTPUTS,
-    POOLED_LEVELS,
     SENTENCE_POOLINGS,
     WORD_POOLINGS,
     EmbeddingOptions,
@@ -167,13 +166,9 @@ class EmbeddingsPipeline(Pipeline):
         return load_encoder(name_or_path, dtype)
 
     def _settings(self, changes: dict[str, Any]) -> EmbeddingOptions:
-        """The pipeline's options with a call's ``changes``, checked against the model. A level
-        that gives a vector per piece or word drops the pooled levels' ``normalize`` and
-        ``dimension`` the call did not ask for (a sentence folder's defaults)."""
-        level = changes.get("level", self.options.level)
-        if LEVEL_ALIASES.get(level, level) not in POOLED_LEVELS:
-            changes = {"normalize": False, "dimension": None, **changes}
-        return with_options(self.options, changes).for_model(
+        """The pipeline's options with a call's ``changes`` (:meth:`EmbeddingOptions.changed`),
+        checked against the model."""
+        return self.options.changed(changes).for_model(
             self.config.num_hidden_layers, self.max_length, self.config.hidden_size
         )
 

@@ -107,6 +107,19 @@ class EmbeddingOptions:
             max_length=config.max_length,
         )  # fmt: skip
 
+    def changed(self, changes: dict[str, Any]) -> EmbeddingOptions:
+        """A copy with ``changes`` (checked, as :func:`with_options` does). A level that gives a
+        vector per piece or word drops the ``normalize`` and ``dimension`` of these options that
+        ``changes`` do not name: a sentence folder's defaults shape pooled vectors only.
+
+        Raises:
+            OptionTypeError, OptionError: as :func:`with_options` says.
+        """
+        level = changes.get("level", self.level)
+        if LEVEL_ALIASES.get(level, level) not in POOLED_LEVELS:
+            changes = {"normalize": False, "dimension": None, **changes}
+        return with_options(self, changes)
+
     def for_model(self, num_layers: int, model_max_length: int, hidden_size: int | None = None) -> EmbeddingOptions:
         """These options, checked against a model of ``num_layers`` layers, a window of
         ``model_max_length`` tokens and vectors of ``hidden_size`` entries (when given).
