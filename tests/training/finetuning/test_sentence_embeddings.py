@@ -44,6 +44,20 @@ def pair_records(count: int, seed: int, negatives: bool = False) -> list[dict]:
     return records
 
 
+#: Each word's partner: a positive says its anchor's words with their partners, so an untrained
+#: model (whose vectors follow the words) cannot match them, and a trained one must learn the pairs.
+PARTNER = dict(zip(WORDS, WORDS[7:] + WORDS[:7]))
+
+
+def partner_records(count: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    records = []
+    for _ in range(count):
+        words = rng.sample(WORDS, 2)
+        records.append({"anchor": " ".join(words), "positive": " ".join(PARTNER[word] for word in reversed(words))})
+    return records
+
+
 def scored_records(count: int, seed: int) -> list[dict]:
     """The score (0..5) is how many words of the first text the second shares."""
     rng = random.Random(seed)
@@ -243,6 +257,26 @@ def test_a_tiny_run_saves_a_sentence_folder_and_evaluates_before_and_after(tmp_p
     best = next(record for record in records if record["step"] == result.best_step)
     for name in ("mrr@10", "recall@1", "mrr@10@16"):
         assert metrics[name] == pytest.approx(best[name], abs=1e-6), name
+    # and so does the command
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+
+    output = tmp_path / "metrics.json"
+    shown = CliRunner().invoke(app, ["evaluate", str(result.best_model), str(data[1]), "--task", "sentence-embeddings",
+                                     "--output", str(output)])
+    assert shown.exit_code == 0, shown.output
+    assert "mrr@10@32" in shown.output
+    assert json.loads(output.read_text())["recall@10"] == pytest.approx(best["recall@10"], abs=1e-6)
+
+
+def test_pairs_are_learnt_well_above_the_untrained_model(tmp_path, make_tiny_model):
+    train = write_jsonl(tmp_path / "train.jsonl", partner_records(320, seed=1))
+    dev = write_jsonl(tmp_path / "dev.jsonl", partner_records(40, seed=2))
+    result = finetune(make_tiny_model(), train, dev, tmp_path / "run", settings(epochs=2, batch_size=16))
+    before, after = result.summary["history"][0], result.summary["history"][-1]
+    assert before["step"] == 0 and before["mrr@10"] < 0.15  # about chance: 1/40 at rank 1
+    assert after["mrr@10"] > 0.4 and after["recall@10"] > 0.8
 
 
 def test_scored_pairs_train_with_cosent_and_report_spearman(tmp_path, make_tiny_model):
@@ -305,3 +339,28 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path, make_tiny_
         for key in ("loss", "mrr@10", "mrr@10@8"):
             if key in want:
                 assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (key, got, want)
+
+
+def test_the_trained_folder_gives_sentence_transformers_the_vectors_it_was_scored_with(tmp_path, data, make_tiny_model):
+    import os
+
+    os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import a Keras it cannot use
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from albert.modeling import AlbertModel
+    from albert.tokenizer import AlbertTokenizer
+    from albert.training.finetuning.contrastive import SentenceEncoder
+    from albert.training.finetuning.readers import SentencePair
+    from albert.training.finetuning.tasks import EncodeOptions, collate, get_task
+
+    result = finetune(make_tiny_model(), data[0], None, tmp_path / "run", settings(pooling="max", matryoshka="32,8"))
+    texts = ["city river bridge", "a storm in winter", "monday morning at the station"]
+    theirs = sentence_transformers.SentenceTransformer(str(result.best_model), device="cpu").encode(texts)
+    # the vectors training and evaluation compute: the task's inputs, the encoder and its pooling
+    features = get_task("sentence-embeddings").encode(
+        [SentencePair(text, text) for text in texts], AlbertTokenizer.from_pretrained(result.best_model), None,
+        EncodeOptions(max_length=16, pooling="max"),
+    )
+    encoder = SentenceEncoder(AlbertModel.from_pretrained(result.best_model).eval(), "max")
+    with torch.no_grad():
+        ours = F.normalize(encoder(**collate(features, 0)).embeddings[:, 0], dim=-1).numpy()
+    assert np.abs(ours - theirs).max() <= 1e-5

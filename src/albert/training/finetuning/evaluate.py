@@ -198,7 +198,7 @@ def evaluate(
         raise InputError(f"{file} holds no examples to evaluate")
     resolved_device = resolve_device(device)
     source = spec.model_source(model_dir)
-    model = spec.model_class.from_pretrained(source, device=resolved_device)
+    model = spec.load_model(source, resolved_device)
     examples = spec.align_labels(examples, model.config.id2label)
     spec.check_labels(examples, model.config.label2id, str(file))
     tokenizer = AlbertTokenizer.from_pretrained(source)

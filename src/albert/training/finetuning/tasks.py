@@ -203,6 +203,10 @@ class Task:
         """Where the model's config, weights and tokenizer are (the folder or name itself)."""
         return model
 
+    def load_model(self, source: str | os.PathLike, device: torch.device, **keywords: Any) -> AlbertPreTrainedModel:
+        """The model to train or score: ``model_class.from_pretrained(source, **keywords)`` on ``device``."""
+        return self.model_class.from_pretrained(source, device=device, **keywords)
+
     def label_list(self, examples: Sequence[Any]) -> list[str] | None:
         """The labels of a training set, or None for tasks without a label map."""
         return None
@@ -622,6 +626,14 @@ class SentenceEmbeddingsTask(Task):
         from ...sentence_folder import write_sentence_config
 
         write_sentence_config(folder, self.sentence_config(options), model.config.hidden_size)
+
+    def load_model(self, source: str | os.PathLike, device: torch.device, **keywords: Any) -> AlbertPreTrainedModel:
+        """The encoder of whichever model ``source`` holds (the embeddings pipeline's
+        :func:`~albert.pipelines.embeddings.load_encoder`: a head's checkpoint keeps its encoder,
+        without a pooler it never had); ``keywords`` (head options) do not apply."""
+        from ...pipelines.embeddings import load_encoder
+
+        return load_encoder(source).to(device)
 
     def model_source(self, model: str | os.PathLike) -> str | os.PathLike:
         """A sentence-transformers folder's Transformer module (the folder, or its 0_Transformer/)."""

@@ -300,9 +300,9 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     )
     hooks = _FinetuningHooks(trainer, task, tokenizer, settings, options, data, files, manager, reporter,
                              settings_record, steps_per_epoch, state)
-    started = time.perf_counter()
     if start_step == 0 and task.evaluates_before_training and data.dev_features is not None:
         hooks.evaluate(0)  # the model as it came: the baseline the run is measured against
+    started = time.perf_counter()
     batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step, distributed)
     done = trainer.fit(batches, start_step, schedule, hooks, reporter, "fine-tuning")
     return _finish(hooks, done, total_steps, time.perf_counter() - started)
@@ -363,8 +363,7 @@ def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings
     source = task.model_source(model)
     tokenizer = AlbertTokenizer.from_pretrained(source)
     torch.manual_seed(settings.seed)  # the new head's initialisation
-    network = task.model_class.from_pretrained(source, device=device, ignore_mismatched_sizes=True,
-                                               **task.model_overrides(label_list))
+    network = task.load_model(source, device, ignore_mismatched_sizes=True, **task.model_overrides(label_list))
     network.config.extra["finetuning_task"] = task.name
     check_tokenizer_fits(tokenizer, network.config.vocab_size, str(model))
     check_max_length(settings.max_length, network.config.max_position_embeddings)
