@@ -98,3 +98,27 @@ def test_pool_ignores_padding():
     assert pool(hidden, mask, "cls").tolist() == [[1.0, -2.0]]
     with pytest.raises(OptionError):
         pool(hidden, mask, "sum")
+
+
+def test_albert_convert_sentence_transformers(plain, tmp_path):
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+    from albert.sentence_folder import SentenceEmbeddingConfig, read_sentence_config
+
+    out = tmp_path / "converted"
+    args = ["convert", "sentence-transformers", str(plain), "--out", str(out), "--pooling", "cls", "--no-normalize",
+            "--max-length", "24", "--matryoshka", "32,16"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert read_sentence_config(out) == SentenceEmbeddingConfig(
+        pooling="cls", normalize=False, max_length=24, matryoshka_dimensions=(32, 16)
+    )
+    again = CliRunner().invoke(app, ["convert", "sentence-transformers", str(out), "--out", str(out), "--dimension", "16"])
+    assert again.exit_code == 0, again.output  # the folder's own settings kept, the dimension added
+    assert read_sentence_config(out) == SentenceEmbeddingConfig(
+        pooling="cls", normalize=False, max_length=24, dimension=16, matryoshka_dimensions=(32, 16)
+    )
+    refused = CliRunner().invoke(app, ["convert", "sentence-transformers", str(plain), "--out", str(tmp_path / "x"),
+                                       "--matryoshka", "16,32"])  # fmt: skip
+    assert refused.exit_code == 1 and "largest first" in refused.output
