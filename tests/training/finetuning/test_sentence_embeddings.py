@@ -252,6 +252,9 @@ def test_a_tiny_run_saves_a_sentence_folder_and_evaluates_before_and_after(tmp_p
     config = read_sentence_config(result.best_model)
     assert config is not None
     assert (config.pooling, config.normalize, config.max_length, config.matryoshka_dimensions) == ("mean", True, 16, (32, 16))
+    final = result.run_dir / "final"  # the last model, beside the best
+    assert read_sentence_config(final) == config
+    assert json.loads((final / "eval_results.json").read_text())["mrr@10"] == records[-1]["mrr@10"]
     # albert evaluate reads the pooling and dimensions from the folder and scores as the run did
     metrics = evaluate(result.best_model, data[1], progress=False)
     best = next(record for record in records if record["step"] == result.best_step)

@@ -175,6 +175,8 @@ class Task:
     evaluates_before_training: ClassVar[bool] = False
     #: The loss of a row depends on the other rows of its batch (in-batch negatives).
     in_batch_negatives: ClassVar[bool] = False
+    #: Save the last model to ``out/final`` too (beside the best on the dev set, ``out/best``).
+    saves_final: ClassVar[bool] = False
 
     def read(self, path: str | os.PathLike, options: ReadOptions) -> list[Any]:
         raise NotImplementedError
@@ -589,6 +591,7 @@ class SentenceEmbeddingsTask(Task):
     default_metric = "mrr@10"
     evaluates_before_training = True
     in_batch_negatives = True
+    saves_final = True
 
     def read(self, path: str | os.PathLike, options: ReadOptions) -> list[SentencePair]:
         return read_sentence_pairs(path, options)

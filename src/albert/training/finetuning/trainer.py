@@ -27,7 +27,8 @@ model, optimizer, scheduler, random generators and the early-stopping state.
 Run layout (``out/``): ``run.json``, ``checkpoints/step-*.pt``, ``metrics.jsonl`` (train and dev
 records), ``curves.png``, ``metrics.json`` (the summary) and ``best/``: the best model with its
 tokenizer, ``finetune.json`` and ``eval_results.json``, which ``albert.pipeline(task, model=...)``,
-``albert evaluate`` and transformers load.
+``albert evaluate`` and transformers load; for sentence embeddings also ``final/``, the last model
+(both with the sentence-transformers files).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     from ...modeling import AlbertPreTrainedModel
 
 BEST_MODEL_DIR = "best"
+#: The last model, beside the best, for tasks that keep it (:attr:`Task.saves_final`).
+FINAL_MODEL_DIR = "final"
 SUMMARY_NAME = "metrics.json"
 #: curves.png is redrawn at a checkpoint at most this often, and at the end.
 CURVES_EVERY_SECONDS = 300
@@ -545,8 +548,8 @@ class _FinetuningHooks:
             self.reporter.say(f"stopping early at step {step}: {metric} has not improved for "
                               f"{state.evals_without_improvement} evaluations")
 
-    def save_best(self, metrics: dict[str, float] | None, step: int) -> Path:
-        """Save the model, its tokenizer and how it was trained to ``out/best``."""
+    def save_best(self, metrics: dict[str, float] | None, step: int, name: str = BEST_MODEL_DIR) -> Path:
+        """Save the model, its tokenizer and how it was trained to ``out/best`` (or ``out/<name>``)."""
         settings = self.settings
         info = {
             "task": self.task.name, "step": step, "metric": self.data.metric, "max_length": settings.max_length,
@@ -555,7 +558,7 @@ class _FinetuningHooks:
             "read_options": dataclasses.asdict(settings.read_options),
             "source_model": self.settings_record["model"],
         }
-        best = self.files.run_dir / BEST_MODEL_DIR
+        best = self.files.run_dir / name
         with atomic_folder(best) as folder:  # the model, how it was trained and its scores: all or nothing
             self.trainer.model.save_pretrained(folder, tokenizer=self.tokenizer)
             self.task.complete_folder(folder, self.trainer.model, self.options)
@@ -586,6 +589,10 @@ def _finish(hooks: _FinetuningHooks, steps: int, total_steps: int, seconds: floa
         if hooks.distributed.is_main:
             hooks.save_best(None, steps)
         state.best_step = steps
+    if hooks.task.saves_final and hooks.distributed.is_main:
+        last = state.history[-1] if state.history and state.history[-1]["step"] == steps else None
+        hooks.save_best({k: v for k, v in last.items() if k not in ("step", "epoch", "split")} if last else None,
+                        steps, FINAL_MODEL_DIR)
     summary = {
         "task": hooks.task.name,
         "model": hooks.settings_record["model"],
