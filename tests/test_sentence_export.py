@@ -140,3 +140,16 @@ def test_a_folder_with_a_dense_module_is_refused_naming_it(tiny: Path, tmp_path:
     sentence_transformers.SentenceTransformer(modules=modules, device="cpu").save(str(folder))
     with pytest.raises(SentenceFolderError, match="Dense"):
         albert.pipeline("embeddings", model=folder)
+
+
+def test_a_model_object_and_its_tokenizer(tiny: Path, tmp_path: Path) -> None:
+    from albert import AlbertModel, OptionError
+    from albert.tokenizer import load_tokenizer
+
+    model = AlbertModel.from_pretrained(tiny)
+    model.name_or_path = None
+    with pytest.raises(OptionError, match="without a tokenizer"):
+        save_sentence_transformer(model, tmp_path / "none")
+    out = save_sentence_transformer(model, tmp_path / "given", tokenizer=load_tokenizer(tiny), pooling="cls")
+    ours = albert.pipeline("embeddings", model=out)(ORDINARY, output="numpy")
+    assert np.abs(ours - _encode(out, ORDINARY)).max() <= 1e-5

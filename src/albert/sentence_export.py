@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import atomic_folder
-from .errors import OptionTypeError
+from .errors import OptionError, OptionTypeError
 from .sentence_folder import SentenceEmbeddingConfig, read_sentence_config, write_sentence_config
 
 
@@ -39,7 +39,8 @@ def save_sentence_transformer(
         ``out``.
 
     Raises:
-        OptionError: a setting that is not allowed (a dimension past the hidden size ...).
+        OptionError: a setting that is not allowed (a dimension past the hidden size ...), or a
+            model without a tokenizer to save.
         OptionTypeError: ``model`` is neither a model nor a folder or name.
         ModelNotFoundError, CheckpointError, SentenceFolderError: the model cannot be loaded.
         FolderInUseError, OutputError, DiskFullError: ``out`` cannot be written.
@@ -57,7 +58,12 @@ def save_sentence_transformer(
     else:
         raise OptionTypeError(f"model must be an albert model or a folder, got {type(model).__name__}")
     source = getattr(encoder, "name_or_path", None) or getattr(model, "name_or_path", None)
-    if tokenizer is None and source is not None:
+    if tokenizer is None and source is None:
+        raise OptionError(
+            "the model was passed without a tokenizer and does not say where it was loaded from: pass "
+            "tokenizer=AlbertTokenizer.from_pretrained(...) too (a sentence-transformers folder needs one)"
+        )
+    if tokenizer is None:
         tokenizer = load_tokenizer(source)
     given: dict[str, Any] = {
         "pooling": pooling, "normalize": normalize, "max_length": max_length, "dimension": dimension,
