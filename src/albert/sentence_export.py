@@ -58,12 +58,12 @@ def save_sentence_transformer(
     else:
         raise OptionTypeError(f"model must be an albert model or a folder, got {type(model).__name__}")
     source = getattr(encoder, "name_or_path", None) or getattr(model, "name_or_path", None)
-    if tokenizer is None and source is None:
-        raise OptionError(
-            "the model was passed without a tokenizer and does not say where it was loaded from: pass "
-            "tokenizer=AlbertTokenizer.from_pretrained(...) too (a sentence-transformers folder needs one)"
-        )
     if tokenizer is None:
+        if source is None:
+            raise OptionError(
+                "the model was passed without a tokenizer and does not say where it was loaded from: pass "
+                "tokenizer=AlbertTokenizer.from_pretrained(...) too (a sentence-transformers folder needs one)"
+            )
         tokenizer = load_tokenizer(source)
     given: dict[str, Any] = {
         "pooling": pooling, "normalize": normalize, "max_length": max_length, "dimension": dimension,
