@@ -85,3 +85,15 @@ def test_info_says_what_was_saved(clients):
     assert info["sentence_embedding"] == {
         "pooling": "cls", "normalize": True, "max_length": 16, "dimension": 16, "matryoshka_dimensions": [32, 16, 8]
     }
+
+
+def test_sentence_level_on_a_sentence_folder_is_the_pipelines(clients, folders):
+    """The saved pooling, dimension and normalisation, and the saved max length as the window."""
+    texts = [" ".join(["A long sentence of many words that goes on"] * 2) + ". A short one."]  # within 64, past 16
+    expected = pipeline("embeddings", model=folders["matryoshka"], level="sentence")(texts)[0]
+    answer = clients["matryoshka"].post("/embed", json={"inputs": texts, "level": "sentence"})
+    assert answer.status_code == 200, answer.text
+    got = answer.json()[0]
+    assert [(unit["start"], unit["end"]) for unit in got] == [(record["start"], record["end"]) for record in expected]
+    np.testing.assert_allclose(np.array([unit["embedding"] for unit in got]),
+                               np.stack([record["embedding"] for record in expected]), atol=1e-5)  # fmt: skip

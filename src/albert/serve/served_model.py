@@ -145,15 +145,16 @@ class ServedModel:
 
     # -- encoding inputs ------------------------------------------------------------------------
     @property
-    def text_window(self) -> int:
-        """The longest input at level "text", [CLS] and [SEP] included: a sentence-embedding
-        folder's ``max_length``, else the model's window."""
+    def embedding_window(self) -> int:
+        """The embeddings pipeline's window, [CLS] and [SEP] included (level "text" cuts to it, the
+        other levels window long sentences in it): a sentence-embedding folder's ``max_length``,
+        else the model's window."""
         sentence = self.facts.sentence
         return min(sentence.max_length, self.facts.window) if sentence and sentence.max_length else self.facts.window
 
     def embeddings(self, texts: Sequence[str], truncate: bool, level: str, split_sentences: bool) -> list[Ready]:
         """Texts for the embeddings pipeline (each within the window), in its sentences and windows;
-        at level "text", each text one input of at most :attr:`text_window` tokens.
+        at level "text", each text one input of at most :attr:`embedding_window` tokens.
 
         Raises:
             EmptyInput, InvalidRequest: as :meth:`fit_texts` says.
@@ -162,14 +163,15 @@ class ServedModel:
             return self._whole_texts(texts, truncate)
         fitted = self.fit_texts(texts, truncate)
         with_spans = level in ("word", "piece")
-        codec = EmbeddingsCodec(self.tokenizer, self.facts.window, split_sentences, with_spans)
+        # the windows the pipeline cuts: a sentence-embedding folder's max length, else the model's window
+        codec = EmbeddingsCodec(self.tokenizer, self.embedding_window, split_sentences, with_spans)
         # A text that is one sentence is not tokenized again (spans aside): its pieces are known.
         known = None if with_spans else [Pieces(ids, [], []) for _, ids in fitted]
         encoded = _refused_as_request(codec.encode, [text for text, _ in fitted], known)
         return [Ready(Job(example, text), len(ids) + 2) for (text, ids), example in zip(fitted, encoded)]
 
     def _whole_texts(self, texts: Sequence[str], truncate: bool) -> list[Ready]:
-        """Level "text": each text one input, its pieces past :attr:`text_window` cut off (with
+        """Level "text": each text one input, its pieces past :attr:`embedding_window` cut off (with
         ``truncate``) as sentence-transformers cuts them: the pieces of the whole text, not of a
         shorter text tokenized again.
 
@@ -178,7 +180,7 @@ class ServedModel:
                 than the window, without ``truncate``.
         """
         check_not_blank(texts)
-        window = self.text_window
+        window = self.embedding_window
         pieces = encode_pieces(self.tokenizer, list(texts), with_spans=False)
         for index, (text, each) in enumerate(zip(texts, pieces)):
             if not len(each):
