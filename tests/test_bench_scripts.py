@@ -124,3 +124,19 @@ def test_spark_finetune_script_times_each_run_and_sizes_the_all_reduce(tmp_path,
     assert 11e6 < models["albert-base-v2 shape"]["parameters"] < 13e6
     assert 105e6 < models["BERT-base shape"]["parameters"] < 115e6
     assert (tmp_path / "smoke.png").exists() and (tmp_path / "smoke-time.png").exists()
+
+
+def test_sentence_embeddings_script_scores_tfidf_and_the_model_before_and_after(tmp_path, make_tiny_model):
+    """bench/sentence_embeddings.py on a tiny model, 16 MRPC training pairs and 16 held out: the
+    three retrieval rows and the per-dimension Matryoshka figures are written (they mean nothing
+    at this size)."""
+    if not (SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt").exists():
+        pytest.skip(f"the benchmark reads MRPC from {SHARED_DATA / 'mrpc'}")
+    results = run_bench("sentence_embeddings.py", tmp_path, "--model", str(make_tiny_model()), "--examples", "16",
+                        "--held-out", "16", "--batch-size", "8", "--max-length", "24", "--matryoshka", "32,16",
+                        "--quiet")
+    assert set(results["retrieval"]) == {"TF-IDF", "untrained (mean pooling)", "trained"}
+    for scores in results["retrieval"].values():
+        assert set(scores) == {"recall@1", "recall@10", "mrr@10"} and all(0 <= v <= 1 for v in scores.values())
+    assert results["data"]["held_out_pairs"] == 16 and results["data"]["training_pairs"] == 16
+    assert set(results["matryoshka"]) == {"32", "16"} and results["training"]["steps"] == 2

@@ -23,8 +23,10 @@ from .errors import (
     OptionError,
     OptionTypeError,
     OutputError,
+    SentenceFolderError,
     UntrainedHeadError,
 )
+from .sentence_folder import SentenceEmbeddingConfig
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         AlbertPreTrainedModel,
     )
     from .pipelines import pipeline
+    from .sentence_export import save_sentence_transformer
     from .tokenizer import AlbertTokenizer
 
 #: The public names that need torch (or more), and the module each lives in.
@@ -51,7 +54,8 @@ _LAZY = {
     ),  # fmt: skip
     "pipeline": "pipelines",
     "AlbertTokenizer": "tokenizer",
-    "LoadingInfo": "checkpoint_files",  # it brings the tokenizer's numpy, which `albert --help` does without
+    "LoadingInfo": "checkpoint_files",
+    "save_sentence_transformer": "sentence_export",  # it brings the tokenizer's numpy, which `albert --help` does without
 }
 
 __all__ = [
@@ -65,6 +69,8 @@ __all__ = [
     "OptionError",
     "OptionTypeError",
     "OutputError",
+    "SentenceEmbeddingConfig",
+    "SentenceFolderError",
     "UntrainedHeadError",
     "AlbertForMaskedLM",
     "AlbertForMultipleChoice",
@@ -79,6 +85,7 @@ __all__ = [
     "ModelNotFoundError",
     "AlbertTokenizer",
     "pipeline",
+    "save_sentence_transformer",
     "__version__",
 ]
 

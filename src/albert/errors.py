@@ -69,3 +69,9 @@ class DiskFullError(OutputError):
 
 class FolderInUseError(AlbertError, RuntimeError):
     """An output folder another live process is writing (it holds the folder's lock): names its pid."""
+
+
+class SentenceFolderError(ConfigError):
+    """A sentence-transformers folder albert cannot use: a malformed modules.json,
+    sentence_bert_config.json, 1_Pooling/config.json or config_sentence_transformers.json, or a
+    module or pooling albert does not run (Dense, weighted mean ...). Names the file and the field."""

@@ -19,18 +19,23 @@ from typing import Any, Literal, TypeVar
 
 from .errors import OptionError, OptionTypeError
 from .options import option
+from .sentence_folder import SentenceEmbeddingConfig
 
 __all__ = [
-    "FUNCTIONS", "LEVELS", "LEVEL_ALIASES", "OUTPUTS", "SENTENCE_POOLINGS", "STRATEGIES", "WORD_POOLINGS",
+    "FUNCTIONS", "LEVELS", "LEVEL_ALIASES", "OUTPUTS", "POOLED_LEVELS", "SENTENCE_POOLINGS", "STRATEGIES", "WORD_POOLINGS",
     "EmbeddingOptions", "FillMaskOptions", "LoadOptions", "QuestionAnsweringOptions", "TextClassificationOptions",
     "TokenClassificationOptions", "with_options",
 ]  # fmt: skip
 
 Options = TypeVar("Options")
 
-LEVELS = ("piece", "word", "sentence", "document")
+LEVELS = ("piece", "word", "sentence", "document", "text")
+#: The levels that give one vector per unit, where ``normalize`` and ``dimension`` apply.
+POOLED_LEVELS = ("sentence", "document", "text")
 #: Spark NLP and nlu call word-level output "token".
-LEVEL_ALIASES = {"token": "word", "pieces": "piece", "words": "word", "sentences": "sentence", "documents": "document"}
+LEVEL_ALIASES = {
+    "token": "word", "pieces": "piece", "words": "word", "sentences": "sentence", "documents": "document", "texts": "text",
+}  # fmt: skip
 WORD_POOLINGS = ("first", "mean", "last")
 SENTENCE_POOLINGS = ("mean", "cls", "max")
 OUTPUTS = ("records", "dataframe", "numpy")
@@ -65,11 +70,13 @@ def _one_of(name: str, value: Any, allowed: Sequence[str]) -> None:
 class EmbeddingOptions:
     """The options of :class:`~albert.pipelines.embeddings.EmbeddingsPipeline` (see its
     docstring). ``level`` aliases ("token") become their names and a ``layer`` given as text
-    ("3") its number; :meth:`for_model` checks what depends on the model."""
+    ("3") its number; :meth:`for_model` checks what depends on the model. ``normalize`` and
+    ``dimension`` shape the vectors of the pooled levels (sentence, document, text)."""
 
     level: str = option(
-        "word", help="Pieces, words (or tokens), sentences or documents.", cli_default="sentence",
-        cli_type=Literal["piece", "word", "token", "sentence", "document"],
+        "word", help="Pieces, words (or tokens), sentences, documents, or whole texts as sentence-transformers "
+        "embeds them (default: a sentence-embedding folder's text, else sentence).",
+        cli_type=Literal["piece", "word", "token", "sentence", "document", "text"],
     )  # fmt: skip
     word_pooling: str = option(
         "mean", help="Which piece(s) of a word make its vector.", cli_type=Literal[WORD_POOLINGS]
@@ -85,6 +92,14 @@ class EmbeddingOptions:
     )
     stride: int | None = option(None, help="Pieces shared by windows of long text.", at_least=0)
     max_length: int | None = option(None, cli=False)
+    normalize: bool = option(
+        False, help="Scale each pooled vector to length 1 (default: a sentence-embedding folder's choice, else no).",
+        flag="--normalize/--no-normalize",
+    )  # fmt: skip
+    dimension: int | None = option(
+        None, help="Keep the first N entries of each pooled vector (a Matryoshka prefix; cut before normalising).",
+        at_least=1,
+    )
 
     def __post_init__(self) -> None:
         level = LEVEL_ALIASES.get(self.level, self.level)
@@ -101,14 +116,54 @@ class EmbeddingOptions:
                 raise OptionError(f"layer must be 'last' or a layer index, got {self.layer!r}") from None
         if self.stride is not None and int(self.stride) < 0:
             raise OptionError(f"stride must be 0 or more tokens, got {self.stride}")
+        if not isinstance(self.normalize, bool):
+            raise OptionError(f"normalize must be True or False, got {self.normalize!r}")
+        if self.dimension is not None and int(self.dimension) < 1:
+            raise OptionError(f"dimension must be at least 1, got {self.dimension}")
+        if (self.normalize or self.dimension is not None) and self.level not in POOLED_LEVELS:
+            raise OptionError(
+                f"normalize and dimension shape one vector per {', '.join(POOLED_LEVELS)}; level {self.level!r} "
+                "gives a vector per piece or word (leave them out, or ask for a pooled level)"
+            )
 
-    def for_model(self, num_layers: int, model_max_length: int) -> EmbeddingOptions:
-        """These options, checked against a model of ``num_layers`` layers and a window of
-        ``model_max_length`` tokens.
+    @classmethod
+    def from_sentence_config(cls, config: SentenceEmbeddingConfig | None) -> EmbeddingOptions:
+        """The defaults for a model saved with these sentence-embedding settings: level "text"
+        with the saved pooling, normalisation, dimension and max length; for None (a plain model
+        folder), the usual defaults."""
+        if config is None:
+            return cls()
+        return cls(
+            level="text", sentence_pooling=config.pooling, normalize=config.normalize, dimension=config.dimension,
+            max_length=config.max_length,
+        )  # fmt: skip
+
+    def changed(self, changes: dict[str, Any]) -> EmbeddingOptions:
+        """A copy with ``changes`` (checked, as :func:`with_options` does). A level that gives a
+        vector per piece or word drops the ``normalize`` and ``dimension`` of these options that
+        ``changes`` do not name: a sentence folder's defaults shape pooled vectors only.
 
         Raises:
-            OptionError: a layer the model does not have, a ``mean_last`` or ``max_length`` out of range.
+            OptionTypeError, OptionError: as :func:`with_options` says.
         """
+        level = changes.get("level", self.level)
+        if LEVEL_ALIASES.get(level, level) not in POOLED_LEVELS:
+            changes = {"normalize": False, "dimension": None, **changes}
+        return with_options(self, changes)
+
+    def for_model(self, num_layers: int, model_max_length: int, hidden_size: int | None = None) -> EmbeddingOptions:
+        """These options, checked against a model of ``num_layers`` layers, a window of
+        ``model_max_length`` tokens and vectors of ``hidden_size`` entries (when given).
+
+        Raises:
+            OptionError: a layer the model does not have, a ``mean_last``, ``max_length`` or
+                ``dimension`` out of range.
+        """
+        if self.dimension is not None and hidden_size is not None and int(self.dimension) > hidden_size:
+            raise OptionError(
+                f"dimension must be at most the model's hidden size {hidden_size} (a prefix of its vectors), "
+                f"got {self.dimension}"
+            )
         if self.layer != "last" and not -(num_layers + 1) <= int(self.layer) <= num_layers:
             raise OptionError(
                 f"layer {self.layer} does not exist: the model has hidden states 0..{num_layers} "

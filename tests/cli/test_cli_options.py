@@ -42,7 +42,7 @@ FLAGS = {
     "fill-mask": ["--top-k", "--target", "--model", "--device", "--dtype", "--batch-size", "--onnx",
                   "--allow-untrained-head", "--input", "--column", "--json", "--output"],
     "embed": ["--level", "--word-pooling", "--sentence-pooling", "--layer", "--mean-last", "--split-sentences",
-              "--stride", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--input", "--column", "--json",
+              "--stride", "--normalize", "--dimension", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--input", "--column", "--json",
               "--output", "--spark"],
     "classify": ["--top-k", "--function", "--pair-column", "--model", "--device", "--dtype", "--batch-size", "--onnx",
                  "--allow-untrained-head", "--input", "--column", "--json", "--output"],

@@ -97,6 +97,24 @@ def choice_records(count: int, seed: int) -> list[dict]:
     return records
 
 
+def assert_runs_agree(reference: Path, run: Path, keys: tuple[str, ...]) -> None:
+    """Two run folders trained the same best model (to float summation order) and logged the same
+    records: the same steps, and the same ``keys`` values where the reference has them."""
+    from safetensors.torch import load_file
+
+    expected, trained = (load_file(folder / "best" / "model.safetensors") for folder in (reference, run))
+    assert expected.keys() == trained.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(trained[name], tensor, atol=1e-5, rtol=1e-4, msg=name)
+    records, wanted = ([json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+                       for folder in (run, reference))
+    assert [(r["step"], r.get("split")) for r in records] == [(r["step"], r.get("split")) for r in wanted]
+    for got, want in zip(records, wanted):
+        for key in keys:
+            if key in want:
+                assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (key, got, want)
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models run fastest on one thread: on a busy 2-core machine, two threads spend most

@@ -1,4 +1,5 @@
-"""``albert convert tf | tf-hub``: the original TensorFlow checkpoints into albert folders.
+"""``albert convert tf | tf-hub``: the original TensorFlow checkpoints into albert folders;
+``albert convert sentence-transformers``: any albert model as a sentence-transformers folder.
 
 Needs the ``tf`` extra (``pip install 'albert-lm[tf]'``); see docs/convert.md. Each command
 prints the check of :class:`albert.convert.ConversionReport`: every TF variable used or skipped,
@@ -16,7 +17,7 @@ import typer
 from .app import AlbertTyper, app
 
 convert_app = AlbertTyper(
-    help="Convert original TensorFlow ALBERT checkpoints and TF-Hub modules into albert folders."
+    help="Convert original TensorFlow ALBERT checkpoints and TF-Hub modules into albert folders, and albert models into sentence-transformers folders."
 )
 app.add_typer(convert_app, name="convert")
 
@@ -74,3 +75,48 @@ def convert_tf_hub(
 
     _quiet_tensorflow()
     typer.echo(convert_module(module, out, config=config, vocab=vocab).summary())
+
+
+def _dimensions(text: str | None) -> list[int] | None:
+    """``--matryoshka 384,256,128`` as numbers (the settings check their order)."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        from ..errors import OptionError
+
+        raise OptionError(f"--matryoshka takes sizes separated by commas, like 384,256,128; got {text!r}") from None
+
+
+@convert_app.command("sentence-transformers")
+def convert_sentence_transformers(
+    model: Annotated[str, typer.Argument(help="The model: a folder (any head, or a sentence-transformers folder) or a name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The sentence-transformers folder to write.")],
+    pooling: Annotated[
+        str | None, typer.Option("--pooling", help="mean, cls or max (default: the model folder's own, else mean).")
+    ] = None,
+    normalize: Annotated[
+        bool | None, typer.Option("--normalize/--no-normalize", help="Scale vectors to length 1 (default: yes).")
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option("--max-length", help="Cut each text to this many pieces (default: the model's window).")
+    ] = None,
+    dimension: Annotated[
+        int | None, typer.Option("--dimension", help="The default output size, a Matryoshka prefix (default: all).")
+    ] = None,
+    matryoshka: Annotated[
+        str | None, typer.Option("--matryoshka", help="The prefixes trained to work alone, largest first: 384,256,128.")
+    ] = None,
+) -> None:
+    """Save a model as a folder sentence_transformers.SentenceTransformer(folder) loads (docs/embeddings.md)."""
+    from ..sentence_export import save_sentence_transformer
+    from ..sentence_folder import read_sentence_config
+
+    folder = save_sentence_transformer(
+        model, out, pooling=pooling, normalize=normalize, max_length=max_length, dimension=dimension,
+        matryoshka_dimensions=_dimensions(matryoshka),
+    )  # fmt: skip
+    config = read_sentence_config(folder)
+    typer.echo(f"wrote {folder}: a sentence-transformers folder, {config}")
+    typer.echo(f"load it with SentenceTransformer({str(folder)!r}) or albert.pipeline('embeddings', model={str(folder)!r})")

@@ -28,12 +28,12 @@ TASK_HELP = "What the model learns to do."
 
 
 def _read_options(text_column: str | None, pair_column: str | None, label_column: str | None,
-                  tag_column: str | None, no_header: bool) -> ReadOptions:
+                  tag_column: str | None, no_header: bool, negative_column: str | None = None) -> ReadOptions:
     tag: str | int | None = tag_column
     if tag_column is not None and tag_column.lstrip("-").isdigit():
         tag = int(tag_column)  # a column position in CoNLL files; a key name in JSON files
     return ReadOptions(text_column=text_column, pair_column=pair_column, label_column=label_column,
-                       tag_column=tag, header=not no_header)
+                       tag_column=tag, header=not no_header, negative_column=negative_column)
 
 
 def _show_metrics(metrics: dict[str, float]) -> None:
@@ -49,6 +49,9 @@ _LABEL_COLUMN = typer.Option(None, "--label-column", help="Column of the label (
 _TAG_COLUMN = typer.Option(
     None, "--tag-column", help="CoNLL files: position of the tag column (default: last); JSON: the key (default: tags/ner)."
 )
+_NEGATIVE_COLUMN = typer.Option(
+    None, "--negative-column", help="Sentence embeddings: column of a hard negative (default: found by name, e.g. negative)."
+)
 _NO_HEADER = typer.Option(False, "--no-header", help="TSV/CSV files without a header row: columns are 0, 1, 2 ...")
 
 
@@ -57,8 +60,8 @@ _FINETUNE_ORDER = [
     "task", "model", "train", "dev", "out", "epochs", "learning_rate", "batch_size", "eval_batch_size", "max_length",
     "warmup_ratio", "weight_decay", "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "seed", "metric",
     "patience", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every", "max_train_examples",
-    "max_dev_examples", "doc_stride", "max_answer_length", "text_column", "pair_column", "label_column",
-    "tag_column", "no_header", "resume", "spark", "processes", "device", "bf16", "fast", "threads", "progress", "settings_file",
+    "max_dev_examples", "doc_stride", "max_answer_length", "pooling", "matryoshka", "scale", "text_column",
+    "pair_column", "label_column", "tag_column", "negative_column", "no_header", "resume", "spark", "processes", "device", "bf16", "fast", "threads", "progress", "settings_file",
 ]  # fmt: skip
 
 
@@ -74,6 +77,7 @@ def finetune_command(
     pair_column: str | None = _PAIR_COLUMN,
     label_column: str | None = _LABEL_COLUMN,
     tag_column: str | None = _TAG_COLUMN,
+    negative_column: str | None = _NEGATIVE_COLUMN,
     no_header: bool = _NO_HEADER,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its last checkpoint."),
     spark: str | None = typer.Option(
@@ -90,7 +94,7 @@ def finetune_command(
     """
     show_training_messages()
     # the column options given here replace those of a --settings file (the rest of its read_options stay)
-    given = _read_options(text_column, pair_column, label_column, tag_column, no_header)
+    given = _read_options(text_column, pair_column, label_column, tag_column, no_header, negative_column)
     changed = {name: value for name, value in dataclasses.asdict(given).items() if value != getattr(ReadOptions(), name)}
     settings = dataclasses.replace(settings, read_options=dataclasses.replace(settings.read_options, **changed))
     if spark is not None:
@@ -142,6 +146,7 @@ def evaluate_command(
     pair_column: str | None = _PAIR_COLUMN,
     label_column: str | None = _LABEL_COLUMN,
     tag_column: str | None = _TAG_COLUMN,
+    negative_column: str | None = _NEGATIVE_COLUMN,
     no_header: bool = _NO_HEADER,
     output: Path = typer.Option(Path("metrics.json"), "--output", help="Where to write the metrics as JSON."),
     predictions: Path | None = typer.Option(None, "--predictions", help="Also write each example's prediction (JSONL)."),
@@ -151,10 +156,12 @@ def evaluate_command(
     """Score a fine-tuned model on a labelled file: prints the metrics and writes them to --output."""
     from ..training.finetuning.evaluate import evaluate
 
-    columns_given = any(value is not None for value in (text_column, pair_column, label_column, tag_column)) or no_header
+    columns = (text_column, pair_column, label_column, tag_column, negative_column)
+    columns_given = any(value is not None for value in columns) or no_header
     metrics = evaluate(
         model, file, task,
-        read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header) if columns_given else None,
+        read_options=_read_options(text_column, pair_column, label_column, tag_column, no_header, negative_column)
+        if columns_given else None,
         max_length=max_length, doc_stride=doc_stride, batch_size=batch_size, max_examples=max_examples,
         device=device, predictions_path=predictions, progress=sys.stderr.isatty(),
     )

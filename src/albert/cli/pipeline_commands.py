@@ -156,6 +156,8 @@ def embed(
     """Vectors for pieces, words, sentences or documents (.npy: one row per unit)."""
     import numpy as np
 
+    if "level" not in options and not _is_sentence_folder(loading.get("model")):
+        options = {**options, "level": "sentence"}  # the command embeds sentences; a sentence folder, its texts
     if spark is not None:
         given = {**options, **loading}  # an option the Spark stage has no Param for is refused, not dropped
         refused = {"texts as arguments": bool(texts), **{"--" + name.replace("_", "-"): True for name in given
@@ -186,12 +188,19 @@ def embed(
     _emit(rows, [], as_json, output, array=lambda: np.stack([row["embedding"] for row in rows]))
 
 
+def _is_sentence_folder(model: str | None) -> bool:
+    """Whether ``model`` is a folder saved with sentence-embedding settings (its defaults then apply)."""
+    from ..sentence_folder import read_sentence_config
+
+    return model is not None and Path(model).is_dir() and read_sentence_config(model) is not None
+
+
 #: The options of ``albert embed`` -> the AlbertEmbeddings stage's Params (those left out keep the
 #: stage's defaults, which are the pipeline's).
 _SPARK_PARAMS = {
     "level": "level", "word_pooling": "wordPooling", "sentence_pooling": "sentencePooling", "layer": "layer",
     "split_sentences": "splitSentences", "batch_size": "batchSize", "model": "model", "device": "device",
-    "dtype": "dtype",
+    "dtype": "dtype", "normalize": "normalize", "dimension": "dimension",
 }  # fmt: skip
 
 

@@ -51,6 +51,7 @@ class Sentence:
     # Sentence and document levels: the pieces' vectors pooled on the device, not the vectors.
     piece_sum: np.ndarray | None = None  # (H,) sum over the pieces ("mean" pooling)
     piece_max: np.ndarray | None = None  # (H,) maximum over the pieces ("max" pooling)
+    pooled: np.ndarray | None = None  # (dimension,) text level: the whole input pooled, cut and normalised
 
 
 @dataclass
@@ -74,6 +75,8 @@ class EmbeddingsCodec:
         with_spans: keep each piece's character span and word (piece and word vectors need them;
             sentence and document vectors do not, and aligning costs more than tokenizing).
         stride: pieces shared by consecutive windows (default: half a window).
+        truncate: one window per sentence, its pieces past the window cut off (and the example
+            marked ``truncated``), as sentence-transformers cuts a text: the text level.
     """
 
     tokenizer: Any
@@ -81,6 +84,7 @@ class EmbeddingsCodec:
     split_sentences: bool = True
     with_spans: bool = True
     stride: int | None = None
+    truncate: bool = False
 
     def encode(self, texts: Sequence[str], pieces: Sequence[Pieces] | None = None) -> list[Encoded]:
         """One :class:`Encoded` per text, a feature per window of each sentence, a
@@ -128,6 +132,12 @@ class EmbeddingsCodec:
         stride = self.stride if self.stride is not None else window // 2
         meta = DocumentWindows(sentences, [], [])
         features = []
+        if self.truncate:
+            for number, sentence in enumerate(sentences):
+                features.append(build_inputs(self.tokenizer, sentence.piece_ids[:window]))
+                meta.owners.append(number)
+                meta.owned.append((1, 1 + min(window, len(sentence.piece_ids))))
+            return Encoded(features, meta, truncated=any(len(s.piece_ids) > window for s in sentences))
         for number, sentence in enumerate(sentences):
             ranges = window_ranges(len(sentence.piece_ids), window, stride)
             for (start, end), rows in zip(ranges, owned_rows(ranges, len(sentence.piece_ids))):

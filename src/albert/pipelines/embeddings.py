@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -23,7 +24,9 @@ from ..codecs.embeddings import Sentence as _Sentence
 from ..codecs.embeddings import UnreadableTextError as UnreadableTextError  # re-exported: its old home
 from ..codecs.embeddings import owned_rows as _owned_rows  # noqa: F401  (its old name)
 from ..config import AlbertConfig
+from ..errors import OptionError
 from ..modeling import MODEL_CLASSES, AlbertModel, AlbertPreTrainedModel
+from ..sentence_folder import read_sentence_config, read_sentence_folder
 from .base import Pipeline, as_list, check_texts, span_of
 from .options import (  # noqa: F401  (LEVELS ... importable from here, as before)
     LEVEL_ALIASES,
@@ -34,6 +37,60 @@ from .options import (  # noqa: F401  (LEVELS ... importable from here, as befor
     EmbeddingOptions,
     with_options,
 )
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
+    """One vector per sequence from its (B, S, H) token vectors, as sentence-transformers' Pooling
+    computes it: over every token the attention mask keeps, [CLS] and [SEP] included. The one
+    pooling of sentence-embedding models: the ``text`` level here, fine-tuning's contrastive
+    losses and sentence-transformers folders all pool with it, so training and inference agree.
+
+    Args:
+        how: "mean", "cls" (the first token) or "max" (per dimension; padding never wins).
+
+    Returns:
+        (B, H) vectors in float32 (the sum of a long text in half precision would lose digits).
+    """
+    states = hidden.float()
+    if how == "cls":
+        return states[:, 0]
+    keep = attention_mask[..., None].to(torch.bool)  # (B, S, 1)
+    if how == "max":
+        return states.masked_fill(~keep, float("-inf")).amax(dim=1)
+    if how != "mean":
+        raise OptionError(f"pooling must be one of {', '.join(SENTENCE_POOLINGS)}, got {how!r}")
+    counts = keep.sum(dim=1).clamp(min=1)  # (B, 1)
+    return torch.where(keep, states, 0.0).sum(dim=1) / counts
+
+
+def truncate_and_normalize(vectors: torch.Tensor, dimension: int | None, normalize: bool) -> torch.Tensor:
+    """(B, H) vectors cut to their first ``dimension`` entries (a Matryoshka prefix; None keeps all),
+    then scaled to length 1 when ``normalize`` (a zero vector stays zero): the cut comes first, so a
+    prefix of a normalised model is a unit vector too."""
+    if dimension is not None:
+        vectors = vectors[..., :dimension]
+    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+
+
+def load_encoder(name_or_path: str | os.PathLike[str], dtype: torch.dtype | str | None = None) -> AlbertPreTrainedModel:
+    """The encoder of a model folder or name: whichever head the checkpoint holds is loaded and its
+    encoder kept (loading a masked-LM checkpoint as a bare AlbertModel would report its unused
+    pooler as missing); for a sentence-transformers folder, the model of its Transformer module.
+    The encoder's ``name_or_path`` is where its tokenizer is.
+
+    Raises:
+        ModelNotFoundError, CheckpointError, ConfigError: as ``from_pretrained`` says.
+        SentenceFolderError: a sentence-transformers folder albert cannot use.
+    """
+    found = read_sentence_folder(name_or_path) if Path(name_or_path).is_dir() else None
+    source: str | os.PathLike[str] = found.transformer if found is not None else name_or_path
+    config = AlbertConfig.from_pretrained(source)
+    architectures = config.extra.get("architectures") or ["AlbertModel"]
+    model_class = MODEL_CLASSES.get(architectures[0], AlbertModel)
+    model = model_class.from_pretrained(source, dtype=dtype)
+    encoder = getattr(model, "albert", model)
+    encoder.name_or_path = model.name_or_path
+    return encoder
 
 
 class EmbeddingsPipeline(Pipeline):
@@ -53,8 +110,19 @@ class EmbeddingsPipeline(Pipeline):
             embeds each text as one sequence (in windows when long).
         stride: tokens shared by consecutive windows of a long sentence (default: half a window).
         max_length: the window, [CLS] and [SEP] included (default: the longest input the model
-            takes); a longer sentence is embedded in several windows and stitched, never cut.
+            takes); a longer sentence is embedded in several windows and stitched, never cut
+            (at level "text", cut: what sentence-transformers does).
+        normalize: scale each pooled vector (sentence, document, text) to length 1.
+        dimension: keep the first ``dimension`` entries of each pooled vector (a Matryoshka
+            prefix), before ``normalize``.
         Other arguments: see :class:`~albert.pipelines.base.Pipeline`.
+
+    Level "text" is sentence-transformers' ``encode``: each text is one input, cut to
+    ``max_length``, pooled by :func:`pool` over all its tokens ([CLS] and [SEP] included). A
+    sentence-embedding folder (:mod:`albert.sentence_folder`: written by albert or by
+    sentence-transformers) makes its saved settings the defaults: level "text", its pooling,
+    normalisation, dimension and max length; options given here or per call still win. A plain
+    model folder's defaults are the ones above.
     """
 
     task = "embeddings"
@@ -64,36 +132,45 @@ class EmbeddingsPipeline(Pipeline):
     def __init__(
         self,
         *args: Any,
-        level: str = "word",
-        word_pooling: str = "mean",
-        sentence_pooling: str = "mean",
-        layer: int | str = "last",
+        level: str | None = None,
+        word_pooling: str | None = None,
+        sentence_pooling: str | None = None,
+        layer: int | str | None = None,
         mean_last: int | None = None,
-        output: str = "records",
-        split_sentences: bool = True,
+        output: str | None = None,
+        split_sentences: bool | None = None,
         stride: int | None = None,
         max_length: int | None = None,
+        normalize: bool | None = None,
+        dimension: int | None = None,
         **kwargs: Any,
     ) -> None:
+        self._loaded_from: str | os.PathLike[str] | None = None
         super().__init__(*args, **kwargs)
         # The base model is all this task needs; any head's checkpoint carries it.
         self.model = getattr(self.model, "albert", self.model)
-        self.options = EmbeddingOptions(
-            level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
-            mean_last=mean_last, output=output, split_sentences=split_sentences, stride=stride,
-            max_length=max_length,
-        ).for_model(self.config.num_hidden_layers, self.max_length)
+        folder = self._loaded_from or getattr(self.model, "name_or_path", None)
+        #: The sentence-embedding settings saved with the model (None: a plain model folder).
+        self.sentence_config = read_sentence_config(folder) if folder is not None and Path(folder).is_dir() else None
+        given = {
+            "level": level, "word_pooling": word_pooling, "sentence_pooling": sentence_pooling, "layer": layer,
+            "mean_last": mean_last, "output": output, "split_sentences": split_sentences, "stride": stride,
+            "max_length": max_length, "normalize": normalize, "dimension": dimension,
+        }  # fmt: skip
+        self.options = EmbeddingOptions.from_sentence_config(self.sentence_config)
+        self.options = self._settings({name: value for name, value in given.items() if value is not None})
 
     def load(self, name_or_path: str | os.PathLike[str], dtype: torch.dtype | str | None) -> AlbertPreTrainedModel:
-        """Load whichever head the checkpoint holds and keep its encoder: loading a masked-LM
-        checkpoint as a bare AlbertModel would report its (unused) pooler as missing."""
-        config = AlbertConfig.from_pretrained(name_or_path)
-        architectures = config.extra.get("architectures") or ["AlbertModel"]
-        model_class = MODEL_CLASSES.get(architectures[0], AlbertModel)
-        model = model_class.from_pretrained(name_or_path, dtype=dtype)
-        encoder = getattr(model, "albert", model)
-        encoder.name_or_path = model.name_or_path
-        return encoder
+        """The encoder of whichever head the checkpoint holds (:func:`load_encoder`)."""
+        self._loaded_from = name_or_path
+        return load_encoder(name_or_path, dtype)
+
+    def _settings(self, changes: dict[str, Any]) -> EmbeddingOptions:
+        """The pipeline's options with a call's ``changes`` (:meth:`EmbeddingOptions.changed`),
+        checked against the model."""
+        return self.options.changed(changes).for_model(
+            self.config.num_hidden_layers, self.max_length, self.config.hidden_size
+        )
 
     def __call__(self, inputs: str | Sequence[str], **options: Any) -> Any:
         """Embed one text or a list of texts.
@@ -101,40 +178,44 @@ class EmbeddingsPipeline(Pipeline):
         Args:
             inputs: the text(s).
             **options: any of the constructor's ``level``, ``word_pooling``, ``sentence_pooling``,
-                ``layer``, ``mean_last``, ``output``, ``split_sentences``, ``stride``, ``max_length`` for this call.
+                ``layer``, ``mean_last``, ``output``, ``split_sentences``, ``stride``, ``max_length``,
+                ``normalize``, ``dimension`` for this call.
 
         Returns:
             ``output="records"``: for each text a list of dicts, one per unit, with ``document``,
             ``sentence``, ``word``/``piece`` where they apply, ``text``, ``start``, ``end`` (the
             character span in the text) and ``embedding`` (a float32 vector); for "document" one
-            dict per text. ``output="dataframe"``: one pandas DataFrame, a row per unit of all
-            texts. ``output="numpy"``: for each text an array (units, hidden size); at document
-            level one array (texts, hidden size). One text in gives one text's result out.
+            dict per text (and per text at level "text"). ``output="dataframe"``: one pandas
+            DataFrame, a row per unit of all texts. ``output="numpy"``: for each text an array
+            (units, hidden size); at document and text level one array (texts, hidden size). One
+            text in gives one text's result out.
 
         Raises:
             InputError: an empty text. OptionError: an option value that is not allowed.
             OptionTypeError: an option this pipeline does not take.
         """
-        settings = with_options(self.options, options).for_model(self.config.num_hidden_layers, self.max_length)
+        settings = self._settings(options)
         texts, single = as_list(inputs)
         check_texts(texts)
         if not texts:
-            return _nothing(settings, self.config.hidden_size)
+            return _nothing(settings, settings.dimension or self.config.hidden_size)
         documents = self._vectors(self.codec(settings).encode(texts), settings)
         return _format(texts, documents, settings, single)
 
     def codec(self, settings: EmbeddingOptions) -> EmbeddingsCodec:
         """How this pipeline cuts texts into sentences and windows under ``settings`` (its options)."""
+        text_level = settings.level == "text"
         return EmbeddingsCodec(
-            self.tokenizer, settings.max_length or self.max_length, split_sentences=settings.split_sentences,
-            with_spans=settings.level in ("word", "piece"), stride=settings.stride,
+            self.tokenizer, settings.max_length or self.max_length,
+            split_sentences=settings.split_sentences and not text_level,
+            with_spans=settings.level in ("word", "piece"), stride=settings.stride, truncate=text_level,
         )  # fmt: skip
 
     def infer(self, encoded: Sequence[Encoded], texts: Sequence[str], **options: Any) -> Any:
         """Run the model on ``texts`` as :meth:`codec` encoded them and give their results as
         :meth:`__call__` does for a list (the service's model process calls this with what its HTTP
         side encoded); ``options`` as for :meth:`__call__`."""
-        settings = with_options(self.options, options).for_model(self.config.num_hidden_layers, self.max_length)
+        settings = self._settings(options)
         return _format(list(texts), self._vectors(encoded, settings), settings, single=False)
 
     # -- from texts to vectors ------------------------------------------------------------------
@@ -150,7 +231,9 @@ class EmbeddingsPipeline(Pipeline):
             owners += [first + owner for owner in example.meta.owners]
             owned += example.meta.owned
             first += len(example.meta.sentences)
-        if settings.level in ("sentence", "document"):
+        if settings.level == "text":
+            self._pool_texts(sentences, features, settings)
+        elif settings.level in ("sentence", "document"):
             self._pool_on_device(sentences, features, owners, owned, settings)
         else:
             self._piece_vectors(sentences, features, owners, owned, settings)
@@ -171,6 +254,18 @@ class EmbeddingsPipeline(Pipeline):
             per_sentence[owner].append(output["states"][first:last])
         for sentence, parts in zip(sentences, per_sentence):
             sentence.vectors = parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _pool_texts(self, sentences: list[_Sentence], features: list[dict], settings: EmbeddingOptions) -> None:
+        """Level "text": each input (one per text, cut to the window) pooled by :func:`pool`, cut
+        to ``dimension`` and normalised on the device, as sentence-transformers encodes."""
+
+        def read_pooled(output: Any, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            pooled = pool(_select_layers(output, settings), batch["attention_mask"], settings.sentence_pooling)
+            return {"pooled": truncate_and_normalize(pooled, settings.dimension, settings.normalize)}
+
+        outputs = self.run(features, read_pooled, output_hidden_states=_wants_all_layers(settings))
+        for sentence, output in zip(sentences, outputs):
+            sentence.pooled = output["pooled"]
 
     def _pool_on_device(
         self, sentences: list[_Sentence], features: list[dict], owners: list[int], owned: list[tuple[int, int]],
@@ -245,6 +340,13 @@ def _pooled(sentences: list[_Sentence], how: str) -> np.ndarray:
     return (total / sum(len(s.piece_ids) for s in sentences)).astype(np.float32, copy=False)
 
 
+def _shaped(vector: np.ndarray, settings: EmbeddingOptions) -> np.ndarray:
+    """A pooled vector cut to ``dimension`` and normalised as the options ask (:func:`truncate_and_normalize`)."""
+    if settings.dimension is None and not settings.normalize:
+        return vector
+    return truncate_and_normalize(torch.from_numpy(vector), settings.dimension, settings.normalize).numpy()
+
+
 def _pooled_part(part: np.ndarray | None) -> np.ndarray:
     """A sentence's pooled pieces, which the forward pass filled in for the pooling asked for."""
     assert part is not None
@@ -257,15 +359,17 @@ def _units(
     """The records of one document at the level asked for."""
     level = settings.level
     records: list[dict[str, Any]] = []
+    if level == "text":
+        return [{"document": document, "text": text, "start": 0, "end": len(text), "embedding": sentences[0].pooled}]
     if level == "document":
-        vector = _pooled(sentences, settings.sentence_pooling)
+        vector = _shaped(_pooled(sentences, settings.sentence_pooling), settings)
         return [{"document": document, "text": text, "start": 0, "end": len(text), "embedding": vector}]
     for number, sentence in enumerate(sentences):
         if level == "sentence":
             records.append({
                 "document": document, "sentence": number, "text": text[sentence.start:sentence.end],
                 "start": sentence.start, "end": sentence.end,
-                "embedding": _pooled([sentence], settings.sentence_pooling),
+                "embedding": _shaped(_pooled([sentence], settings.sentence_pooling), settings),
             })  # fmt: skip
         elif level == "piece":
             for position, (start, end) in enumerate(sentence.piece_spans):
@@ -299,7 +403,7 @@ def _format(
         return pd.DataFrame([record for records in per_text for record in records])
     if settings.output == "numpy":
         arrays = [np.stack([record["embedding"] for record in records]) for records in per_text]
-        if settings.level == "document":
+        if settings.level in ("document", "text"):
             stacked = np.concatenate(arrays)
             return stacked[0] if single else stacked
         return arrays[0] if single else arrays
@@ -312,7 +416,7 @@ def _nothing(settings: EmbeddingOptions, hidden_size: int) -> Any:
         import pandas as pd
 
         return pd.DataFrame()
-    if settings.output == "numpy" and settings.level == "document":
+    if settings.output == "numpy" and settings.level in ("document", "text"):
         return np.zeros((0, hidden_size), np.float32)
     return []
 

@@ -44,7 +44,7 @@ from .errors import (
 )
 from .limits import Admission, PayloadLimit, check_input_count, payload_too_large
 from .metrics import Metrics, RequestMetrics
-from .model_facts import HEAD_TASKS
+from .model_facts import HEAD_TASKS, ModelFacts
 from .served_model import Ready, ServedModel
 from .settings import ServeSettings
 
@@ -121,11 +121,45 @@ def vector(values: np.ndarray, normalize: bool) -> np.ndarray:
     return values / norm if norm > 0 else values
 
 
-def unit(record: dict[str, Any], normalize: bool = False) -> dict[str, Any]:
-    """A pipeline record as JSON: its embedding as a list, and no ``document`` (the input's index)."""
+def unit(record: dict[str, Any], normalize: bool = False, dimension: int | None = None) -> dict[str, Any]:
+    """A pipeline record as JSON: its embedding (its first ``dimension`` values) as a list, and no
+    ``document`` (the input's index)."""
     fields = {name: value for name, value in record.items() if name != "document"}
-    fields["embedding"] = vector(record["embedding"], normalize).tolist()
+    fields["embedding"] = vector(record["embedding"][:dimension], normalize).tolist()
     return fields
+
+
+def embedding_dimension(requested: int | None, facts: ModelFacts) -> int | None:
+    """How many values of each vector to send: ``requested`` when the model allows it, else a
+    sentence-embedding model's saved dimension; None sends them all.
+
+    Raises:
+        InvalidRequest: more than the hidden size; for a sentence-embedding model that is not
+            Matryoshka-trained, a size it was not saved with.
+    """
+    sentence = facts.sentence
+    if requested is None:
+        return sentence.dimension if sentence is not None else None
+    if requested > facts.dimension:
+        raise InvalidRequest(
+            f"dimensions {requested} is more than the model's {facts.dimension}; ask for at most "
+            f"{facts.dimension} (or leave dimensions out)"
+        )
+    if sentence is not None and not sentence.allowed_dimension(requested, facts.dimension):
+        sizes = sorted({facts.dimension, *([sentence.dimension] if sentence.dimension else [])}, reverse=True)
+        raise InvalidRequest(
+            f"dimensions {requested} is not a size this model was trained to give (it was not trained with "
+            f"Matryoshka dimensions): ask for {' or '.join(map(str, sizes))} (or leave dimensions out)"
+        )
+    return requested
+
+
+def embeddings_key(facts: ModelFacts, level: str, pooling: str, split_sentences: bool) -> Hashable:
+    """The pipeline call of /embed and /v1/embeddings: the pooled vectors as they are (the HTTP side
+    cuts and normalises them), whatever a sentence-embedding model's pipeline does by default."""
+    raw = {"normalize": False, "dimension": None} if facts.sentence is not None else {}
+    return batch_key("embeddings", level=level, sentence_pooling=pooling, split_sentences=split_sentences,
+                     output="records", **raw)  # fmt: skip
 
 
 async def _client_gone(request: Request) -> None:
@@ -331,18 +365,26 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
 
     @app.post("/embed", response_model=list[list[float]] | list[list[schemas.SentenceEmbedding]], tags=["embeddings"])
     async def embed(request: Request, body: schemas.EmbedRequest) -> Response:
-        """A vector per input (level document) or per sentence of each input (level sentence)."""
+        """A vector per input (level document, or text: as sentence-transformers encodes) or per
+        sentence of each input (level sentence); a sentence-embedding model's saved level, pooling,
+        normalisation and dimension are the defaults."""
         texts = as_list(body.inputs)
         check_input_count(texts, limit)
-        key = batch_key("embeddings", level=body.level, sentence_pooling=body.pooling,
-                        split_sentences=body.split_sentences, output="records")  # fmt: skip
+        sentence, sent = served.facts.sentence, body.model_fields_set
+        level = "text" if sentence is not None and "level" not in sent else body.level
+        pooling = sentence.pooling if sentence is not None and "pooling" not in sent else body.pooling
+        normalize = sentence.normalize if sentence is not None and "normalize" not in sent else body.normalize
+        dimension = embedding_dimension(body.dimensions, served.facts)
+        key = embeddings_key(served.facts, level, pooling, body.split_sentences)
         truncate = service.truncate(body.truncate)
         batched = await run_batched(
-            request, service, key, lambda: served.embeddings(texts, truncate, body.level, body.split_sentences)
+            request, service, key, lambda: served.embeddings(texts, truncate, level, body.split_sentences)
         )
-        if body.level == "document":
-            return batched.response([vector(records[0]["embedding"], body.normalize).tolist() for records in batched.results])
-        return batched.response([[unit(record, body.normalize) for record in records] for records in batched.results])
+        if level != "sentence":
+            return batched.response(
+                [vector(records[0]["embedding"][:dimension], normalize).tolist() for records in batched.results]
+            )
+        return batched.response([[unit(record, normalize, dimension) for record in records] for records in batched.results])
 
     @app.post("/embed_all", response_model=list[list[schemas.TokenEmbedding]], tags=["embeddings"])
     async def embed_all(request: Request, body: schemas.EmbedAllRequest) -> Response:
@@ -359,21 +401,21 @@ def _add_embedding_routes(app: FastAPI, service: Service) -> None:
 
     @app.post("/v1/embeddings", response_model=schemas.OpenAIEmbeddingList, tags=["embeddings"])
     async def openai_embeddings(request: Request, body: schemas.OpenAIEmbeddingRequest) -> Response:
-        """OpenAI's embeddings API: unit-length mean-pooled document vectors (as /embed gives)."""
+        """OpenAI's embeddings API: unit-length vectors as /embed gives them by default (mean-pooled
+        documents; for a sentence-embedding model, its texts with its pooling and dimension).
+        ``dimensions`` cuts each vector to a prefix and scales it to length 1 again."""
         texts = as_list(body.input)
         check_input_count(texts, limit)
-        if body.dimensions is not None and body.dimensions > served.facts.dimension:
-            raise InvalidRequest(
-                f"dimensions {body.dimensions} is more than the model's {served.facts.dimension}; ask for at most "
-                f"{served.facts.dimension} (or leave dimensions out)"
-            )
-        key = batch_key("embeddings", level="document", sentence_pooling="mean", split_sentences=True, output="records")
+        sentence = served.facts.sentence
+        dimension = embedding_dimension(body.dimensions, served.facts)
+        level, pooling = ("text", sentence.pooling) if sentence is not None else ("document", "mean")
+        key = embeddings_key(served.facts, level, pooling, split_sentences=sentence is None)
         batched = await run_batched(
-            request, service, key, lambda: served.embeddings(texts, service.truncate(None), "document", True)
+            request, service, key, lambda: served.embeddings(texts, service.truncate(None), level, sentence is None)
         )
         data = []
         for index, records in enumerate(batched.results):
-            values = vector(records[0]["embedding"][: body.dimensions], normalize=True)
+            values = vector(records[0]["embedding"][:dimension], normalize=True)
             encoded = base64.b64encode(values.astype("<f4").tobytes()).decode() if body.encoding_format == "base64" else values.tolist()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         usage = {"prompt_tokens": batched.tokens, "total_tokens": batched.tokens}
@@ -524,7 +566,7 @@ def _add_service_routes(app: FastAPI, service: Service, endpoints: list[str]) ->
         return JSONAnswer({
             "model": served.name, "tasks": served.tasks, "endpoints": endpoints, "dimension": served.facts.dimension,
             "max_input_length": served.facts.window, "device": served.facts.device, "dtype": served.facts.dtype, "limits": limits,
-            "version": __version__,
+            "version": __version__, "sentence_embedding": _sentence_info(served.facts),
         })  # fmt: skip
 
     @app.get("/metrics", tags=["service"], response_class=Response)
@@ -532,3 +574,14 @@ def _add_service_routes(app: FastAPI, service: Service, endpoints: list[str]) ->
         """Prometheus' text format: requests, failures by cause, queue, batches, latencies."""
         content, media_type = service.metrics.render()
         return Response(content, media_type=media_type)
+
+
+def _sentence_info(facts: ModelFacts) -> dict[str, Any] | None:
+    """/info's ``sentence_embedding``: the settings saved with a sentence-embedding model."""
+    sentence = facts.sentence
+    if sentence is None:
+        return None
+    return {
+        "pooling": sentence.pooling, "normalize": sentence.normalize, "max_length": sentence.max_length,
+        "dimension": sentence.dimension or facts.dimension, "matryoshka_dimensions": list(sentence.matryoshka_dimensions),
+    }  # fmt: skip

@@ -23,13 +23,17 @@ from typing import Any, cast
 from ..config import AlbertConfig
 from ..modeling import MODEL_CLASSES, AlbertModel
 from ..pipelines import Pipeline, pipeline, pipeline_class
+from ..sentence_folder import read_sentence_folder
 from ..text_normalization import build_tables
 from .jobs import Job
 from .model_facts import HEAD_TASKS, ModelFacts
 
 
 def head_task(name_or_path: str | Path) -> str | None:
-    """The task the head of the model at ``name_or_path`` serves, or None for a bare encoder."""
+    """The task the head of the model at ``name_or_path`` serves, or None for a bare encoder (a
+    sentence-transformers folder is one)."""
+    if Path(name_or_path).is_dir() and read_sentence_folder(name_or_path) is not None:
+        return None
     config = AlbertConfig.from_pretrained(name_or_path)
     architecture = (config.extra.get("architectures") or ["AlbertModel"])[0]
     head = MODEL_CLASSES.get(architecture, AlbertModel)
@@ -79,6 +83,7 @@ class Pipelines:
             tasks=tuple(self.pipelines), head_task=self.head_task, window=int(embeddings.max_length),
             dimension=int(embeddings.config.hidden_size), device=str(embeddings.device),
             dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""), warnings=self.warnings,
+            sentence=getattr(embeddings, "sentence_config", None),
         )  # fmt: skip
 
     def compute(self, key: Hashable, items: list[Job]) -> list[Any]:

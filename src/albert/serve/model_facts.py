@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..sentence_folder import SentenceEmbeddingConfig
+
 #: Tasks with a head of their own, in the order they are looked for.
 HEAD_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering", "multiple-choice")
 
@@ -22,3 +24,5 @@ class ModelFacts:
     dtype: str
     #: What loading the model warned of (an untrained head served as asked ...), for the log.
     warnings: tuple[str, ...] = ()
+    #: The sentence-embedding settings saved with the model (None: a plain model folder).
+    sentence: SentenceEmbeddingConfig | None = None

@@ -55,13 +55,26 @@ class Strict(BaseModel):
 
 class EmbedRequest(Strict):
     inputs: Text | list[Text] = Field(description="A text or a list of texts.", examples=["ALBERT shares its layers."])
-    level: Literal["document", "sentence"] = Field(
-        "document", description="One vector per input (document) or one per sentence of it."
+    # For a sentence-embedding model a field left out takes the model's saved setting (the app
+    # reads ``model_fields_set``); the defaults below are a plain model's.
+    level: Literal["document", "sentence", "text"] = Field(
+        "document",
+        description="One vector per input (document), one per sentence of it, or one per input as "
+        "sentence-transformers encodes it (text: cut to the model's max length, [CLS] and [SEP] pooled too). "
+        "Left out: text for a sentence-embedding model, else document.",
     )
     pooling: Literal["mean", "cls", "max"] = Field(
-        "mean", description="How a sentence's pieces become one vector (a document's: over all its sentences)."
+        "mean",
+        description="How a sentence's pieces become one vector (a document's: over all its sentences). "
+        "Left out: the sentence-embedding model's own, else mean.",
     )
-    normalize: bool = Field(True, description="Scale each vector to length 1.")
+    normalize: bool = Field(
+        True, description="Scale each vector to length 1 (left out: the sentence-embedding model's own, else true)."
+    )
+    dimensions: int | None = Field(
+        None, ge=1, description="Keep the first d values (a Matryoshka prefix), before normalize. Default: the "
+        "sentence-embedding model's own dimension, else all.",
+    )
     split_sentences: bool = Field(True, description="Embed each sentence on its own, as the pipeline does.")
     truncate: bool | None = Field(None, description=TRUNCATE)
 
@@ -102,7 +115,8 @@ class OpenAIEmbeddingRequest(BaseModel):
         "float", description="base64: each vector as little-endian float32 bytes, as OpenAI sends them."
     )
     dimensions: int | None = Field(
-        None, ge=1, description="Keep the first d values and scale them to length 1 again, as OpenAI does."
+        None, ge=1, description="Keep the first d values and scale them to length 1 again, as OpenAI does: any d up "
+        "to the hidden size for a plain or Matryoshka model; for another sentence-embedding model its own sizes only.",
     )
     user: Text | None = None
 
@@ -246,12 +260,23 @@ class Limits(BaseModel):
     auto_truncate: bool
 
 
+class SentenceEmbeddingInfo(BaseModel):
+    pooling: str
+    normalize: bool
+    max_length: int | None = Field(description="Each text is cut to this many tokens (None: the model's window).")
+    dimension: int = Field(description="The default length of a vector (a Matryoshka prefix, or the hidden size).")
+    matryoshka_dimensions: list[int] = Field(description="The prefixes trained to work alone; any size may be asked for.")
+
+
 class Info(BaseModel):
     model: str
     tasks: list[str]
     endpoints: list[str]
     dimension: int = Field(description="The length of an embedding (the hidden size).")
     max_input_length: int = Field(description="The model's window, [CLS] and [SEP] included.")
+    sentence_embedding: SentenceEmbeddingInfo | None = Field(
+        None, description="The settings saved with a sentence-embedding model (None: a plain model)."
+    )
     device: str
     dtype: str
     limits: Limits

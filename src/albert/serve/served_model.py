@@ -26,6 +26,7 @@ from ..config import CONFIG_NAME, AlbertConfig
 from ..errors import AlbertError
 from ..hub import default_model, resolve_file
 from ..pipelines.options import QuestionAnsweringOptions
+from ..sentence_folder import read_sentence_folder
 from ..text_normalization import build_tables, utf8_problem
 from ..tokenizer import load_tokenizer
 from .errors import EmptyInput, InvalidRequest
@@ -86,9 +87,12 @@ class ServedModel:
     ) -> None:
         self.name = str(model) if model is not None else Path(default_model()).name
         source = str(model) if model is not None else str(default_model())
+        # A sentence-transformers folder's model (config, tokenizer) may sit in 0_Transformer/.
+        found = read_sentence_folder(source) if Path(source).is_dir() else None
+        backbone = str(found.transformer) if found is not None else source
         # A name that is no model, or a config no network can be built from, is refused here, in a
         # fraction of a second, before a process starts and imports torch to find out.
-        AlbertConfig.from_json_file(resolve_file(source, CONFIG_NAME))
+        AlbertConfig.from_json_file(resolve_file(backbone, CONFIG_NAME))
         options: dict[str, Any] = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
                        allow_untrained_head=allow_untrained_head)  # fmt: skip
         if in_process:
@@ -100,7 +104,7 @@ class ServedModel:
         else:
             self.backend = ModelWorker(**options)
             self.facts = self.backend.facts
-            self.tokenizer = load_tokenizer(source)  # what the pipelines load: the same pieces
+            self.tokenizer = load_tokenizer(backbone)  # what the pipelines load: the same pieces
         for warning in self.facts.warnings:
             logger.warning("%s", warning)
         build_tables()  # here, not in the first request with an accent
@@ -136,19 +140,52 @@ class ServedModel:
             self.backend.close(timeout)
 
     # -- encoding inputs ------------------------------------------------------------------------
+    @property
+    def embedding_window(self) -> int:
+        """The embeddings pipeline's window, [CLS] and [SEP] included (level "text" cuts to it, the
+        other levels window long sentences in it): a sentence-embedding folder's ``max_length``,
+        else the model's window."""
+        sentence = self.facts.sentence
+        return min(sentence.max_length, self.facts.window) if sentence and sentence.max_length else self.facts.window
+
     def embeddings(self, texts: Sequence[str], truncate: bool, level: str, split_sentences: bool) -> list[Ready]:
-        """Texts for the embeddings pipeline (each within the window), in its sentences and windows.
+        """Texts for the embeddings pipeline (each within the window), in its sentences and windows;
+        at level "text", each text one input of at most :attr:`embedding_window` tokens.
 
         Raises:
             EmptyInput, InvalidRequest: as :meth:`fit_texts` says.
         """
+        if level == "text":
+            return self._whole_texts(texts, truncate)
         fitted = self.fit_texts(texts, truncate)
         with_spans = level in ("word", "piece")
-        codec = EmbeddingsCodec(self.tokenizer, self.facts.window, split_sentences, with_spans)
+        # the windows the pipeline cuts: a sentence-embedding folder's max length, else the model's window
+        codec = EmbeddingsCodec(self.tokenizer, self.embedding_window, split_sentences, with_spans)
         # A text that is one sentence is not tokenized again (spans aside): its pieces are known.
         known = None if with_spans else [Pieces(ids, [], []) for _, ids in fitted]
         encoded = _refused_as_request(codec.encode, [text for text, _ in fitted], known)
         return [Ready(Job(example, text), len(ids) + 2) for (text, ids), example in zip(fitted, encoded)]
+
+    def _whole_texts(self, texts: Sequence[str], truncate: bool) -> list[Ready]:
+        """Level "text": each text one input, its pieces past :attr:`embedding_window` cut off (with
+        ``truncate``) as sentence-transformers cuts them: the pieces of the whole text, not of a
+        shorter text tokenized again.
+
+        Raises:
+            EmptyInput: a text has nothing the tokenizer can read. InvalidRequest: a text longer
+                than the window, without ``truncate``.
+        """
+        check_not_blank(texts)
+        window = self.embedding_window
+        pieces = encode_pieces(self.tokenizer, list(texts), with_spans=False)
+        for index, (text, each) in enumerate(zip(texts, pieces)):
+            if not len(each):
+                raise EmptyInput(f"inputs[{index}] has no pieces the tokenizer can read: {text[:60]!r}")
+            if len(each) + 2 > window and not truncate:
+                raise InvalidRequest(self._too_long(index, len(each) + 2, window))
+        codec = EmbeddingsCodec(self.tokenizer, window, split_sentences=False, with_spans=False, truncate=True)
+        encoded = _refused_as_request(codec.encode, list(texts), pieces)
+        return [Ready(Job(example, text), example.tokens) for text, example in zip(texts, encoded)]
 
     def fill_mask(self, texts: Sequence[str], truncate: bool) -> list[Ready]:
         """Texts holding [MASK], each within the window, as pieces with their spans (the sequences
@@ -297,10 +334,11 @@ class ServedModel:
             raise InvalidRequest(self._too_long(index, tokens))
         return min(tokens, self.facts.window)
 
-    def _too_long(self, index: int, tokens: int) -> str:
+    def _too_long(self, index: int, tokens: int, window: int | None = None) -> str:
         return (
             f"inputs[{index}] is {tokens} tokens ([CLS] and [SEP] included), more than the model's window of "
-            f"{self.facts.window}; send truncate: true (or start the server with --auto-truncate) to cut it, or shorten it"
+            f"{window or self.facts.window}; send truncate: true (or start the server with --auto-truncate) to cut it, "
+            "or shorten it"
         )
 
     def _cut(self, text: str, budget: int) -> tuple[str, list[int]]:

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from ..errors import InputTypeError, OptionError
+from ..sentence_folder import read_sentence_folder
 from .annotations import ANNOTATIONS, require_column
 from .worker import WorkerSpec, annotate_batches, tokenizer_with_case
 
@@ -255,7 +256,10 @@ class AlbertEmbeddings(_AlbertAnnotator):
 
     task = "embeddings"
 
-    level = _param("level", "token (or word), piece, sentence or document")
+    level = _param(
+        "level", "token (or word), piece, sentence, document or text (each row one input, cut to "
+        "maxSentenceLength, as sentence-transformers encodes; the default for a sentence-embedding folder)",
+    )  # fmt: skip
     wordPooling = _param("wordPooling", "a word's vector from its pieces: first, mean or last")
     sentencePooling = _param("sentencePooling", "a sentence's (document's) vector: mean, max or cls")
     layer = _param(
@@ -273,6 +277,14 @@ class AlbertEmbeddings(_AlbertAnnotator):
         "splitSentences", "embed each sentence on its own (default), as Spark NLP's SentenceDetector does",
         TypeConverters.toBoolean,
     )  # fmt: skip
+    normalize = _param(
+        "normalize", "scale sentence, document and text vectors to length 1 (default: a sentence-embedding "
+        "folder's own setting, else no)", TypeConverters.toBoolean,
+    )  # fmt: skip
+    dimension = _param(
+        "dimension", "keep the first d values of sentence, document and text vectors, a Matryoshka prefix "
+        "(default: a sentence-embedding folder's own, else all)", TypeConverters.toInt,
+    )  # fmt: skip
 
     setLevel = _setter("level")
     setWordPooling = _setter("wordPooling")
@@ -281,6 +293,8 @@ class AlbertEmbeddings(_AlbertAnnotator):
     setMaxSentenceLength = _setter("maxSentenceLength")
     setCaseSensitive = _setter("caseSensitive")
     setSplitSentences = _setter("splitSentences")
+    setNormalize = _setter("normalize")
+    setDimension = _setter("dimension")
     getLevel = _getter("level")
     getWordPooling = _getter("wordPooling")
     getSentencePooling = _getter("sentencePooling")
@@ -288,6 +302,8 @@ class AlbertEmbeddings(_AlbertAnnotator):
     getMaxSentenceLength = _getter("maxSentenceLength")
     getCaseSensitive = _getter("caseSensitive")
     getSplitSentences = _getter("splitSentences")
+    getNormalize = _getter("normalize")
+    getDimension = _getter("dimension")
 
     @keyword_only
     def __init__(
@@ -302,6 +318,8 @@ class AlbertEmbeddings(_AlbertAnnotator):
         maxSentenceLength: int | None = None,
         caseSensitive: bool | None = None,
         splitSentences: bool = True,
+        normalize: bool | None = None,
+        dimension: int | None = None,
         model: str = DEFAULT_MODEL,
         device: str = "auto",
         dtype: str = "float32",
@@ -318,19 +336,26 @@ class AlbertEmbeddings(_AlbertAnnotator):
         from ..pipelines.options import EmbeddingOptions
 
         spec = self._spec(case_sensitive=self.getCaseSensitive())
-        config = self._config(spec.model)
+        # A sentence-embedding folder's saved settings are the defaults of the Params not set.
+        found = read_sentence_folder(spec.model) if Path(spec.model).is_dir() else None
+        config = self._config(str(found.transformer) if found is not None else spec.model)
+        params = {
+            "level": self.level, "word_pooling": self.wordPooling, "sentence_pooling": self.sentencePooling,
+            "layer": self.layer, "split_sentences": self.splitSentences, "max_length": self.maxSentenceLength,
+            "normalize": self.normalize, "dimension": self.dimension,
+        }  # fmt: skip
+        chosen = {option: self.getOrDefault(param) for option, param in params.items() if self.isSet(param)}
+        defaults = EmbeddingOptions.from_sentence_config(found.config if found is not None else None)
         try:
-            options = EmbeddingOptions(
-                level=self.getLevel(), word_pooling=self.getWordPooling(), sentence_pooling=self.getSentencePooling(),
-                layer=self.getLayer(), split_sentences=self.getSplitSentences(), max_length=self.getMaxSentenceLength(),
-            ).for_model(config.num_hidden_layers, config.max_position_embeddings)  # fmt: skip
+            options = defaults.changed(chosen).for_model(
+                config.num_hidden_layers, config.max_position_embeddings, config.hidden_size
+            )
         except ValueError as error:
             raise _with_param_names(error) from None
         if spec.case_sensitive:
             tokenizer_with_case(spec.model, True)  # refuses a lowercase vocabulary, here on the driver
         # the Stage's Params only: the worker asks for records itself, and mean_last/stride keep their defaults
-        given = ("level", "word_pooling", "sentence_pooling", "layer", "split_sentences", "max_length")
-        return replace(spec, options=tuple(sorted((name, getattr(options, name)) for name in given)))
+        return replace(spec, options=tuple(sorted((name, getattr(options, name)) for name in params)))
 
 
 class AlbertClassifier(_AlbertAnnotator):

@@ -63,7 +63,7 @@ class WorkerSpec:
         (aggregation "none", the pipeline's default)."""
         options = self.call_options
         if self.task == "embeddings":
-            sentences = options.get("level") in ("sentence", "document")
+            sentences = options.get("level") in ("sentence", "document", "text")
             return "sentence_embeddings" if sentences else "word_embeddings"
         if self.task == "token-classification":
             return "named_entity" if options.get("aggregation_strategy", "none") == "none" else "chunk"

@@ -14,10 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-from safetensors.torch import load_file
-from support.finetune import classification_records, one_thread, write_jsonl  # noqa: F401  (autouse fixture)
+from support.finetune import assert_runs_agree, classification_records, one_thread, write_jsonl  # noqa: F401
 
 from albert.training.finetuning.trainer import FinetuneSettings, finetune
 
@@ -54,20 +51,8 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path: Path, make
     ])
     assert result.returncode == 0, result.stderr[-3000:]
     two = tmp_path / "two"
-    expected = load_file(one.best_model / "model.safetensors")
-    trained = load_file(two / "best" / "model.safetensors")
-    assert expected.keys() == trained.keys()
-    for name, tensor in expected.items():
-        torch.testing.assert_close(trained[name], tensor, atol=1e-5, rtol=1e-4, msg=name)
-
-    # one set of run files, written once: every record as one process logs it
-    records = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
-    reference = [json.loads(line) for line in (one.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["step"], r.get("split")) for r in records] == [(r["step"], r.get("split")) for r in reference]
-    for got, want in zip(records, reference):
-        for key in ("loss", "accuracy", "grad_norm"):
-            if key in want:
-                assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (key, got, want)
+    # the same weights, and one set of run files, written once: every record as one process logs it
+    assert_runs_agree(one.run_dir, two, ("loss", "accuracy", "grad_norm"))
     summary = json.loads((two / "metrics.json").read_text())
     assert summary["best_step"] == one.best_step
     assert sorted(path.name for path in (two / "checkpoints").iterdir()) == \

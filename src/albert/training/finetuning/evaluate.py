@@ -26,7 +26,7 @@ from ..loop import autocast_for
 from .tasks import EncodeOptions, Feature, ReadOptions, Task, collate, feature_length, get_task
 
 if TYPE_CHECKING:
-    from ...modeling import AlbertHeadModel
+    from ...modeling import AlbertPreTrainedModel
 
 #: Written into a fine-tuned model folder: how it was trained (task, lengths), so that
 #: evaluation encodes inputs the same way by default.
@@ -88,7 +88,7 @@ def predict(
 
 
 def evaluate_examples(
-    model: AlbertHeadModel,
+    model: AlbertPreTrainedModel,
     tokenizer: Any,
     task: Task,
     examples: Sequence[Any],
@@ -104,7 +104,7 @@ def evaluate_examples(
     config = model.config
     if features is None:
         features = task.encode(examples, tokenizer, config.label2id, options)
-    outputs, loss = predict(model, task, features, pad_token_id=_pad_id(tokenizer), batch_size=batch_size,
+    outputs, loss = predict(task.prediction_model(model, options), task, features, pad_token_id=_pad_id(tokenizer), batch_size=batch_size,
                             device=device, bf16=bf16, progress=progress)
     metrics, predictions = task.score(examples, features, outputs, config.id2label, options)
     if loss is not None:
@@ -197,17 +197,20 @@ def evaluate(
     if not examples:
         raise InputError(f"{file} holds no examples to evaluate")
     resolved_device = resolve_device(device)
-    model = spec.model_class.from_pretrained(model_dir, device=resolved_device)
+    source = spec.model_source(model_dir)
+    model = spec.load_model(source, resolved_device)
     examples = spec.align_labels(examples, model.config.id2label)
     spec.check_labels(examples, model.config.label2id, str(file))
-    tokenizer = AlbertTokenizer.from_pretrained(model_dir)
+    tokenizer = AlbertTokenizer.from_pretrained(source)
     check_tokenizer_fits(tokenizer, model.config.vocab_size, str(model_dir))
+    from_folder = spec.folder_options(model_dir)  # a sentence-transformers folder's pooling and length
     options = EncodeOptions(
-        max_length=max_length or info.get("max_length", 128),
+        max_length=max_length or from_folder.pop("max_length", None) or info.get("max_length", 128),
         doc_stride=doc_stride or info.get("doc_stride", 128),
         max_question_length=info.get("max_question_length", 64),
         max_answer_length=info.get("max_answer_length", 30),
         allow_no_answer=allow_no_answer,
+        **{name: value for name, value in from_folder.items() if name != "max_length"},
     )
     check_max_length(options.max_length, model.config.max_position_embeddings)
     features = spec.encode(examples, tokenizer, model.config.label2id, options)

@@ -6,6 +6,9 @@
   script, which the ``seqeval`` library's default mode reproduces: an entity is a maximal run
   of tags of one type, started by ``B-``/``S-`` or by a change of type, so IOB1, IOB2, IOE and
   IOBES all read correctly without being told which scheme a file uses;
+* sentence embeddings: retrieval of each query's own document among all documents (recall@k and
+  MRR@10, as sentence-transformers' InformationRetrievalEvaluator reports them), Spearman on
+  scored pairs;
 * question answering: SQuAD exact match and F1 over answer tokens after the official script's
   normalisation (lowercase, no punctuation, no articles a/an/the, single spaces), the best over
   the gold answers; for SQuAD 2.0 an unanswerable question is answered by the empty string.
@@ -125,6 +128,31 @@ def spearman(predictions: Sequence[float], references: Sequence[float]) -> float
     """Spearman's rho: Pearson's r of the ranks (ties averaged)."""
     _check_same_length(predictions, references)
     return pearson(rank(predictions), rank(references))
+
+
+# -- retrieval (sentence embeddings) --------------------------------------------------------------
+
+
+def target_ranks(similarities: np.ndarray) -> np.ndarray:
+    """The rank (1 = first) of each query's own document, document ``i`` for query ``i``, in row
+    ``i`` of a ``(queries, documents)`` similarity matrix. Ties count against the query: a document
+    as similar as the target ranks before it, so vectors that cannot tell texts apart score 0."""
+    similarities = np.asarray(similarities, dtype=np.float64)
+    if similarities.ndim != 2 or similarities.shape[1] < similarities.shape[0]:
+        raise InputError(f"expected a (queries, documents) matrix with a document per query, got {similarities.shape}")
+    if not similarities.shape[0]:
+        raise InputError("no queries to score: the evaluation set is empty")
+    own = similarities[np.arange(similarities.shape[0]), np.arange(similarities.shape[0])]
+    return (similarities >= own[:, None]).sum(axis=1)
+
+
+def retrieval_scores(similarities: np.ndarray, cutoffs: Sequence[int] = (1, 10), mrr_cutoff: int = 10) -> dict[str, float]:
+    """``recall@k`` (the share of queries whose own document is in the first k) for each cutoff and
+    ``mrr@10`` (the mean of 1/rank, 0 past the cutoff) of :func:`target_ranks`."""
+    ranks = target_ranks(similarities)
+    scores = {f"recall@{k}": float(np.mean(ranks <= k)) for k in cutoffs}
+    scores[f"mrr@{mrr_cutoff}"] = float(np.mean(np.where(ranks <= mrr_cutoff, 1.0 / ranks, 0.0)))
+    return scores
 
 
 # -- entities (tagging) ---------------------------------------------------------------------------

@@ -13,6 +13,9 @@ Formats read (by file suffix; ``.json`` files may also hold one JSON object a li
   (also ``tokens`` / ``ner`` / ``ner_tags``).
 * question-answering: SQuAD v1.1 / v2.0 JSON (nested ``data/paragraphs/qas``) and the flat
   records of the Hugging Face datasets export (``id, question, context, answers``).
+* sentence-embeddings: pairs ``(anchor, positive)`` with an optional hard negative, or scored
+  pairs, from the same tables (see :func:`read_sentence_pairs`); MRPC's file reads as its
+  positive pairs.
 * multiple-choice: SWAG (``sent1, sent2, ending0..N, label``; JSON lines or CSV), RACE
   (``article, questions, options, answers``; a file, or a folder of them), HellaSwag
   (``ctx, endings, label``) and plain ``{"prompt", "choices", "label"}``.
@@ -57,6 +60,8 @@ class ReadOptions:
     label_column: str | None = None
     tag_column: str | int | None = None
     header: bool = True
+    #: sentence-embeddings: the hard negative's column (default: found by name, e.g. ``negative``).
+    negative_column: str | None = None
 
 
 # -- examples ---------------------------------------------------------------------------------------
@@ -69,6 +74,17 @@ class TextExample:
     text: str
     text_pair: str | None = None
     label: str | float | None = None
+
+
+@dataclass
+class SentencePair:
+    """Two texts that should embed close (``score`` None: a positive pair, with an optional hard
+    ``negative`` that should embed farther from the anchor), or a pair and how similar it is."""
+
+    anchor: str
+    positive: str
+    negative: str | None = None
+    score: float | None = None
 
 
 @dataclass
@@ -557,3 +573,100 @@ def _choice_label(label: Any, choices: list[str], path: Path, record: dict[str, 
     if not 0 <= index < len(choices):
         raise DataFormatError(f"{_where(path, record)}: the label {label!r} is not one of its {len(choices)} choices")
     return index
+
+
+# -- sentence pairs ---------------------------------------------------------------------------------
+
+#: (anchor, positive, hard negative) layouts tried in order for sentence-embedding files.
+SENTENCE_PAIR_LAYOUTS = (
+    ("anchor", "positive", "negative"), ("query", "positive", "negative"), ("sentence1", "sentence2", "sentence3"),
+    ("#1 String", "#2 String", None), ("text", "text_pair", None), ("question1", "question2", None),
+    ("premise", "hypothesis", None), ("text_a", "text_b", None),
+)
+#: Columns holding a similarity score (CoSENT), found by name.
+SCORE_COLUMNS = ("score", "similarity_score", "similarity")
+#: Columns holding a paraphrase label (1: a positive pair; other rows are left out), found by name.
+PAIR_LABEL_COLUMNS = ("label", "labels", "Quality", "is_duplicate")
+#: Scores are similarities on a 0..1 or a 0..5 scale.
+SCORE_RANGE = (0.0, 5.0)
+
+
+def read_sentence_pairs(path: str | os.PathLike[str], options: ReadOptions | None = None) -> list[SentencePair]:
+    """Sentence-embedding examples from a TSV/CSV/JSONL/Parquet file: the anchor and positive
+    columns (``--text-column``/``--pair-column``, or found by name: ``anchor``/``positive``,
+    ``sentence1``/``sentence2``, MRPC's ``#1 String``/``#2 String`` ...), an optional hard
+    negative (``negative_column``, or ``negative``/``sentence3``), and an optional label column
+    (``--label-column``, or found by name):
+
+    * a score column (``score``, ``similarity_score``; or a named label column whose values are
+      not all 0/1) makes scored pairs, trained with CoSENT; scores must lie in 0..5;
+    * a paraphrase label (``label``, ``Quality``, ``is_duplicate``; or a named column of 0/1)
+      keeps the pairs labelled 1 as positives and leaves the others out (MRPC reads so).
+
+    Raises:
+        DataFormatError: a named column is missing, no text columns are found, a text is empty,
+            or a score is not a number in 0..5.
+    """
+    options = options or ReadOptions()
+    records = read_records(path, header=options.header)
+    if not records:
+        return []
+    first = records[0]
+    anchor_column, positive_column, negative_column = _sentence_columns(first, options, path)
+    label_column = options.label_column or next(
+        (name for name in (*SCORE_COLUMNS, *PAIR_LABEL_COLUMNS) if name in first), None
+    )
+    for column in (anchor_column, positive_column, negative_column, label_column):
+        for record in records:
+            if column is not None and column not in record:
+                raise DataFormatError(f"{_where(path, record)} has no column {column!r} (columns: {_columns(record)})")
+    scored = label_column is not None and _is_score_column(label_column, records, options)
+    examples = []
+    for record in records:
+        label = record.get(label_column) if label_column is not None else None
+        if label_column is not None and not scored and _label_name(label) != "1":
+            continue  # a pair that is not a paraphrase: not a positive
+        anchor = _clean_text(record[anchor_column], path, record, anchor_column)
+        positive = _clean_text(record[positive_column], path, record, positive_column)
+        negative = _clean_text(record[negative_column], path, record, negative_column) if negative_column else None
+        score = _score(label, path, record) if scored else None
+        examples.append(SentencePair(anchor, positive, negative, score))
+    return examples
+
+
+def _sentence_columns(record: dict[str, Any], options: ReadOptions, path: Any) -> tuple[str, str, str | None]:
+    if options.text_column is not None:
+        if options.pair_column is None:
+            raise DataFormatError(f"{path}: sentence embeddings need two texts a row; name the second with --pair-column")
+        return options.text_column, options.pair_column, options.negative_column
+    for anchor, positive, negative in SENTENCE_PAIR_LAYOUTS:
+        if anchor in record and positive in record:
+            found = negative if negative is not None and negative in record else None
+            return anchor, positive, options.negative_column or found
+    raise DataFormatError(
+        f"{path}: cannot tell which columns hold the two texts (columns: {_columns(record)}); name them with "
+        "--text-column and --pair-column (and --negative-column for hard negatives)"
+    )
+
+
+def _is_score_column(column: str, records: list[dict[str, Any]], options: ReadOptions) -> bool:
+    """Whether the label column holds scores (CoSENT) rather than paraphrase labels (positives kept)."""
+    if column in SCORE_COLUMNS:
+        return True
+    if column in PAIR_LABEL_COLUMNS and options.label_column is None:
+        return False
+    return not all(_label_name(record.get(column)) in ("0", "1") for record in records)
+
+
+def _score(value: Any, path: Any, record: dict[str, Any]) -> float:
+    low, high = SCORE_RANGE
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not low <= number <= high:
+        raise DataFormatError(
+            f"{_where(path, record)}: the score {value!r} is not a number in {low:g}..{high:g}; scored pairs "
+            f"take similarities on a 0..1 or 0..5 scale"
+        )
+    return number

@@ -15,7 +15,10 @@ from ...errors import OptionError
 from ...options import check_fields, option
 from .readers import ReadOptions
 
-TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice")
+TASK_NAMES = ("text-classification", "regression", "token-classification", "question-answering", "multiple-choice",
+              "sentence-embeddings")
+#: The poolings a sentence-embedding model is trained with (the embeddings pipeline's names).
+POOLINGS = ("mean", "cls", "max")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class FinetuneSettings:
     doc_stride: int = option(128, help="Question answering: pieces shared by context windows.", at_least=1)
     max_question_length: int = option(64, cli=False, at_least=1)
     max_answer_length: int = option(30, help="Question answering: longest answer in pieces.", at_least=1)
+    pooling: Literal[POOLINGS] = option(  # type: ignore[valid-type]
+        "mean", help="Sentence embeddings: token vectors to one vector (mean, cls or max)."
+    )
+    matryoshka: str | None = option(
+        None, help="Sentence embeddings: dimensions whose prefixes are trained to work alone, e.g. 384,256,128,64."
+    )
+    scale: float = option(20.0, help="Sentence embeddings: similarity scale of the contrastive losses.")
     divergence_factor: float = option(4.0, cli=False)
     read_options: ReadOptions = option(default_factory=ReadOptions, cli=False)
     device: str = option("auto", help="cpu, cuda, cuda:N, mps or auto.")
@@ -94,6 +104,27 @@ class FinetuneSettings:
             raise OptionError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if self.divergence_factor <= 1:
             raise OptionError(f"divergence_factor must be above 1, got {self.divergence_factor}")
+        if self.scale <= 0:
+            raise OptionError(f"scale must be above 0, got {self.scale}")
+        if self.matryoshka is not None and self.task != "sentence-embeddings":
+            raise OptionError(f"matryoshka applies to the sentence-embeddings task, not {self.task}")
+        self.matryoshka_dimensions()
+
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        """The Matryoshka dimensions, largest first (empty: the whole vector only).
+
+        Raises:
+            OptionError: an entry that is not a whole number of at least 1, or one given twice.
+        """
+        if not self.matryoshka:
+            return ()
+        entries = [entry.strip() for entry in self.matryoshka.split(",") if entry.strip()]
+        if not all(entry.isdigit() and int(entry) >= 1 for entry in entries) or not entries:
+            raise OptionError(f"matryoshka must list whole numbers of at least 1 such as 384,256,128,64, got {self.matryoshka!r}")
+        sizes = [int(entry) for entry in entries]
+        if len(set(sizes)) != len(sizes):
+            raise OptionError(f"matryoshka lists a dimension twice: {self.matryoshka!r}")
+        return tuple(sorted(sizes, reverse=True))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...codecs.multiple_choice import MultipleChoiceCodec
 from ...codecs.question_answering import QuestionAnsweringCodec, decode_answers
@@ -37,7 +39,8 @@ from ...modeling import (
     AlbertForQuestionAnswering,
     AlbertForSequenceClassification,
     AlbertForTokenClassification,
-    AlbertHeadModel,
+    AlbertModel,
+    AlbertPreTrainedModel,
 )
 from ...tokenization_base import pad_batch, pad_rows
 from . import metrics as metric_functions
@@ -46,9 +49,11 @@ from .readers import (
     DataFormatError,
     QuestionExample,
     ReadOptions,
+    SentencePair,
     TaggedSentence,
     TextExample,
     read_multiple_choice,
+    read_sentence_pairs,
     read_squad,
     read_tagged_sentences,
     read_text_examples,
@@ -82,6 +87,11 @@ class EncodeOptions:
     max_answer_length: int = 30
     #: SQuAD 2.0: let "no answer" compete; None: when the examples scored include unanswerable ones.
     allow_no_answer: bool | None = None
+    #: sentence-embeddings: how token vectors become one vector, the Matryoshka dimensions
+    #: (largest first) and the similarity scale of the contrastive losses.
+    pooling: str = "mean"
+    matryoshka_dimensions: tuple[int, ...] = field(default=())
+    scale: float = 20.0
 
 
 # -- label maps -------------------------------------------------------------------------------------
@@ -156,14 +166,48 @@ class Task:
     """What the training loop and the evaluation need to know about one task."""
 
     name: ClassVar[str]
-    model_class: ClassVar[type[AlbertHeadModel]]
+    model_class: ClassVar[type[AlbertPreTrainedModel]]
     #: Metric used to pick the best checkpoint unless another is chosen.
     default_metric: ClassVar[str]
     #: Metrics where lower is better (every other one: higher is better).
     lower_is_better: ClassVar[tuple[str, ...]] = ("loss", "mse")
+    #: Evaluate the dev set before the first step too (logged as step 0): a baseline to beat.
+    evaluates_before_training: ClassVar[bool] = False
+    #: The loss of a row depends on the other rows of its batch (in-batch negatives).
+    in_batch_negatives: ClassVar[bool] = False
+    #: Save the last model to ``out/final`` too (beside the best on the dev set, ``out/best``).
+    saves_final: ClassVar[bool] = False
 
     def read(self, path: str | os.PathLike, options: ReadOptions) -> list[Any]:
         raise NotImplementedError
+
+    def default_metric_for(self, examples: Sequence[Any]) -> str:
+        """The metric that picks the best model when the dev set is ``examples``."""
+        return self.default_metric
+
+    def objective(self, model: AlbertPreTrainedModel, options: EncodeOptions, distributed: bool) -> nn.Module | None:
+        """What training minimises, called as ``objective(**batch)`` -> ``{"loss": ...}``; None:
+        the loss the model's head computes from the labels."""
+        return None
+
+    def prediction_model(self, model: AlbertPreTrainedModel, options: EncodeOptions) -> nn.Module:
+        """The module evaluation runs over collated features (its output has ``loss``)."""
+        return model
+
+    def complete_folder(self, folder: Path, model: AlbertPreTrainedModel, options: EncodeOptions) -> None:
+        """Write what the task adds to a saved model folder (beside ``save_pretrained``'s files)."""
+
+    def folder_options(self, model_dir: str | os.PathLike) -> dict[str, Any]:
+        """:class:`EncodeOptions` fields a saved model folder sets for evaluating it."""
+        return {}
+
+    def model_source(self, model: str | os.PathLike) -> str | os.PathLike:
+        """Where the model's config, weights and tokenizer are (the folder or name itself)."""
+        return model
+
+    def load_model(self, source: str | os.PathLike, device: torch.device, **keywords: Any) -> AlbertPreTrainedModel:
+        """The model to train or score: ``model_class.from_pretrained(source, **keywords)`` on ``device``."""
+        return self.model_class.from_pretrained(source, device=device, **keywords)
 
     def label_list(self, examples: Sequence[Any]) -> list[str] | None:
         """The labels of a training set, or None for tasks without a label map."""
@@ -530,9 +574,141 @@ class MultipleChoiceTask(Task):
         return ("accuracy", "loss")
 
 
+class SentenceEmbeddingsTask(Task):
+    """Contrastive training of sentence vectors (:mod:`.contrastive`): pairs with in-batch
+    negatives (and optional hard negatives), or scored pairs (CoSENT); the encoder alone is
+    trained and saved, with the sentence-transformers files (:mod:`albert.sentence_folder`).
+
+    A feature holds an example's texts as rows (anchor, positive, optional negative), each
+    ``[CLS] text [SEP]`` cut to ``max_length``; the score, when given, is its label. Evaluation:
+    retrieval of each anchor's positive among all positives of the dev set (``recall@1``,
+    ``recall@10``, ``mrr@10``) or Spearman on scored pairs, per Matryoshka dimension too
+    (``mrr@10@128`` ...).
+    """
+
+    name = "sentence-embeddings"
+    model_class = AlbertModel
+    default_metric = "mrr@10"
+    evaluates_before_training = True
+    in_batch_negatives = True
+    saves_final = True
+
+    def read(self, path: str | os.PathLike, options: ReadOptions) -> list[SentencePair]:
+        return read_sentence_pairs(path, options)
+
+    def default_metric_for(self, examples: Sequence[SentencePair]) -> str:
+        return "spearman" if examples and examples[0].score is not None else "mrr@10"
+
+    def check_labels(self, examples: Sequence[SentencePair], label2id: dict[str, int] | None, source: str) -> None:
+        if len(examples) < 2:
+            raise DataFormatError(f"{source} holds {len(examples)} pair(s); contrastive training and retrieval need two or more")
+
+    def objective(self, model: AlbertPreTrainedModel, options: EncodeOptions, distributed: bool) -> nn.Module:
+        from .contrastive import ContrastiveObjective, SentenceEncoder
+
+        self.sentence_config(options).check_hidden_size(model.config.hidden_size)
+        if getattr(model, "pooler", None) is not None:
+            model.pooler.requires_grad_(False)  # not part of a sentence vector: neither trained nor all-reduced
+        dimensions: list[int | None] = [*options.matryoshka_dimensions] or [None]
+        return ContrastiveObjective(SentenceEncoder(model, options.pooling), dimensions, options.scale, distributed)
+
+    def prediction_model(self, model: AlbertPreTrainedModel, options: EncodeOptions) -> nn.Module:
+        from .contrastive import SentenceEncoder
+
+        return SentenceEncoder(model, options.pooling)
+
+    @staticmethod
+    def sentence_config(options: EncodeOptions) -> Any:
+        """The :class:`~albert.sentence_folder.SentenceEmbeddingConfig` a model trained with ``options`` is saved with."""
+        from ...sentence_folder import SentenceEmbeddingConfig
+
+        return SentenceEmbeddingConfig(pooling=options.pooling, normalize=True, max_length=options.max_length,
+                                       matryoshka_dimensions=options.matryoshka_dimensions)
+
+    def complete_folder(self, folder: Path, model: AlbertPreTrainedModel, options: EncodeOptions) -> None:
+        from ...sentence_folder import write_sentence_config
+
+        write_sentence_config(folder, self.sentence_config(options), model.config.hidden_size)
+
+    def load_model(self, source: str | os.PathLike, device: torch.device, **keywords: Any) -> AlbertPreTrainedModel:
+        """The encoder of whichever model ``source`` holds (the embeddings pipeline's
+        :func:`~albert.pipelines.embeddings.load_encoder`: a head's checkpoint keeps its encoder,
+        without a pooler it never had); ``keywords`` (head options) do not apply."""
+        from ...pipelines.embeddings import load_encoder
+
+        return load_encoder(source).to(device)
+
+    def model_source(self, model: str | os.PathLike) -> str | os.PathLike:
+        """A sentence-transformers folder's Transformer module (the folder, or its 0_Transformer/)."""
+        from ...sentence_folder import read_sentence_folder
+
+        found = read_sentence_folder(model) if Path(model).is_dir() else None
+        return found.transformer if found is not None else model
+
+    def folder_options(self, model_dir: str | os.PathLike) -> dict[str, Any]:
+        from ...sentence_folder import read_sentence_config
+
+        config = read_sentence_config(model_dir) if Path(model_dir).is_dir() else None
+        if config is None:
+            return {}
+        found: dict[str, Any] = {"pooling": config.pooling, "matryoshka_dimensions": config.matryoshka_dimensions}
+        if config.max_length is not None:
+            found["max_length"] = config.max_length
+        return found
+
+    def encode(self, examples: Sequence[SentencePair], tokenizer: Any, label2id: dict[str, int] | None,
+               options: EncodeOptions) -> list[Feature]:
+        if not examples:
+            return []
+        roles = 3 if examples[0].negative is not None else 2
+        texts = [text for example in examples
+                 for text in (example.anchor, example.positive, example.negative)[:roles]]  # fmt: skip
+        encoded = TextClassificationCodec(tokenizer, options.max_length).encode([text or "" for text in texts])
+        features = []
+        for index, example in enumerate(examples):
+            rows = [encoding.features[0] for encoding in encoded[index * roles:(index + 1) * roles]]
+            feature: Feature = {"input_ids": [row["input_ids"] for row in rows],
+                                "token_type_ids": [row["token_type_ids"] for row in rows], "example": index}
+            if example.score is not None:
+                feature["labels"] = float(example.score)
+            features.append(feature)
+        return features
+
+    def read_outputs(self, output: Any) -> dict[str, torch.Tensor]:
+        return {"embeddings": output.embeddings}
+
+    def score(self, examples: Sequence[SentencePair], features: Sequence[Feature], outputs: Sequence[dict[str, np.ndarray]],
+              id2label: dict[int, str] | None, options: EncodeOptions) -> tuple[dict[str, float], list[Any]]:
+        from ...pipelines.embeddings import truncate_and_normalize
+
+        embeddings = torch.from_numpy(np.stack([output["embeddings"] for output in outputs]))  # (N, R, H)
+        scored = examples[0].score is not None
+        scores: dict[str, float] = {}
+        predictions: list[Any] = []
+        for dimension in (None, *options.matryoshka_dimensions):
+            vectors = truncate_and_normalize(embeddings, dimension, normalize=True)
+            anchors, positives = vectors[:, 0], vectors[:, 1]
+            suffix = "" if dimension is None else f"@{dimension}"
+            if scored:
+                cosines = (anchors * positives).sum(dim=-1).tolist()
+                found = {"spearman": metric_functions.spearman(cosines, [float(example.score or 0) for example in examples])}
+            else:
+                similarities = (anchors @ positives.T).numpy()
+                found = metric_functions.retrieval_scores(similarities)
+                cosines = np.diagonal(similarities).tolist()
+            scores.update({f"{name}{suffix}": value for name, value in found.items()})
+            if dimension is None:
+                predictions = [{"cosine": cosine} for cosine in cosines]
+        return scores, predictions
+
+    def metric_names(self, label_list: list[str] | None) -> tuple[str, ...]:
+        return ("mrr@10", "recall@1", "recall@10", "spearman")
+
+
 TASKS: dict[str, type[Task]] = {
     task.name: task
-    for task in (TextClassificationTask, RegressionTask, TokenClassificationTask, QuestionAnsweringTask, MultipleChoiceTask)
+    for task in (TextClassificationTask, RegressionTask, TokenClassificationTask, QuestionAnsweringTask, MultipleChoiceTask,
+                 SentenceEmbeddingsTask)
 }
 
 

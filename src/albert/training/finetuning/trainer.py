@@ -27,7 +27,8 @@ model, optimizer, scheduler, random generators and the early-stopping state.
 Run layout (``out/``): ``run.json``, ``checkpoints/step-*.pt``, ``metrics.jsonl`` (train and dev
 records), ``curves.png``, ``metrics.json`` (the summary) and ``best/``: the best model with its
 tokenizer, ``finetune.json`` and ``eval_results.json``, which ``albert.pipeline(task, model=...)``,
-``albert evaluate`` and transformers load.
+``albert evaluate`` and transformers load; for sentence embeddings also ``final/``, the last model
+(both with the sentence-transformers files).
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ from .settings import FinetuneSettings
 from .tasks import EncodeOptions, Feature, Task, collate, get_task
 
 if TYPE_CHECKING:
-    from ...modeling import AlbertHeadModel, AlbertPreTrainedModel
+    from ...modeling import AlbertPreTrainedModel
 
 BEST_MODEL_DIR = "best"
+#: The last model, beside the best, for tasks that keep it (:attr:`Task.saves_final`).
+FINAL_MODEL_DIR = "final"
 SUMMARY_NAME = "metrics.json"
 #: curves.png is redrawn at a checkpoint at most this often, and at the end.
 CURVES_EVERY_SECONDS = 300
@@ -96,7 +99,7 @@ def default_learning_rate(hidden_size: int) -> float:
 
 # -- optimizer --------------------------------------------------------------------------------------
 
-_GROUP_PARAMETER = re.compile(r"^albert\.encoder\.albert_layer_groups\.(\d+)\.")
+_GROUP_PARAMETER = re.compile(r"^(?:albert\.)?encoder\.albert_layer_groups\.(\d+)\.")
 
 
 def layer_depth(name: str, num_hidden_groups: int) -> int:
@@ -105,9 +108,9 @@ def layer_depth(name: str, num_hidden_groups: int) -> int:
 
     ALBERT shares its layers (paper section 3.1), so depth counts the shared groups, not the
     computed layers: with one group, layer-wise decay gives head, encoder and embeddings three
-    rates.
+    rates. A bare encoder's names (sentence embeddings) lack the ``albert.`` prefix.
     """
-    if name.startswith(("albert.embeddings.", "albert.encoder.embedding_hidden_mapping_in.")):
+    if name.removeprefix("albert.").startswith(("embeddings.", "encoder.embedding_hidden_mapping_in.")):
         return num_hidden_groups + 1
     match = _GROUP_PARAMETER.match(name)
     if match:
@@ -259,9 +262,15 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     eval_every = settings.eval_every or steps_per_epoch
     schedule = Schedule(total_steps, settings.log_every, settings.checkpoint_every or eval_every,
                         eval_every if data.dev_features is not None else None)
+    objective = task.objective(network, options, distributed.enabled) or HeadLoss(network)
+    if task.in_batch_negatives and distributed.enabled and settings.accumulation_steps > 1:
+        raise OptionError(
+            f"the {task.name} task draws its negatives from the batch: with several processes it needs "
+            f"--accumulation-steps 1 (got {settings.accumulation_steps}); raise --batch-size or the processes instead"
+        )
     optimizer = build_finetune_optimizer(network, settings, learning_rate)
     distributed.start(device)
-    trainer = Trainer(network, HeadLoss(network), optimizer, warmup_linear_decay(optimizer, warmup_steps, total_steps),
+    trainer = Trainer(network, objective, optimizer, warmup_linear_decay(optimizer, warmup_steps, total_steps),
                       device=device, bf16=settings.bf16, max_grad_norm=settings.max_grad_norm,
                       distributed=distributed if distributed.enabled else None)
 
@@ -294,6 +303,8 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     )
     hooks = _FinetuningHooks(trainer, task, tokenizer, settings, options, data, files, manager, reporter,
                              settings_record, steps_per_epoch, state)
+    if start_step == 0 and task.evaluates_before_training and data.dev_features is not None:
+        hooks.evaluate(0)  # the model as it came: the baseline the run is measured against
     started = time.perf_counter()
     batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step, distributed)
     done = trainer.fit(batches, start_step, schedule, hooks, reporter, "fine-tuning")
@@ -328,7 +339,8 @@ def _read_data(task: Task, model: str | os.PathLike, train_file: str | os.PathLi
         if not dev_examples:
             raise InputError(f"{dev_file} holds no examples to evaluate")
     label_list = _label_list(task, train_examples, model)
-    data = _Data(train_examples, dev_examples, label_list, settings.metric or task.default_metric)
+    data = _Data(train_examples, dev_examples, label_list,
+                 settings.metric or task.default_metric_for(dev_examples or train_examples))
     task.check_labels(train_examples, data.label2id, str(train_file))
     if dev_examples is not None:
         task.check_labels(dev_examples, data.label2id, str(dev_file))  # before any model is loaded
@@ -341,7 +353,7 @@ def _read_data(task: Task, model: str | os.PathLike, train_file: str | os.PathLi
 
 
 def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings, label_list: list[str] | None,
-                distributed: Distributed) -> tuple[AlbertHeadModel, Any, torch.device]:
+                distributed: Distributed) -> tuple[AlbertPreTrainedModel, Any, torch.device]:
     """The model with the task's head (a new head seeded by ``settings.seed``: the same on every
     process), its tokenizer and device (with several processes on GPUs, the process's own)."""
     from ...devices import resolve_device
@@ -351,10 +363,10 @@ def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings
     device = resolve_device(settings.device)
     if device.type == "cuda" and distributed.enabled and device.index is None:
         device = torch.device("cuda", distributed.local_rank)
-    tokenizer = AlbertTokenizer.from_pretrained(model)
+    source = task.model_source(model)
+    tokenizer = AlbertTokenizer.from_pretrained(source)
     torch.manual_seed(settings.seed)  # the new head's initialisation
-    network = task.model_class.from_pretrained(model, device=device, ignore_mismatched_sizes=True,
-                                               **task.model_overrides(label_list))
+    network = task.load_model(source, device, ignore_mismatched_sizes=True, **task.model_overrides(label_list))
     network.config.extra["finetuning_task"] = task.name
     check_tokenizer_fits(tokenizer, network.config.vocab_size, str(model))
     check_max_length(settings.max_length, network.config.max_position_embeddings)
@@ -367,7 +379,8 @@ def _encode(task: Task, tokenizer: Any, data: _Data, settings: FinetuneSettings)
     """Encode the examples into ``data``'s features; returns the options they were encoded with."""
     options = EncodeOptions(max_length=settings.max_length, doc_stride=settings.doc_stride,
                             max_question_length=settings.max_question_length,
-                            max_answer_length=settings.max_answer_length)
+                            max_answer_length=settings.max_answer_length, pooling=settings.pooling,
+                            matryoshka_dimensions=settings.matryoshka_dimensions(), scale=settings.scale)
     data.train_features = task.encode(data.train_examples, tokenizer, data.label2id, options)
     if data.dev_examples is not None:
         data.dev_features = task.encode(data.dev_examples, tokenizer, data.label2id, options)
@@ -391,7 +404,8 @@ def _step_batches(features: list[Feature], settings: FinetuneSettings, pad_token
     is split into equal parts by rank, and each micro-batch weighs ``rows / batch rows x world
     size``: DDP averages the processes' gradients, so the update is one process's on the whole
     batch. A process whose part is empty (a last batch with fewer rows than processes) runs one
-    row with weight 0, so that it still joins the gradient all-reduce.
+    row with weight 0, so that it still joins the gradient all-reduce; its micro-batch carries
+    ``placeholder_row``, for objectives that gather rows across processes to leave it out.
     """
     distributed = distributed or Distributed()
     for step in itertools.count(start_step):
@@ -400,7 +414,10 @@ def _step_batches(features: list[Feature], settings: FinetuneSettings, pad_token
         if not len(mine):
             mine, share = indices[:1], 0
         parts = [part for part in np.array_split(mine, settings.accumulation_steps) if len(part)]
-        yield StepBatch([collate([features[index] for index in part], pad_token_id) for part in parts],
+        micro_batches = [collate([features[index] for index in part], pad_token_id) for part in parts]
+        if not share:
+            micro_batches = [{**batch, "placeholder_row": torch.ones(())} for batch in micro_batches]
+        yield StepBatch(micro_batches,
                         weights=[len(part) * share / len(indices) for part in parts],
                         examples=len(mine) if share else 0)
 
@@ -413,6 +430,7 @@ class HeadLoss(nn.Module):
         self.model = model
 
     def forward(self, **batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch.pop("placeholder_row", None)  # its weight of 0 leaves it out of the update
         return {"loss": self.model(**batch).loss}
 
 
@@ -437,7 +455,7 @@ class _FinetuningHooks:
     """Fine-tuning's side of the trainer's loop: the loss window and the divergence guard, dev
     evaluation with early stopping and the best model, and checkpoints with that state."""
 
-    trainer: Trainer[AlbertHeadModel]
+    trainer: Trainer[AlbertPreTrainedModel]
     task: Task
     tokenizer: Any
     settings: FinetuneSettings
@@ -530,8 +548,8 @@ class _FinetuningHooks:
             self.reporter.say(f"stopping early at step {step}: {metric} has not improved for "
                               f"{state.evals_without_improvement} evaluations")
 
-    def save_best(self, metrics: dict[str, float] | None, step: int) -> Path:
-        """Save the model, its tokenizer and how it was trained to ``out/best``."""
+    def save_best(self, metrics: dict[str, float] | None, step: int, name: str = BEST_MODEL_DIR) -> Path:
+        """Save the model, its tokenizer and how it was trained to ``out/best`` (or ``out/<name>``)."""
         settings = self.settings
         info = {
             "task": self.task.name, "step": step, "metric": self.data.metric, "max_length": settings.max_length,
@@ -540,9 +558,10 @@ class _FinetuningHooks:
             "read_options": dataclasses.asdict(settings.read_options),
             "source_model": self.settings_record["model"],
         }
-        best = self.files.run_dir / BEST_MODEL_DIR
+        best = self.files.run_dir / name
         with atomic_folder(best) as folder:  # the model, how it was trained and its scores: all or nothing
             self.trainer.model.save_pretrained(folder, tokenizer=self.tokenizer)
+            self.task.complete_folder(folder, self.trainer.model, self.options)
             write_json(folder / FINETUNE_INFO_NAME, info)
             if metrics is not None:
                 write_json(folder / "eval_results.json", {"step": step, **metrics})
@@ -570,6 +589,10 @@ def _finish(hooks: _FinetuningHooks, steps: int, total_steps: int, seconds: floa
         if hooks.distributed.is_main:
             hooks.save_best(None, steps)
         state.best_step = steps
+    if hooks.task.saves_final and hooks.distributed.is_main:
+        last = state.history[-1] if state.history and state.history[-1]["step"] == steps else None
+        hooks.save_best({k: v for k, v in last.items() if k not in ("step", "epoch", "split")} if last else None,
+                        steps, FINAL_MODEL_DIR)
     summary = {
         "task": hooks.task.name,
         "model": hooks.settings_record["model"],

@@ -1,0 +1,196 @@
+"""Sentence embeddings worth searching with: the shipped model before and after contrastive
+fine-tuning (``albert finetune --task sentence-embeddings``), on retrieval over held-out pairs.
+
+Data: MRPC's training file (``../shared/data/mrpc/msr_paraphrase_train.txt``), its positive pairs
+(Quality 1: 2,753 pairs), shuffled with ``--seed``; the first ``--held-out`` (500) are the
+retrieval split, never trained on; training uses the next ``--examples`` (1,000 by default, to keep
+the run near 15 minutes on 2 busy cores; ``--examples 0`` takes all 2,253). Optionally
+``--wordnet N`` adds N generated pairs, the two halves of a WordNet gloss (its definition and its
+first quoted example, ``corpus/wordnet_glosses.txt.xz``), to the training pairs only.
+
+Retrieval: each held-out anchor (``#1 String``) against all held-out positives (``#2 String``):
+recall@1, recall@10 and MRR@10 (:func:`albert.training.finetuning.metrics.retrieval_scores`, ties
+counted against the query), for
+
+  (a) TF-IDF (scikit-learn's ``TfidfVectorizer``, sublinear tf, fitted on the held-out texts:
+      a transductive baseline, favourable to it), cosine similarity;
+  (b) the shipped model untrained: mean pooling, normalised (the run's step-0 evaluation);
+  (c) the same model after one epoch of contrastive training (symmetric multiple-negatives ranking
+      loss with in-batch negatives, scale 20, mean pooling, Matryoshka over ``--matryoshka``).
+
+Per Matryoshka dimension: MRR@10 of each prefix before and after, and the 128-dimension prefix's
+MRR@10 as a fraction of the full vector's (target >= 0.95). Targets: (c) beats (b) and (a) on
+recall@1 and MRR@10; the note says by how much. Training time: the loop's seconds (the run's
+``metrics.json``) and pairs/s.
+
+    python bench/sentence_embeddings.py                 # the committed figures (~12 min on 2 busy cores)
+    python bench/sentence_embeddings.py --examples 0    # all 2,253 training pairs (~25 min there)
+
+Writes ``bench/results/sentence_embeddings-<device>.json`` and ``.png``; ``--name`` to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import random
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+TARGET_MATRYOSHKA_FRACTION = 0.95
+METRICS = ("recall@1", "recall@10", "mrr@10")
+
+
+# -- data ---------------------------------------------------------------------------------------------
+
+def mrpc_pairs(path: Path, seed: int) -> list[tuple[str, str]]:
+    """MRPC's positive pairs (read as ``albert finetune`` reads the file), a seeded shuffle."""
+    from albert.training.finetuning.readers import read_sentence_pairs
+
+    pairs = [(pair.anchor, pair.positive) for pair in read_sentence_pairs(path)]
+    random.Random(seed).shuffle(pairs)
+    return pairs
+
+
+_EXAMPLE = re.compile(r'"([^"]{12,})"')
+
+
+def wordnet_pairs(count: int, seed: int) -> list[tuple[str, str]]:
+    """``count`` generated pairs: a WordNet gloss's definition and its first quoted example."""
+    pairs = []
+    with lzma.open(common.SHARED_DATA / "corpus" / "wordnet_glosses.txt.xz", "rt", encoding="utf-8") as file:
+        for line in file:
+            definition, _, rest = line.partition(";")
+            example = _EXAMPLE.search(rest)
+            if example and len(definition.split()) >= 3:
+                pairs.append((definition.strip(), example.group(1).strip()))
+    random.Random(seed).shuffle(pairs)
+    return pairs[:count]
+
+
+def write_pairs(pairs: list[tuple[str, str]], path: Path) -> Path:
+    path.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs), encoding="utf-8")
+    return path
+
+
+# -- baselines and the run ---------------------------------------------------------------------------
+
+def tfidf_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from albert.training.finetuning.metrics import retrieval_scores
+
+    anchors, positives = [a for a, _ in pairs], [p for _, p in pairs]
+    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + positives)
+    similarities = (vectorizer.transform(anchors) @ vectorizer.transform(positives).T).toarray()  # rows are unit length
+    return retrieval_scores(similarities)
+
+
+def train(model: str, train_file: Path, dev_file: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One ``finetune`` run; its summary and dev records (step 0: the untrained model)."""
+    from albert.training.finetuning.trainer import FinetuneSettings, finetune
+
+    settings = FinetuneSettings(
+        task="sentence-embeddings", epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
+        learning_rate=args.lr, seed=args.seed, pooling="mean", matryoshka=args.matryoshka, threads=args.threads,
+        device=args.device, eval_batch_size=64, log_every=10, progress=not args.quiet,
+    )
+    result = finetune(model, train_file, dev_file, out, settings)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    dev = [record for record in records if record.get("split") == "dev"]
+    return {"summary": result.summary, "before": dev[0], "after": dev[-1], "best_step": result.best_step}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common.common_arguments(parser)
+    parser.add_argument("--model", default="albert-small-en", help="the model to train (default: the shipped one)")
+    parser.add_argument("--held-out", type=int, default=500, help="positive pairs kept for retrieval")
+    parser.add_argument("--examples", type=int, default=1000, help="training pairs at most (0: all the rest)")
+    parser.add_argument("--wordnet", type=int, default=0, help="generated WordNet (definition, example) pairs to add")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: by model width)")
+    parser.add_argument("--matryoshka", default="384,256,128,64")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--out", type=Path, default=None, help="keep the run folder here (default: a temporary one)")
+    args = parser.parse_args()
+    common.apply_threads(args.threads)
+    device = common.resolve_bench_device(args.device)
+    mrpc = common.SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt"
+    if not mrpc.exists():
+        sys.exit(f"MRPC is not at {mrpc}")
+
+    pairs = mrpc_pairs(mrpc, args.seed)
+    held_out, training = pairs[:args.held_out], pairs[args.held_out:]
+    if args.examples:
+        training = training[:args.examples]
+    generated = wordnet_pairs(args.wordnet, args.seed) if args.wordnet else []
+    training = training + generated
+    random.Random(args.seed + 1).shuffle(training)
+    environment = common.environment(device)
+
+    tfidf = tfidf_scores(held_out)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        train_file, dev_file = write_pairs(training, folder / "train.jsonl"), write_pairs(held_out, folder / "dev.jsonl")
+        out = args.out or folder / "run"
+        run = train(args.model, train_file, dev_file, out, args)
+    before, after, summary = run["before"], run["after"], run["summary"]
+    dimensions = [int(size) for size in args.matryoshka.split(",")] if args.matryoshka else []
+    matryoshka = {
+        str(size): {"before_mrr@10": before[f"mrr@10@{size}"], "after_mrr@10": after[f"mrr@10@{size}"],
+                    "fraction_of_full_after": after[f"mrr@10@{size}"] / after["mrr@10"]}
+        for size in dimensions
+    }
+    table = {"TF-IDF": tfidf, "untrained (mean pooling)": {m: before[m] for m in METRICS},
+             "trained": {m: after[m] for m in METRICS}}
+    beats = {f"{m} trained - {other}": after[m] - table[other][m]
+             for other in ("TF-IDF", "untrained (mean pooling)") for m in ("recall@1", "mrr@10")}
+    fraction_128 = matryoshka.get("128", {}).get("fraction_of_full_after")
+    payload = {
+        "benchmark": "sentence_embeddings",
+        "environment": environment,
+        "model": args.model,
+        "data": {
+            "source": "mrpc/msr_paraphrase_train.txt, positive pairs (Quality 1), shuffled with --seed",
+            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": len(generated),
+            "held_out_split": f"the first {len(held_out)} positive pairs after the seeded shuffle (seed {args.seed})",
+        },
+        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
+                     "learning_rate": summary["settings"]["learning_rate"], "matryoshka": args.matryoshka,
+                     "loss": "symmetric multiple-negatives ranking, in-batch negatives, scale 20", "pooling": "mean"},
+        "retrieval": table,
+        "margins": beats,
+        "matryoshka": matryoshka,
+        "target_matryoshka_128_fraction": TARGET_MATRYOSHKA_FRACTION,
+        "matryoshka_128_meets_target": fraction_128 is not None and fraction_128 >= TARGET_MATRYOSHKA_FRACTION,
+        "trained_beats_both": all(value > 0 for value in beats.values()),
+        "training": {"seconds": summary["seconds"], "steps": summary["steps"],
+                     "pairs_per_second": len(training) * args.epochs / summary["seconds"],
+                     "best_step": run["best_step"]},
+        "load_average_at_end": list(os.getloadavg()),
+    }
+    name = args.name or f"sentence_embeddings-{common.device_tag(device)}"
+    common.write_results(name, payload)
+    groups = {metric: {label: values[metric] for label, values in table.items()} for metric in METRICS}
+    groups.update({f"MRR@10 @{size}": {"untrained (mean pooling)": values["before_mrr@10"],
+                                       "trained": values["after_mrr@10"]} for size, values in matryoshka.items()})
+    common.bar_chart(
+        name, f"{args.model}: retrieval over {len(held_out)} held-out MRPC pairs ({environment['device'][:48]})", groups,
+        "score", note=f"{len(training)} training pairs, {args.epochs} epoch(s), {summary['seconds']:.0f} s of training",
+    )
+    print(json.dumps({"retrieval": table, "matryoshka": matryoshka, "training": payload["training"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
