@@ -334,10 +334,10 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path, make_tiny_
 
 
 def test_the_trained_folder_gives_sentence_transformers_the_vectors_it_was_scored_with(tmp_path, data, make_tiny_model):
-    import os
+    from test_sentence_export import (
+        sentence_transformers,  # imported as the export tests import it (or skipped)
+    )
 
-    os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import a Keras it cannot use
-    sentence_transformers = pytest.importorskip("sentence_transformers")
     from albert.modeling import AlbertModel
     from albert.tokenizer import AlbertTokenizer
     from albert.training.finetuning.contrastive import SentenceEncoder
