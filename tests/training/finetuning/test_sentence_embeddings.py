@@ -334,10 +334,10 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path, make_tiny_
 
 
 def test_the_trained_folder_gives_sentence_transformers_the_vectors_it_was_scored_with(tmp_path, data, make_tiny_model):
-    import os
+    from test_sentence_export import (
+        sentence_transformers,  # imported as the export tests import it (or skipped)
+    )
 
-    os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import a Keras it cannot use
-    sentence_transformers = pytest.importorskip("sentence_transformers")
     from albert.modeling import AlbertModel
     from albert.tokenizer import AlbertTokenizer
     from albert.training.finetuning.contrastive import SentenceEncoder
@@ -356,3 +356,20 @@ def test_the_trained_folder_gives_sentence_transformers_the_vectors_it_was_score
     with torch.no_grad():
         ours = F.normalize(encoder(**collate(features, 0)).embeddings[:, 0], dim=-1).numpy()
     assert np.abs(ours - theirs).max() <= 1e-5
+
+
+def test_a_run_checkpointed_before_the_sentence_settings_existed_still_resumes(tmp_path, data, make_tiny_model):
+    from albert.training.checkpoints import CheckpointManager
+
+    chosen = settings(task="text-classification", batch_size=8, checkpoint_every=2, epochs=1)
+    train = write_jsonl(tmp_path / "train.jsonl", [{"sentence": f"city {w}", "label": w[0] < "m"} for w in WORDS * 2])
+    model = make_tiny_model()
+    finetune(model, train, None, tmp_path / "run", chosen)
+    manager = CheckpointManager(tmp_path / "run")
+    path = manager.latest()
+    saved = manager.load(path)
+    for name in ("pooling", "matryoshka", "scale"):  # as a checkpoint of an earlier version holds them
+        del saved["settings"][name]
+    del saved["settings"]["read_options"]["negative_column"]
+    manager.save(int(saved["step"]), saved)
+    finetune(model, train, None, tmp_path / "run", chosen, resume=True)  # no "settings differ"

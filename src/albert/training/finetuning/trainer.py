@@ -281,7 +281,7 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     state, start_step = _Progress(), 0
     if checkpoint_path is not None:
         saved = manager.load(checkpoint_path, map_location=trainer.device)
-        check_resumable(checkpoint_path, saved["settings"], settings_record, _RUNTIME_SETTINGS)
+        check_resumable(checkpoint_path, _with_later_defaults(saved["settings"]), settings_record, _RUNTIME_SETTINGS)
         trainer.load_state_dict(saved)
         state, start_step = _Progress(**json.loads(saved["progress"])), int(saved["step"])
         reporter.say(f"resuming from {checkpoint_path.name} (step {start_step} of {total_steps})")
@@ -309,6 +309,19 @@ def _finetune(task: Task, model: str | os.PathLike, train_file: str | os.PathLik
     batches = _step_batches(data.train_features, settings, _pad_token_id(tokenizer), start_step, distributed)
     done = trainer.fit(batches, start_step, schedule, hooks, reporter, "fine-tuning")
     return _finish(hooks, done, total_steps, time.perf_counter() - started)
+
+
+def _with_later_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's settings with the defaults of settings added since it was written (the
+    sentence-embedding ones), so that a run started before them resumes."""
+    from .readers import ReadOptions
+
+    added = {item.name: item.default for item in dataclasses.fields(FinetuneSettings)
+             if item.default is not dataclasses.MISSING and item.name not in saved}
+    saved = {**added, **saved}
+    if isinstance(saved.get("read_options"), dict):
+        saved["read_options"] = {**dataclasses.asdict(ReadOptions()), **saved["read_options"]}
+    return saved
 
 
 @dataclass
