@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from albert.flops import encoder_flops_per_token, mean_attended_length  # noqa: F401  (the one FLOP count)
+
 BENCH = Path(__file__).resolve().parent
 #: Where results go; ALBERT_BENCH_RESULTS points elsewhere (the smoke tests write to a temporary folder).
 RESULTS = Path(os.environ.get("ALBERT_BENCH_RESULTS", BENCH / "results"))
@@ -349,16 +351,6 @@ def print_profile(label: str, profile: dict[str, Any], rows: int = 6) -> None:
 
 def summary(seconds: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(seconds), "min_s": min(seconds), "runs": len(seconds)}
-
-
-def encoder_flops_per_token(config: Any, mean_attended_length: float) -> float:
-    """Forward FLOPs per real token of the encoder (multiply-add = 2 FLOPs): E -> H projection,
-    then per layer QKV + output projections, feed-forward and attention over the token's own
-    sequence. Embedding look-ups and heads are left out."""
-    hidden, inner = config.hidden_size, config.intermediate_size
-    layers = config.num_hidden_layers * config.inner_group_num
-    per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inner) + 2 * 2 * mean_attended_length * hidden
-    return 2 * config.embedding_size * hidden + layers * per_layer
 
 
 def peak_memory_gb(device: torch.device) -> float | None:

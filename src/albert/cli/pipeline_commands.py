@@ -44,11 +44,25 @@ Device = Annotated[
 Dtype = Annotated[str | None, typer.Option("--dtype", help="float32 (default), bfloat16, float16 or auto.")]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Model inputs run at once.")]
 UseOnnx = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--onnx",
-        help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra).",
+        "--onnx/--no-onnx",
+        help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra). "
+        "Default: single texts there when the extra is installed, batches in torch.",
+        show_default=False,
     ),
+]
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="exact (default), fast (bfloat16 where the hardware multiplies it natively) or int8 (dynamic "
+        "quantisation, CPU); reduced precision costs accuracy (docs/speed.md).",
+    ),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="torch threads (default: the physical cores this process may use)."),
 ]
 AllowUntrainedHead = Annotated[
     bool,
@@ -80,10 +94,14 @@ Texts = Annotated[
 
 
 def _pipeline(
-    task: str, model: str | None, device: str | None, dtype: str | None, batch_size: int, **options: Any
+    task: str, model: str | None, device: str | None, dtype: str | None, batch_size: int,
+    threads: int | None = None, **options: Any,
 ):
     _check_model(model)
     from ..pipelines import pipeline
+    from ..threads import use_threads
+
+    use_threads(threads, f"albert {task}")
 
     return pipeline(task, model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
 
@@ -127,7 +145,9 @@ def fill_mask(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
@@ -138,7 +158,8 @@ def fill_mask(
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
     unmasker = _pipeline(
-        "fill-mask", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+        "fill-mask", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision,
+        allow_untrained_head=allow_untrained_head,
     )
     results = unmasker(inputs, top_k=top_k, targets=target or None)
     records = []
@@ -177,7 +198,9 @@ def embed(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     input_file: InputFile = None,
     column: Column = None,
     as_json: AsJson = False,
@@ -207,12 +230,12 @@ def embed(
         _embed_on_spark(
             spark, str(input_file), str(output), column or "text", level=level, wordPooling=word_pooling,
             sentencePooling=sentence_pooling, layer=layer, splitSentences=split_sentences, batchSize=batch_size,
-            **{name: value for name, value in (("model", model), ("device", device), ("dtype", dtype)) if value},
+            **{name: value for name, value in (("model", model), ("device", device), ("dtype", dtype), ("precision", precision)) if value},
         )  # fmt: skip
         return
     inputs = read_texts(texts, input_file, column)
     check_output(output)
-    embedder = _pipeline("embeddings", model, device, dtype, batch_size, onnx=onnx)
+    embedder = _pipeline("embeddings", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision)
     records = embedder(
         inputs, level=level, word_pooling=word_pooling, sentence_pooling=sentence_pooling, layer=layer,
         mean_last=mean_last, split_sentences=split_sentences, stride=stride, output="records",
@@ -276,7 +299,9 @@ def classify(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
@@ -297,7 +322,8 @@ def classify(
         shown = inputs
     check_output(output, (".jsonl", ".parquet"))
     classifier = _pipeline(
-        "text-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+        "text-classification", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision,
+        allow_untrained_head=allow_untrained_head,
     )
     results = classifier(inputs, top_k=top_k, function_to_apply=function)
     records = [
@@ -320,7 +346,9 @@ def tag(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     allow_untrained_head: AllowUntrainedHead = False,
     input_file: InputFile = None,
     column: Column = None,
@@ -331,7 +359,8 @@ def tag(
     inputs = read_texts(texts, input_file, column)
     check_output(output, (".jsonl", ".parquet"))
     tagger = _pipeline(
-        "token-classification", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+        "token-classification", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision,
+        allow_untrained_head=allow_untrained_head,
     )
     results = tagger(inputs, aggregation_strategy=aggregation, ignore_labels=[] if keep_all else None)
     records = [
@@ -366,7 +395,9 @@ def answer(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     allow_untrained_head: AllowUntrainedHead = False,
     input_file: Annotated[
         Path | None,
@@ -397,7 +428,8 @@ def answer(
         records_in = [{"question": question, "context": context}]
     check_output(output, (".jsonl", ".parquet"))
     reader = _pipeline(
-        "question-answering", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+        "question-answering", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision,
+        allow_untrained_head=allow_untrained_head,
     )
     results = reader(
         records_in,
@@ -425,7 +457,9 @@ def choose(
     device: Device = None,
     dtype: Dtype = None,
     batch_size: BatchSize = 32,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: Threads = None,
     allow_untrained_head: AllowUntrainedHead = False,
     input_file: Annotated[
         Path | None,
@@ -450,7 +484,8 @@ def choose(
         items = [{"prompt": prompt, "choices": list(choice)}]
     check_output(output, (".jsonl", ".parquet"))
     chooser = _pipeline(
-        "multiple-choice", model, device, dtype, batch_size, onnx=onnx, allow_untrained_head=allow_untrained_head
+        "multiple-choice", model, device, dtype, batch_size, threads, onnx=onnx, precision=precision,
+        allow_untrained_head=allow_untrained_head,
     )
     results = chooser(items)
     records = []

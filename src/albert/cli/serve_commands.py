@@ -9,7 +9,7 @@ import typer
 from ..serve.errors import WorkerStopped
 from ..serve.settings import ServeSettings
 from .app import app, settings_option
-from .pipeline_commands import Device, Dtype, Model, UseOnnx
+from .pipeline_commands import Device, Dtype, Model, Precision, UseOnnx
 
 _setting = partial(settings_option, ServeSettings)
 
@@ -33,7 +33,11 @@ def serve(
     ),
     device: Device = None,
     dtype: Dtype = None,
-    onnx: UseOnnx = False,
+    onnx: UseOnnx = None,
+    precision: Precision = "exact",
+    threads: int | None = _setting(
+        "--threads", min=1, help="torch threads in the model's process (default: its physical cores; never more)."
+    ),
     fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
     in_process: bool = _setting(
         "--in-process", help="Run the model in the server's process, not its own (less memory, slower under load)."
@@ -54,7 +58,7 @@ def serve(
         model=model, host=host, port=port, max_batch_tokens=max_batch_tokens, max_batch_requests=max_batch_requests,
         max_concurrent_requests=max_concurrent_requests, max_client_batch_size=max_client_batch_size,
         payload_limit=payload_limit, auto_truncate=auto_truncate, api_key=api_key, device=device, dtype=dtype,
-        onnx=onnx, fast=fast, in_process=in_process, graceful_timeout=graceful_timeout,
+        onnx=onnx, precision=precision, threads=threads, fast=fast, in_process=in_process, graceful_timeout=graceful_timeout,
         allow_untrained_head=allow_untrained_head,
     )  # fmt: skip
     try:

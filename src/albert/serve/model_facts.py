@@ -20,5 +20,8 @@ class ModelFacts:
     dimension: int
     device: str
     dtype: str
+    #: The model process's torch intra-op threads, and the precision asked for.
+    threads: int = 0
+    precision: str = "exact"
     #: What loading the model warned of (an untrained head served as asked ...), for the log.
     warnings: tuple[str, ...] = ()

@@ -66,7 +66,8 @@ class ServedModel:
 
     Args:
         model: a folder, shipped model name or Hub id; None is the shipped model.
-        device, dtype, fast, onnx: as for :func:`albert.pipeline`.
+        device, dtype, fast, onnx, precision: as for :func:`albert.pipeline`.
+        threads: torch's threads in the model's process (None: its physical cores).
         in_process: load the model in this process (less memory; under load the model and the
             event loop then share one GIL).
         allow_untrained_head: serve the task of a head that the weights do not hold (it would be
@@ -84,9 +85,11 @@ class ServedModel:
         device: str | None = None,
         dtype: str | None = None,
         fast: bool | None = None,
-        onnx: bool = False,
+        onnx: bool | None = None,
         in_process: bool = False,
         allow_untrained_head: bool = False,
+        precision: str = "exact",
+        threads: int | None = None,
     ) -> None:
         self.name = str(model) if model is not None else Path(default_model()).name
         source = str(model) if model is not None else str(default_model())
@@ -94,7 +97,7 @@ class ServedModel:
         # fraction of a second, before a process starts and imports torch to find out.
         AlbertConfig.from_json_file(resolve_file(source, CONFIG_NAME))
         options: dict[str, Any] = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
-                       allow_untrained_head=allow_untrained_head)  # fmt: skip
+                       allow_untrained_head=allow_untrained_head, precision=precision, threads=threads)  # fmt: skip
         if in_process:
             from .backend import Pipelines  # torch, in this process only when the model is here
 
