@@ -348,19 +348,20 @@ def summarize(results: dict[str, Any], seconds: dict[tuple[str, int, int, str], 
 
 
 def charts(name: str, results: dict[str, Any]) -> None:
-    """Fraction of the fp32 peak and real tokens/s, one group per shape, threads and batch size."""
-    fraction: dict[str, dict[str, float]] = {}
-    tokens: dict[str, dict[str, float]] = {}
-    for shape, entry in results["shapes"].items():
-        for row in entry["table"]:
-            group = f"{shape} b{row['batch_size']} t{row['threads']}"
-            fraction.setdefault(group, {})[row["path"]] = row["fraction_of_fp32_peak"]
-            tokens.setdefault(group, {})[row["path"]] = row["real_tokens_per_s"]
+    """Per shape: the fraction of the fp32 peak and real tokens/s, one group per threads and batch size."""
     device = results["environment"]["device"]
     note = f"load average {results['load_average_at_start'][0]:.1f} at start, {results['load_average_at_end'][0]:.1f} at end"
-    common.bar_chart(f"{name}", f"Useful FLOP/s as a fraction of the measured fp32 matmul peak, {device}", fraction,
-                     "fraction of fp32 peak (real tokens only)", note=note)
-    common.bar_chart(f"{name}-tokens", f"Real tokens per second, {device}", tokens, "real tokens / s", note=note)
+    for shape, entry in results["shapes"].items():
+        fraction: dict[str, dict[str, float]] = {}
+        tokens: dict[str, dict[str, float]] = {}
+        for row in entry["table"]:
+            group = f"batch {row['batch_size']}, {row['threads']} thread{'s' * (row['threads'] != 1)}"
+            fraction.setdefault(group, {})[row["path"]] = round(row["fraction_of_fp32_peak"], 2)
+            tokens.setdefault(group, {})[row["path"]] = round(row["real_tokens_per_s"])
+        common.bar_chart(f"{name}-{shape}", f"{shape}: useful FLOP/s / measured fp32 matmul peak, {device}", fraction,
+                         "fraction of fp32 peak (real tokens only)", note=note)
+        common.bar_chart(f"{name}-{shape}-tokens", f"{shape}: real tokens per second, {device}", tokens, "real tokens / s",
+                         note=note)
 
 
 if __name__ == "__main__":
