@@ -32,3 +32,16 @@ def test_the_model_process_uses_the_threads_and_precision_it_was_given(make_tiny
         torch.set_num_threads(before)
     assert (facts.threads, facts.precision) == (1, "int8")
     assert is_quantized(pipelines.pipelines["fill-mask"].model)
+
+
+def test_the_service_leaves_one_core_to_the_http_side_by_default(monkeypatch):
+    from albert.serve import served_model
+
+    monkeypatch.setattr(served_model, "physical_cores", lambda: 4)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert served_model.service_threads(None) == 3
+    assert served_model.service_threads(2) == 2
+    monkeypatch.setattr(served_model, "physical_cores", lambda: 1)
+    assert served_model.service_threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert served_model.service_threads(None) is None  # the environment decides (use_threads reads it)

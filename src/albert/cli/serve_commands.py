@@ -36,7 +36,8 @@ def serve(
     onnx: UseOnnx = None,
     precision: Precision = "exact",
     threads: int | None = _setting(
-        "--threads", min=1, help="torch threads in the model's process (default: its physical cores; never more)."
+        "--threads", min=1,
+        help="torch threads in the model's process (default: the physical cores less one, kept for the HTTP side).",
     ),
     fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
     in_process: bool = _setting(

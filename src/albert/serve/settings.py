@@ -28,7 +28,8 @@ class ServeSettings:
         device, dtype, onnx, fast, precision: as for :func:`albert.pipeline` (``onnx`` None: single
             texts in ONNX Runtime when the extra is installed, batches in torch).
         threads: torch's intra-op threads in the model's process; None (default): the physical
-            cores the process may use. Never more than those; the choice is logged at start-up.
+            cores less one for the HTTP side (at least 1), or ``OMP_NUM_THREADS`` when set. Never
+            more than the physical cores; the choice is logged at start-up.
         in_process: run the model in the server's process, not a process of its own (less
             memory; under load the model then waits on the event loop for Python's lock).
         graceful_timeout: seconds SIGTERM waits for the accepted requests to be answered; what is
