@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(common.REPO / "src" / "albert" / "models" / "albert-small-en"),
                         help="the trained model (masked-LM head) to measure fill-mask on and fine-tune")
     parser.add_argument("--classifier", default=None, help="a folder fine-tuned on SST-2 (default: fine-tune one here)")
-    parser.add_argument("--train-examples", type=int, default=2000, help="SST-2 sentences for the quick fine-tune")
+    parser.add_argument("--train-examples", type=int, default=6000, help="SST-2 sentences for the quick fine-tune")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "albert_precision_cost")
     parser.add_argument("--sentences", type=int, default=512, help="real sentences for embeddings and fill-mask")
     args = parser.parse_args()
