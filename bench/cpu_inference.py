@@ -206,6 +206,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (after one warm-up round)")
     parser.add_argument("--paths", default=None, help="comma-separated subset of the paths (default: all)")
+    parser.add_argument("--crossover", default="1,2,4,8,16,32",
+                        help="batch sizes at which the packed torch path and ONNX Runtime (as the default path opens "
+                        "it) are also timed against each other, on the first thread count ('' to skip)")
     args = parser.parse_args()
 
     logging.getLogger("albert").setLevel(logging.ERROR)
@@ -223,6 +226,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         setups = {}
+        crossover_inputs: dict[str, tuple[Any, list[list[int]]]] = {}
         for shape in args.shapes.split(","):
             if shape == "model":
                 folder, weights = Path(args.model), f"trained ({Path(args.model).name})"
@@ -258,6 +262,7 @@ def main() -> None:
                     "flops_per_real_token": common.encoder_flops_per_token(fp32.config, common.mean_attended_length(lengths)),
                 }  # fmt: skip
             setups[shape] = (shared, per_threads, names, batches)
+            crossover_inputs[shape] = (fp32, throughput_rows)
             for name in names:
                 if name in ("albert default", "albert fp32 torch", "albert onnx fp32"):
                     for size in batches:
@@ -266,6 +271,11 @@ def main() -> None:
                                                torch.float32)  # fmt: skip
 
         seconds: dict[tuple[str, int, int, str], list[float]] = {}
+        sizes = [int(size) for size in args.crossover.split(",") if size.strip()]
+        if sizes:
+            torch.set_num_threads(threads[0])
+            for shape, (fp32, rows) in crossover_inputs.items():
+                results["shapes"][shape]["crossover"] = crossover(fp32, rows, sizes, threads[0], args.rounds)
         for round_index in range(args.rounds + 1):  # round 0 warms up
             started = time.perf_counter()
             peaks = {}
@@ -296,6 +306,31 @@ def main() -> None:
     name = args.name or f"cpu_inference-{common.device_tag(device)}-roofline"
     common.write_results(name, results)
     charts(name, results)
+
+
+def crossover(fp32: Any, rows: list[list[int]], sizes: list[int], threads: int, rounds: int) -> dict[str, Any]:
+    """ONNX Runtime's speed over the packed torch path's at each batch size (the same rows, cut
+    into batches of that size, rounds alternating): where the default path should switch."""
+    from albert.fast.cpu import OnnxModel
+    from albert.fast.onnx_encoder import cached_export
+
+    session = OnnxModel(cached_export(fp32), threads=threads, spinning=False)  # as SmallBatchOnnx opens it
+    report: dict[str, Any] = {"threads": threads, "rows": len(rows), "onnx_over_torch": {}}
+    for size in sizes:
+        batches = [common.pad_batch(chunk, torch.device("cpu")) for chunk in common.batches_of(rows, size)]
+        timed: dict[str, list[float]] = {"torch": [], "onnx": []}
+        with torch.inference_mode():
+            for round_index in range(rounds + 1):
+                for name, model in (("torch", fp32), ("onnx", session)):
+                    start = time.perf_counter()
+                    for batch in batches:
+                        model(**batch)
+                    if round_index:
+                        timed[name].append(time.perf_counter() - start)
+        report["onnx_over_torch"][str(size)] = statistics.median(timed["torch"]) / statistics.median(timed["onnx"])
+    print(f"  ONNX Runtime / packed torch, {threads} thread(s), by batch size: "
+          + ", ".join(f"{size}: {ratio:.2f}x" for size, ratio in report["onnx_over_torch"].items()), flush=True)
+    return report
 
 
 def summarize(results: dict[str, Any], seconds: dict[tuple[str, int, int, str], list[float]], threads: list[int]) -> None:

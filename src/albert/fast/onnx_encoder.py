@@ -224,11 +224,13 @@ class _quiet_exporter:
 
 
 #: Batches of at most this many rows go to ONNX Runtime by default (:class:`SmallBatchOnnx`).
-#: Measured on albert-base and the shipped model (bench/cpu_inference.py, docs/speed.md): a single
-#: text in eager PyTorch spends much of its time between operators, which ONNX Runtime fuses away;
-#: a large batch is matrix multiplies, where the packed torch path is at the core's peak already
-#: and keeps bf16 and int8 open.
-SMALL_BATCH_ROWS = 4
+#: Measured on albert-base and the shipped model, 1 thread (bench/cpu_inference.py, docs/speed.md):
+#: ONNX Runtime ran 2.3x the packed torch path's speed at 1 row, 1.4x at 4, 1.2x at 8, 1.13x at
+#: 16; a single text in eager PyTorch spends much of its time between operators, which ONNX
+#: Runtime fuses away. A large batch is matrix multiplies, where the packed torch path is at the
+#: core's peak already (within a few percent of the graph at 32 rows on albert-base) and keeps
+#: bf16 and int8 open.
+SMALL_BATCH_ROWS = 16
 
 
 class SmallBatchOnnx(OnnxEncoder):
@@ -259,8 +261,8 @@ class SmallBatchOnnx(OnnxEncoder):
 
     def supports(self, call: EncoderCall) -> str | None:
         if call.batch_size > self.max_rows:
-            return (f"a batch of {call.batch_size} rows: above {self.max_rows}, the packed torch path is as fast "
-                    "(its matrix multiplies run near the core's peak)")  # fmt: skip
+            return (f"a batch of {call.batch_size} rows: above {self.max_rows}, the packed torch path is about as "
+                    "fast (its matrix multiplies run near the core's peak)")  # fmt: skip
         if self.refusal is not None:
             return self.refusal
         if call.device.type != "cpu":
