@@ -255,6 +255,28 @@ def check_agreement(name: str, difference: float, dtype: torch.dtype) -> dict[st
     return {"max_abs_diff": difference, "limit": limit, "agree": agree}
 
 
+def fill_mask_agreement(reference, candidate, rows: list[list[int]], mask_token_id: int) -> float:
+    """Share of masked positions (one per row) whose top-1 piece ``candidate`` (an albert path, a
+    torch module or an ONNX session) predicts as ``reference`` (transformers or torch fp32) does."""
+    agree = total = 0
+    for start in range(0, len(rows), 32):
+        chunk = [list(row) for row in rows[start:start + 32] if len(row) > 3]
+        positions = []
+        for index, row in enumerate(chunk):
+            position = 1 + (index * 7) % (len(row) - 2)
+            row[position] = mask_token_id
+            positions.append(position)
+        batch = pad_batch(chunk, torch.device("cpu"))
+        with torch.no_grad():
+            want = reference(**batch)["logits"]
+            got = candidate(**batch)["logits"]
+        rows_index = torch.arange(len(chunk))
+        where = torch.tensor(positions)
+        agree += int((want[rows_index, where].argmax(-1) == got[rows_index, where].argmax(-1)).sum())
+        total += len(chunk)
+    return agree / max(1, total)
+
+
 # -- timing -----------------------------------------------------------------------------------------
 
 def over_batches(model: Callable[..., Any], batches: Sequence[dict[str, torch.Tensor]]) -> Callable[[], None]:
@@ -352,13 +374,21 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 
 def encoder_flops_per_token(config: Any, mean_attended_length: float) -> float:
-    """Forward FLOPs per real token of the encoder (multiply-add = 2 FLOPs): E -> H projection,
-    then per layer QKV + output projections, feed-forward and attention over the token's own
-    sequence. Embedding look-ups and heads are left out."""
+    """Forward FLOPs per real token of the encoder (a multiply-add is 2 FLOPs): the one count every
+    benchmark's roofline and MFU use. Counts the E -> H projection, then per layer the QKV and
+    output projections, the feed-forward block and attention over the token's own sequence
+    (``mean_attended_length`` real tokens: :func:`mean_attended_length`). Embedding look-ups,
+    LayerNorms, activations and heads are left out; padding a path computes never counts."""
     hidden, inner = config.hidden_size, config.intermediate_size
     layers = config.num_hidden_layers * config.inner_group_num
     per_layer = 2 * (4 * hidden * hidden + 2 * hidden * inner) + 2 * 2 * mean_attended_length * hidden
     return 2 * config.embedding_size * hidden + layers * per_layer
+
+
+def mean_attended_length(lengths: Sequence[int]) -> float:
+    """The attended length averaged over the real tokens of sequences of ``lengths``."""
+    total = sum(lengths)
+    return sum(n * n for n in lengths) / total if total else 0.0
 
 
 def peak_memory_gb(device: torch.device) -> float | None:

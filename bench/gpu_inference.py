@@ -109,7 +109,7 @@ def main() -> None:
                 common.reset_peak_memory(device)
                 seconds = common.time_interleaved(contenders, device, args.repeats)
 
-            flops_per_token = common.encoder_flops_per_token(config, sum(n * n for n in lengths) / real_tokens)
+            flops_per_token = common.encoder_flops_per_token(config, common.mean_attended_length(lengths))
             entry = {
                 "shape": shape, "batch_size": batch_size, "batches": len(batches),
                 "real_tokens": real_tokens, "padded_tokens": padded_tokens, "agreement": agreement,

@@ -49,6 +49,7 @@ from .config import AlbertConfig
 from .devices import resolve_device, resolve_dtype
 from .errors import OptionError
 from .hub import ModelNotFoundError, resolve_file
+from .precision import apply_precision, check_dtype_for, check_precision, is_quantized
 
 logger = logging.getLogger("albert")
 
@@ -206,6 +207,7 @@ class PreTrainedMixin(torch.nn.Module):
         fast: bool = False,
         attn_implementation: str | None = None,
         verify_checksums: bool | None = None,
+        precision: str = "exact",
         **config_overrides: Any,
     ) -> ModelT:
         """Load weights from a folder, a model shipped with the package, or a Hub id.
@@ -233,6 +235,11 @@ class PreTrainedMixin(torch.nn.Module):
                 when it wrote it (files from elsewhere have none and load as they are). None
                 (default): on, unless the environment says ``ALBERT_VERIFY_CHECKSUMS=0``; False
                 skips it (it reads every byte once more, at the speed of sha256).
+            precision: ``"exact"`` (default: ``dtype`` as given), ``"fast"`` (bfloat16 where the
+                device multiplies it natively: a GPU, or a CPU with AVX512_BF16/AMX; else float32
+                and a warning) or ``"int8"`` (the encoder's linear layers dynamically quantised;
+                CPU only). Reduced precision is logged and never chosen without this argument;
+                see :mod:`albert.precision`.
             **config_overrides: config fields to change, e.g. ``num_labels=3``.
 
         Returns:
@@ -250,6 +257,8 @@ class PreTrainedMixin(torch.nn.Module):
         # Options first: a bad device or dtype is refused before any file is read.
         target_device = resolve_device(device) if device is not None else torch.device("cpu")
         target_dtype = resolve_dtype(dtype if dtype is not None else torch_dtype)
+        precision = check_precision(precision)
+        check_dtype_for(precision, dtype if dtype is not None else torch_dtype)
         config = load_config(name_or_path, config, config_overrides, f"{cls.__name__}.from_pretrained()", **hub_kwargs)
 
         state: dict[str, torch.Tensor] = {}
@@ -273,6 +282,7 @@ class PreTrainedMixin(torch.nn.Module):
             raise OptionError(f"fast=True is attn_implementation='packed'; it contradicts {attn_implementation!r}")
         if fast or attn_implementation is not None:
             model.set_attn_implementation(attn_implementation or "packed")
+        apply_precision(model, precision)
         return cast(ModelT, (model, info)) if output_loading_info else model  # typed for the common call
 
     def _load_state(
@@ -344,7 +354,13 @@ class PreTrainedMixin(torch.nn.Module):
             FolderInUseError: another process is writing the folder.
             DiskFullError: the disk cannot hold the model (checked before writing, and while
                 writing); OutputError: another I/O error. The folder is as it was.
+            OptionError: the model was quantised (``precision="int8"``), which is for inference only.
         """
+        if is_quantized(self):
+            raise OptionError(
+                "this model's encoder is quantised to int8 (precision='int8'), for inference only; save the "
+                "float32 model (loaded with precision='exact') and quantise it again when loading"
+            )
         config = self.config.copy()
         config.extra["architectures"] = [type(self).__name__]
         config.extra["torch_dtype"] = str(self.dtype).replace("torch.", "")

@@ -167,6 +167,9 @@ class AlbertAttention(nn.Module):
             # Shaw et al. (2018) relative positions, as transformers offers them for ALBERT.
             self.max_position_embeddings = config.max_position_embeddings
             self.distance_embedding = nn.Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
+        # A module computing the fused QKV projection instead of fused_qkv() (precision="int8" puts
+        # its quantised (3H x H) matrix here); None: the packed path concatenates the three.
+        self.qkv_projection: nn.Module | None = None
         # (stamp, weight, bias) of the fused QKV projection in inference; see fused_qkv().
         self._fused_qkv_cache: (
             tuple[tuple[tuple[int, int, torch.dtype, torch.device], ...], torch.Tensor, torch.Tensor] | None
@@ -182,8 +185,12 @@ class AlbertAttention(nn.Module):
         """(B, S, H) with a :class:`PaddedAttention`, or packed (T, H) with an ``AttentionPlan``
         -> the context of the same shape, and the attention probabilities when computed."""
         if isinstance(attention, AttentionPlan):
-            weight, bias = self.fused_qkv()
-            qkv = F.linear(hidden_states, weight, bias).view(-1, 3, self.num_attention_heads, self.attention_head_size)
+            if self.qkv_projection is not None:
+                qkv = self.qkv_projection(hidden_states)
+            else:
+                weight, bias = self.fused_qkv()
+                qkv = F.linear(hidden_states, weight, bias)
+            qkv = qkv.view(-1, 3, self.num_attention_heads, self.attention_head_size)
             return attention(qkv).reshape(hidden_states.shape), None  # (T, 3, N, D) -> (T, H)
 
         query = self._split_heads(self.query(hidden_states))  # (B, N, S, D)

@@ -268,10 +268,19 @@ class LoadOptions:
     device: str | None = option(None, help="cpu, cuda, cuda:N, mps or auto (default: a GPU if there is one).")
     dtype: str | None = option(None, help="float32 (default), bfloat16, float16 or auto.")
     batch_size: int = option(32, help="Model inputs run at once.", at_least=1)
-    onnx: bool | str | os.PathLike[str] = option(
-        False, help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx extra).",
-        cli_type=bool,
+    onnx: bool | str | os.PathLike[str] | None = option(
+        None, help="Run the encoder in ONNX Runtime on the CPU (exported once per model and cached; needs the onnx "
+        "extra). Default: single texts there when the extra is installed, batches in torch.",
+        flag="--onnx/--no-onnx", cli_type=bool,
     )  # fmt: skip
+    precision: str = option(
+        "exact", help="exact (default), fast (bfloat16 where the hardware multiplies it natively) or int8 (dynamic "
+        "quantisation, CPU); reduced precision costs accuracy (docs/speed.md).",
+        cli_type=Literal["exact", "fast", "int8"],
+    )  # fmt: skip
+    threads: int | None = option(
+        None, help="torch threads (default: the physical cores this process may use).", at_least=1
+    )
     allow_untrained_head: bool = option(
         False, help="Run even if the model's head for this task is not in its weights (random answers; for testing)."
     )

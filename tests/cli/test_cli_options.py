@@ -39,19 +39,19 @@ DERIVED: dict[str, tuple[tuple[type, ...], set[str]]] = {
 
 #: The long flags each command took before its options were derived (scripts rely on them).
 FLAGS = {
-    "fill-mask": ["--top-k", "--target", "--model", "--device", "--dtype", "--batch-size", "--onnx",
+    "fill-mask": ["--top-k", "--target", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads",
                   "--allow-untrained-head", "--input", "--column", "--json", "--output"],
     "embed": ["--level", "--word-pooling", "--sentence-pooling", "--layer", "--mean-last", "--split-sentences",
-              "--stride", "--normalize", "--dimension", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--input", "--column", "--json",
+              "--stride", "--normalize", "--dimension", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads", "--input", "--column", "--json",
               "--output", "--spark"],
-    "classify": ["--top-k", "--function", "--pair-column", "--model", "--device", "--dtype", "--batch-size", "--onnx",
+    "classify": ["--top-k", "--function", "--pair-column", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads",
                  "--allow-untrained-head", "--input", "--column", "--json", "--output"],
-    "tag": ["--aggregation", "--keep-all", "--model", "--device", "--dtype", "--batch-size", "--onnx",
+    "tag": ["--aggregation", "--keep-all", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads",
             "--allow-untrained-head", "--input", "--column", "--json", "--output"],
     "answer": ["--question", "--context", "--context-file", "--top-k", "--doc-stride", "--max-answer-len",
-               "--allow-no-answer", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--allow-untrained-head",
+               "--allow-no-answer", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads", "--allow-untrained-head",
                "--input", "--json", "--output"],
-    "choose": ["--choice", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--allow-untrained-head",
+    "choose": ["--choice", "--model", "--device", "--dtype", "--batch-size", "--onnx", "--precision", "--threads", "--allow-untrained-head",
                "--input", "--json", "--output"],
 }  # fmt: skip
 

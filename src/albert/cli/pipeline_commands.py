@@ -73,7 +73,10 @@ def _pipeline(task: str, loading: Given) -> Any:
     pipeline's defaults)."""
     _check_model(loading.get("model"))
     from ..pipelines import pipeline
+    from ..threads import use_threads
 
+    loading = dict(loading)
+    use_threads(loading.pop("threads", None), f"albert {task}")
     return pipeline(task, **loading)
 
 
@@ -200,7 +203,7 @@ def _is_sentence_folder(model: str | None) -> bool:
 _SPARK_PARAMS = {
     "level": "level", "word_pooling": "wordPooling", "sentence_pooling": "sentencePooling", "layer": "layer",
     "split_sentences": "splitSentences", "batch_size": "batchSize", "model": "model", "device": "device",
-    "dtype": "dtype", "normalize": "normalize", "dimension": "dimension",
+    "dtype": "dtype", "normalize": "normalize", "dimension": "dimension", "precision": "precision",
 }  # fmt: skip
 
 

@@ -34,7 +34,12 @@ def serve(
     ),
     device: str | None = cli_option(LoadOptions, "device"),
     dtype: str | None = cli_option(LoadOptions, "dtype"),
-    onnx: bool = cli_option(LoadOptions, "onnx"),
+    onnx: bool | None = cli_option(LoadOptions, "onnx"),
+    precision: str = cli_option(LoadOptions, "precision"),
+    threads: int | None = _setting(
+        "--threads", min=1,
+        help="torch threads in the model's process (default: the physical cores less one, kept for the HTTP side).",
+    ),
     fast: bool | None = _setting("--fast/--no-fast", help="The packed (unpadded) encoder; default: on, as in every pipeline."),
     in_process: bool = _setting(
         "--in-process", help="Run the model in the server's process, not its own (less memory, slower under load)."
@@ -55,7 +60,7 @@ def serve(
         model=model, host=host, port=port, max_batch_tokens=max_batch_tokens, max_batch_requests=max_batch_requests,
         max_concurrent_requests=max_concurrent_requests, max_client_batch_size=max_client_batch_size,
         payload_limit=payload_limit, auto_truncate=auto_truncate, api_key=api_key, device=device, dtype=dtype,
-        onnx=onnx, fast=fast, in_process=in_process, graceful_timeout=graceful_timeout,
+        onnx=onnx, precision=precision, threads=threads, fast=fast, in_process=in_process, graceful_timeout=graceful_timeout,
         allow_untrained_head=allow_untrained_head,
     )  # fmt: skip
     try:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -102,11 +103,34 @@ def uses_onnx(model: torch.nn.Module) -> bool:
         return False
 
 
-def cached_export(base: AlbertModel, cache_dir: str | os.PathLike | None = None, int8: bool = False) -> Path:
+def onnx_available() -> bool:
+    """Whether the ``onnx`` extra (onnx, onnxscript, onnxruntime) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxscript", "onnxruntime"))
+
+
+def use_onnx_for_small_batches(
+    model: ModelT, max_rows: int | None = None, cache_dir: str | os.PathLike | None = None
+) -> ModelT:
+    """Put :class:`SmallBatchOnnx` in front of ``model``'s back-ends, in place; returns the model.
+
+    Nothing is exported until the first call it answers. The pipelines do this by default on the
+    CPU when the ``onnx`` extra is installed (``onnx=None``); ``pipeline(..., onnx=False)`` keeps
+    every call in torch.
+    """
+    base_of(model).add_backend(SmallBatchOnnx(max_rows, cache_dir))
+    return model
+
+
+def cached_export(
+    base: AlbertModel, cache_dir: str | os.PathLike | None = None, int8: bool = False, announce: int = logging.WARNING
+) -> Path:
     """The verified ONNX graph of ``base`` (and its int8 version when asked), exported on first use.
 
     The file name is a hash of the weights, the config and the exporting versions, so a changed
     model gets a new graph; files are written whole (through a temporary name) or not at all.
+    ``announce`` is the log level of the line that says an export is under way.
     """
     from .onnx_export import export_onnx, quantize_int8
 
@@ -115,8 +139,8 @@ def cached_export(base: AlbertModel, cache_dir: str | os.PathLike | None = None,
     path = folder / f"albert-{_fingerprint(base)}.onnx"
     if not path.is_file():
         # A warning, so the command line shows why this first call takes seconds.
-        logger.warning("exporting the encoder to ONNX once for these weights (about 10 s for the shipped model); "
-                       "later runs reuse %s", path)
+        logger.log(announce, "exporting the encoder to ONNX once for these weights (about 10 s for the shipped "
+                   "model); later runs reuse %s", path)  # fmt: skip
         with _quiet_exporter(), atomic_path(path) as partial:
             export_onnx(base, partial)
     if not int8:
@@ -197,3 +221,78 @@ class _quiet_exporter:
     def __exit__(self, *exc: object) -> None:
         for log, level in zip(self._loggers, self._levels):
             log.setLevel(level)
+
+
+#: Batches of at most this many rows go to ONNX Runtime by default (:class:`SmallBatchOnnx`).
+#: Measured on albert-base and the shipped model, 1 thread (bench/cpu_inference.py, docs/speed.md):
+#: ONNX Runtime ran 2.3x the packed torch path's speed at 1 row, 1.4x at 4, 1.2x at 8, 1.13x at
+#: 16; a single text in eager PyTorch spends much of its time between operators, which ONNX
+#: Runtime fuses away. A large batch is matrix multiplies, where the packed torch path is at the
+#: core's peak already (within a few percent of the graph at 32 rows on albert-base) and keeps
+#: bf16 and int8 open.
+SMALL_BATCH_ROWS = 16
+
+
+class SmallBatchOnnx(OnnxEncoder):
+    """The pipelines' default back-end on the CPU: small fp32 batches in ONNX Runtime, the rest in torch.
+
+    The graph is exported (verified against torch, cached by the weights' hash) at the first call
+    it answers, in the ONNX Runtime threads torch was given; a change to any weight afterwards
+    (fine-tuning in place, a loaded state dict) is seen from the parameters' version counters and
+    the graph is exported again. When the export fails, a warning says why and every later call
+    runs in torch.
+    """
+
+    name = "onnx-small-batches"
+
+    def __init__(self, max_rows: int | None = None, cache_dir: str | os.PathLike | None = None) -> None:
+        super().__init__(None)
+        self.max_rows = SMALL_BATCH_ROWS if max_rows is None else max_rows
+        self.cache_dir = cache_dir
+        self.refusal: str | None = None  # why the export failed, once it has
+        self._stamp: tuple | None = None
+
+    def __repr__(self) -> str:
+        return f"SmallBatchOnnx(max_rows={self.max_rows})"
+
+    @property
+    def path(self) -> str:
+        return "" if self.session is None else str(self.session.path)
+
+    def supports(self, call: EncoderCall) -> str | None:
+        if call.batch_size > self.max_rows:
+            return (f"a batch of {call.batch_size} rows: above {self.max_rows}, the packed torch path is about as "
+                    "fast (its matrix multiplies run near the core's peak)")  # fmt: skip
+        if self.refusal is not None:
+            return self.refusal
+        if call.device.type != "cpu":
+            return f"the model is on {call.device}, and ONNX Runtime runs here on the CPU"
+        if call.dtype != torch.float32:
+            return f"the model computes in {call.dtype}, and the graph is float32"
+        return super().supports(call)
+
+    def run(self, encoding: EncodingModel, call: EncoderCall) -> BaseModelOutputWithPooling:
+        model = cast("AlbertModel", encoding)  # it exports, and reads the layers and the back-end list
+        if model.encoder.shared_layers()[0].attention.qkv_projection is not None:
+            return self._in_torch(model, call, "the encoder is quantised (precision='int8'); the graph is float32")
+        stamp = tuple((p.data_ptr(), p._version) for p in model.parameters())
+        if self.session is None or stamp != self._stamp:
+            from .cpu import OnnxModel
+
+            try:
+                with warnings.catch_warnings():  # the exporter's notes are not the user's concern here
+                    warnings.simplefilter("ignore")
+                    path = cached_export(model, self.cache_dir, announce=logging.INFO)
+            except Exception as error:  # noqa: BLE001 (any failure: this call and every later one run in torch)
+                return self._in_torch(model, call, f"the ONNX export failed ({type(error).__name__}: {error})")
+            self.session = OnnxModel(path, threads=torch.get_num_threads(), spinning=False)
+            self._stamp = stamp
+        return super().run(model, call)
+
+    def _in_torch(self, model: AlbertModel, call: EncoderCall, reason: str) -> BaseModelOutputWithPooling:
+        """Answer with the next back-end, and decline from now on for ``reason``."""
+        logger.warning("small batches stay in torch: %s", reason)
+        self.refusal = reason
+        following = model.backends[model.backends.index(self) + 1 :]
+        backend = next((b for b in following if b.supports(call) is None), None)
+        return backend.run(model, call) if backend is not None else model.encode_padded(call)

@@ -84,7 +84,10 @@ def pipeline(
             a model is refused: fill-mask needs a masked-LM head, the other tasks but embeddings
             a fine-tuned one (``albert finetune``).
         **kwargs: ``fast=False`` to run the reference (padded) encoder instead of the fast
-            path (:mod:`albert.fast`, the default for models loaded by name); the task's own defaults (e.g. ``top_k=10`` for fill-mask,
+            path (:mod:`albert.fast`, the default for models loaded by name); ``precision="fast"``
+            (bf16 where the hardware has bf16 dot products) or ``"int8"`` (:mod:`albert.precision`);
+            ``onnx=True``/``False`` (default None: single texts in ONNX Runtime on the CPU when the
+            ``onnx`` extra is installed, see :class:`~albert.pipelines.base.Pipeline`); the task's own defaults (e.g. ``top_k=10`` for fill-mask,
             ``aggregation_strategy="simple"`` for token-classification) and ``progress``.
 
     Returns:

@@ -33,12 +33,17 @@ from ..devices import resolve_device, resolve_dtype
 from ..errors import InputTypeError, OptionError, OptionTypeError, UntrainedHeadError
 from ..hub import default_model as default_model  # re-exported: albert.pipelines' default
 from ..hub import shipped_models
+from ..precision import apply_precision, check_dtype_for, check_precision
 from ..tokenization_base import check_tokenizer_fits, pad_batch
 from ..tokenization_base import window_ranges as window_ranges  # re-exported: the one windowing rule
 
 #: Progress bars appear only when inference takes at least this many batches (and stderr is a
 #: terminal): a bar that flashes for a tenth of a second is noise.
 PROGRESS_MIN_BATCHES = 8
+
+#: Models narrower than this stay in torch by default: a single text takes a millisecond or two
+#: there, and exporting the graph (seconds) would not pay back.
+ONNX_MIN_HIDDEN_SIZE = 256
 
 #: The weights each task reads beyond the encoder (its head, by name prefix). When a checkpoint
 #: lacks them they are newly initialised, and the task's answers would be random. Embeddings read
@@ -151,7 +156,13 @@ class Pipeline:
             False: that setting, for whichever model the pipeline runs.
         onnx: run the encoder in ONNX Runtime on the CPU (:func:`albert.fast.onnx_encoder.use_onnx`):
             True exports it once (cached by its weights), a path uses that graph. Needs the
-            ``onnx`` extra.
+            ``onnx`` extra. None (default): batches of a few rows (single texts) go to ONNX Runtime
+            and larger ones to the packed torch path, when the model was loaded by name, runs on
+            the CPU in float32 with ``precision="exact"``, is not tiny (hidden size >= 256) and the
+            extra is installed (:class:`albert.fast.onnx_encoder.SmallBatchOnnx`); False: torch only.
+        precision: ``"exact"`` (default: the dtype asked for), ``"fast"`` (bfloat16 where the
+            hardware multiplies it natively, else float32 with a warning) or ``"int8"`` (dynamic
+            int8 quantisation of the encoder, CPU only); see :mod:`albert.precision`.
         allow_untrained_head: run even when the task's head (:data:`TASK_HEADS`) was newly
             initialised at load, not read from the checkpoint (its answers are random: for
             testing the plumbing only). By default such a model is refused.
@@ -163,7 +174,8 @@ class Pipeline:
         CheckpointError: the weights are damaged, or lack part of the encoder.
         OptionTypeError: a loaded model of the wrong kind was passed.
         TokenizerMismatchError: the tokenizer has more pieces than the model's ``vocab_size``.
-        OptionError: ``onnx`` on a pipeline that is not on the CPU, or ``batch_size`` below 1.
+        OptionError: ``onnx`` on a pipeline that is not on the CPU or with reduced precision, an
+            unknown ``precision`` or one that contradicts ``dtype``, or ``batch_size`` below 1.
     """
 
     #: The head this task loads from a name (e.g. AlbertForMaskedLM).
@@ -181,20 +193,31 @@ class Pipeline:
         batch_size: int = 32,
         progress: bool | None = None,
         fast: bool | None = None,
-        onnx: bool | str | os.PathLike[str] = False,
+        onnx: bool | str | os.PathLike[str] | None = None,
         allow_untrained_head: bool = False,
+        precision: str = "exact",
     ) -> None:
         if batch_size < 1:
             raise OptionError(f"batch_size must be at least 1, got {batch_size}")
+        self.precision = check_precision(precision)
+        check_dtype_for(self.precision, dtype)
+        if self.precision != "exact" and onnx not in (None, False):
+            raise OptionError(
+                f"onnx runs the float32 graph; it cannot be combined with precision={self.precision!r} "
+                "(for an int8 graph: albert export onnx MODEL OUT --int8, then onnx=OUT.int8.onnx)"
+            )
         self.device = resolve_device(device)
         self.fast = fast
         self.allow_untrained_head = allow_untrained_head
-        self.model = self._load_model(model, resolve_dtype(dtype))
+        self._loaded_by_name = isinstance(model, (str, os.PathLike)) or model is None
+        self.model = apply_precision(self._load_model(model, resolve_dtype(dtype)), self.precision)
         self.tokenizer = self._load_tokenizer(tokenizer)
         # The one place a model meets its tokenizer: a mismatch is an error now, not an
         # IndexError (or nonsense) at the first text whose ids the model lacks.
         check_tokenizer_fits(self.tokenizer, self.config.vocab_size, getattr(self.model, "name_or_path", "given"))
-        if onnx is not False:
+        if onnx is None:
+            self._onnx_for_small_batches()
+        elif onnx is not False:
             if self.device.type != "cpu":
                 raise OptionError(f"onnx runs the encoder in ONNX Runtime on the CPU; this pipeline is on {self.device}")
             from ..fast.onnx_encoder import use_onnx
@@ -202,6 +225,18 @@ class Pipeline:
             use_onnx(self.model, None if onnx is True else onnx)
         self.batch_size = batch_size
         self.progress = progress
+
+    def _onnx_for_small_batches(self) -> None:
+        """The default back-end choice (``onnx=None``): single texts in ONNX Runtime, larger
+        batches in torch, where that is exact and pays (see the ``onnx`` argument)."""
+        if not (self._loaded_by_name and self.device.type == "cpu" and self.precision == "exact"):
+            return
+        if self.model.dtype != torch.float32 or self.config.hidden_size < ONNX_MIN_HIDDEN_SIZE:
+            return
+        from ..fast.onnx_encoder import onnx_available, use_onnx_for_small_batches
+
+        if onnx_available():
+            use_onnx_for_small_batches(self.model)
 
     # -- loading --------------------------------------------------------------------------------
     def _load_model(self, model: Any, dtype: torch.dtype | str | None) -> AlbertPreTrainedModel:

@@ -25,6 +25,7 @@ from ..modeling import MODEL_CLASSES, AlbertModel
 from ..pipelines import Pipeline, pipeline, pipeline_class
 from ..sentence_folder import read_sentence_folder
 from ..text_normalization import build_tables
+from ..threads import use_threads
 from .jobs import Job
 from .model_facts import HEAD_TASKS, ModelFacts
 
@@ -49,7 +50,9 @@ class Pipelines:
 
     Args:
         model: a folder, shipped model name or Hub id.
-        device, dtype, fast, onnx, allow_untrained_head: as for :func:`albert.pipeline`.
+        device, dtype, fast, onnx, allow_untrained_head, precision: as for :func:`albert.pipeline`.
+        threads: torch's intra-op threads in this process (None: its physical cores; never more);
+            set before the model loads (:func:`albert.threads.use_threads`).
 
     Raises:
         ModelNotFoundError: no such model. UntrainedHeadError: its head is not in its weights (and
@@ -57,21 +60,25 @@ class Pipelines:
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str | None = None, fast: bool | None = None,
-                 onnx: bool = False, allow_untrained_head: bool = False) -> None:  # fmt: skip
+                 onnx: bool | None = None, allow_untrained_head: bool = False, precision: str = "exact",
+                 threads: int | None = None) -> None:  # fmt: skip
+        self.threads = use_threads(threads, "albert serve (the model's process)")
+        self.precision = precision
         self.head_task = head_task(model)
         options: dict[str, Any] = dict(device=device, fast=fast, progress=False)
         self.pipelines: dict[str, Pipeline] = {}
         with warnings.catch_warnings(record=True) as caught:  # for the server's log (an untrained head ...)
             warnings.simplefilter("always")
             if self.head_task is not None:
-                head = pipeline(self.head_task, model=model, dtype=dtype, onnx=onnx,
+                head = pipeline(self.head_task, model=model, dtype=dtype, onnx=onnx, precision=precision,
                                 allow_untrained_head=allow_untrained_head, **options)  # fmt: skip
                 self.pipelines[self.head_task] = head
                 # The same weights (and their ONNX encoder) for the vectors; dtype and device are set.
                 self.pipelines["embeddings"] = pipeline("embeddings", model=head.model, tokenizer=head.tokenizer,
                                                         **options)  # fmt: skip
             else:
-                self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx, **options)
+                self.pipelines["embeddings"] = pipeline("embeddings", model=model, dtype=dtype, onnx=onnx,
+                                                        precision=precision, **options)  # fmt: skip
         #: What loading warned of, one line each.
         self.warnings = tuple(dict.fromkeys(" ".join(str(each.message).split()) for each in caught))
         self.tokenizer = self.pipelines["embeddings"].tokenizer
@@ -84,6 +91,7 @@ class Pipelines:
             dimension=int(embeddings.config.hidden_size), device=str(embeddings.device),
             dtype=str(next(embeddings.model.parameters()).dtype).replace("torch.", ""), warnings=self.warnings,
             sentence=getattr(embeddings, "sentence_config", None),
+            threads=self.threads, precision=self.precision,
         )  # fmt: skip
 
     def compute(self, key: Hashable, items: list[Job]) -> list[Any]:

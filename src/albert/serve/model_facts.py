@@ -22,6 +22,9 @@ class ModelFacts:
     dimension: int
     device: str
     dtype: str
+    #: The model process's torch intra-op threads, and the precision asked for.
+    threads: int = 0
+    precision: str = "exact"
     #: What loading the model warned of (an untrained head served as asked ...), for the log.
     warnings: tuple[str, ...] = ()
     #: The sentence-embedding settings saved with the model (None: a plain model folder).

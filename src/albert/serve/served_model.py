@@ -10,6 +10,7 @@ one longer than the model's window is cut to it when truncation is on, refused (
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..hub import default_model, resolve_file
 from ..pipelines.options import QuestionAnsweringOptions
 from ..sentence_folder import read_sentence_folder
 from ..text_normalization import build_tables, utf8_problem
+from ..threads import physical_cores
 from ..tokenizer import load_tokenizer
 from .errors import EmptyInput, InvalidRequest
 from .jobs import Job
@@ -56,6 +58,16 @@ class Ready:
         return self.item.tokens
 
 
+def service_threads(given: int | None) -> int | None:
+    """The model's torch threads: ``given``; else, unless ``OMP_NUM_THREADS`` fixes them, the physical
+    cores less one, which the HTTP side keeps for parsing, tokenizing and answering (at least 1).
+    On a busy machine threads beyond the cores left to the model wait on each other: one request
+    took 10x longer with torch's default threads in a serving probe here."""
+    if given is not None or os.environ.get("OMP_NUM_THREADS", "").strip():
+        return given
+    return max(1, physical_cores() - 1)
+
+
 class ServedModel:
     """The model a service holds: its facts, its tokenizer (to check and count inputs), and what
     computes the batches, in a process of its own (:class:`~albert.serve.worker.ModelWorker`) or,
@@ -63,7 +75,8 @@ class ServedModel:
 
     Args:
         model: a folder, shipped model name or Hub id; None is the shipped model.
-        device, dtype, fast, onnx: as for :func:`albert.pipeline`.
+        device, dtype, fast, onnx, precision: as for :func:`albert.pipeline`.
+        threads: torch's threads in the model's process; None: :func:`service_threads`.
         in_process: load the model in this process (less memory; under load the model and the
             event loop then share one GIL).
         allow_untrained_head: serve the task of a head that the weights do not hold (it would be
@@ -81,9 +94,11 @@ class ServedModel:
         device: str | None = None,
         dtype: str | None = None,
         fast: bool | None = None,
-        onnx: bool = False,
+        onnx: bool | None = None,
         in_process: bool = False,
         allow_untrained_head: bool = False,
+        precision: str = "exact",
+        threads: int | None = None,
     ) -> None:
         self.name = str(model) if model is not None else Path(default_model()).name
         source = str(model) if model is not None else str(default_model())
@@ -93,8 +108,9 @@ class ServedModel:
         # A name that is no model, or a config no network can be built from, is refused here, in a
         # fraction of a second, before a process starts and imports torch to find out.
         AlbertConfig.from_json_file(resolve_file(backbone, CONFIG_NAME))
+        threads = service_threads(threads)
         options: dict[str, Any] = dict(model=source, device=device, dtype=dtype, fast=fast, onnx=onnx,
-                       allow_untrained_head=allow_untrained_head)  # fmt: skip
+                       allow_untrained_head=allow_untrained_head, precision=precision, threads=threads)  # fmt: skip
         if in_process:
             from .backend import Pipelines  # torch, in this process only when the model is here
 

@@ -115,11 +115,14 @@ def serve(settings: ServeSettings) -> None:
     show_logs()
     served = ServedModel(settings.model, device=settings.device, dtype=settings.dtype, fast=settings.fast,
                          onnx=settings.onnx, in_process=settings.in_process,
-                         allow_untrained_head=settings.allow_untrained_head)  # fmt: skip
+                         allow_untrained_head=settings.allow_untrained_head, precision=settings.precision,
+                         threads=settings.threads)  # fmt: skip
     server: DrainingServer | None = None
     try:
         app = create_app(served, settings)
-        logger.info("serving %s (%s) on %s, dtype %s", served.name, ", ".join(served.tasks), served.facts.device, served.facts.dtype)
+        logger.info("serving %s (%s) on %s, dtype %s, precision %s, %d torch thread%s", served.name, ", ".join(served.tasks),
+                    served.facts.device, served.facts.dtype, served.facts.precision, served.facts.threads,
+                    "s" * (served.facts.threads != 1))  # fmt: skip
         # No access log: a line per request costs the event loop time under load; /metrics counts them.
         config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
                                 lifespan="on", timeout_graceful_shutdown=CONNECTIONS_TIMEOUT)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import OptionError
+from ..precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,11 @@ class ServeSettings:
             ``truncate: false``; without it such inputs are refused (422).
         api_key: when set, every endpoint but ``/health`` and the API docs wants
             ``Authorization: Bearer <api_key>``.
-        device, dtype, onnx, fast: as for :func:`albert.pipeline`.
+        device, dtype, onnx, fast, precision: as for :func:`albert.pipeline` (``onnx`` None: single
+            texts in ONNX Runtime when the extra is installed, batches in torch).
+        threads: torch's intra-op threads in the model's process; None (default): the physical
+            cores less one for the HTTP side (at least 1), or ``OMP_NUM_THREADS`` when set. Never
+            more than the physical cores; the choice is logged at start-up.
         in_process: run the model in the server's process, not a process of its own (less
             memory; under load the model then waits on the event loop for Python's lock).
         graceful_timeout: seconds SIGTERM waits for the accepted requests to be answered; what is
@@ -45,8 +50,10 @@ class ServeSettings:
     api_key: str | None = None
     device: str | None = None
     dtype: str | None = None
-    onnx: bool = False
+    onnx: bool | None = None
     fast: bool | None = None
+    precision: str = "exact"
+    threads: int | None = None
     in_process: bool = False
     graceful_timeout: float = 25.0
     allow_untrained_head: bool = False
@@ -58,6 +65,9 @@ class ServeSettings:
             OptionError: a limit below 1, a negative --graceful-timeout, or a token budget smaller
                 than the model's window (an input filling the window could never be batched).
         """
+        check_precision(self.precision, "--precision")
+        if self.threads is not None and self.threads < 1:
+            raise OptionError(f"--threads must be at least 1, got {self.threads}")
         if not self.graceful_timeout >= 0:  # NaN too
             raise OptionError(f"--graceful-timeout must be 0 seconds or more, got {self.graceful_timeout}")
         for name in ("max_concurrent_requests", "max_client_batch_size", "payload_limit", "max_batch_requests"):

@@ -118,6 +118,10 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         "device", "'auto' (the GPU Spark assigned the task, else a GPU when there is one), 'cpu', 'cuda', 'cuda:1'"
     )
     dtype = _param("dtype", "float32, bfloat16 or float16")
+    precision = _param(
+        "precision", "exact (default: dtype as set), fast (bfloat16 where the workers' hardware multiplies it "
+        "natively) or int8 (dynamic quantisation of the encoder, CPU); reduced precision costs accuracy",
+    )  # fmt: skip
     batchSize = _param("batchSize", "model inputs run at once on each worker", TypeConverters.toInt)
     allowUntrainedHead = _param(
         "allowUntrainedHead", "run a model whose task head is not in its weights (newly initialised, so its "
@@ -127,6 +131,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
     setModel = _setter("model")
     setDevice = _setter("device")
     setDtype = _setter("dtype")
+    setPrecision = _setter("precision")
     setBatchSize = _setter("batchSize")
     setAllowUntrainedHead = _setter("allowUntrainedHead")
     setInputCol = _setter("inputCol")
@@ -134,12 +139,14 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
     getModel = _getter("model")
     getDevice = _getter("device")
     getDtype = _getter("dtype")
+    getPrecision = _getter("precision")
     getBatchSize = _getter("batchSize")
     getAllowUntrainedHead = _getter("allowUntrainedHead")
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(inputCol="text", device="auto", dtype="float32", batchSize=32, allowUntrainedHead=False)
+        self._setDefault(inputCol="text", device="auto", dtype="float32", precision="exact", batchSize=32,
+                         allowUntrainedHead=False)  # fmt: skip
 
     @classmethod
     def pretrained(cls, name: str = DEFAULT_MODEL, lang: str = "en", remote_loc: str | None = None) -> Any:
@@ -169,11 +176,16 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
 
     def _spec(self, **fields: Any) -> WorkerSpec:
         from ..devices import resolve_dtype
+        from ..precision import check_dtype_for, check_precision
 
         model = self.getModel()
         if model is None:
             raise OptionError(f"{type(self).__name__} needs a model: setModel('path/to/fine-tuned-folder')")
         resolve_dtype(self.getDtype())  # a wrong name fails here, not in the first task
+        precision = check_precision(self.getPrecision(), "precision")
+        # Reduced precision picks the dtype, unless one was set in so many words (then both are checked).
+        dtype = self.getDtype() if precision == "exact" or self.isSet(self.dtype) else "auto"
+        check_dtype_for(precision, dtype)
         if self.getDevice() != "auto":
             import torch
 
@@ -189,7 +201,7 @@ class _AlbertAnnotator(Transformer, HasInputCol, HasOutputCol, DefaultParamsRead
         if self.getBatchSize() < 1:
             raise OptionError(f"batchSize must be at least 1, got {self.getBatchSize()}")
         return WorkerSpec(
-            task=self.task, model=model, device=self.getDevice(), dtype=self.getDtype(),
+            task=self.task, model=model, device=self.getDevice(), dtype=dtype, precision=precision,
             batch_size=self.getBatchSize(), input_col=self.getInputCol(), output_col=self.getOutputCol(),
             allow_untrained_head=bool(self.getAllowUntrainedHead()), **fields,
         )  # fmt: skip
@@ -323,6 +335,7 @@ class AlbertEmbeddings(_AlbertAnnotator):
         model: str = DEFAULT_MODEL,
         device: str = "auto",
         dtype: str = "float32",
+        precision: str = "exact",
         batchSize: int = 32,
     ) -> None:
         super().__init__()
@@ -387,6 +400,7 @@ class AlbertClassifier(_AlbertAnnotator):
         model: str | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        precision: str = "exact",
         batchSize: int = 32,
         allowUntrainedHead: bool = False,
     ) -> None:
@@ -432,6 +446,7 @@ class AlbertTokenClassifier(_AlbertAnnotator):
         model: str | None = None,
         device: str = "auto",
         dtype: str = "float32",
+        precision: str = "exact",
         batchSize: int = 32,
         allowUntrainedHead: bool = False,
     ) -> None:

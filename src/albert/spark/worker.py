@@ -43,6 +43,7 @@ class WorkerSpec:
     model: str
     device: str = "auto"
     dtype: str = "float32"
+    precision: str = "exact"
     batch_size: int = 32
     case_sensitive: bool | None = None
     input_col: str = "text"
@@ -89,16 +90,18 @@ def task_device(requested: str) -> str:
 
 def _task_cores() -> int | None:
     """The cores Spark gave this task (``spark.task.cpus``); torch is set to use that many threads
-    unless the user fixed them by environment (``OMP_NUM_THREADS``, which pyspark also sets)."""
-    import torch
+    (never more than the physical cores; logged) unless the user fixed them by environment
+    (``OMP_NUM_THREADS``, which pyspark also sets)."""
     from pyspark import TaskContext
+
+    from ..threads import use_threads
 
     context = TaskContext.get()
     if context is None:
         return None
     cores = context.cpus()
-    if cores and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)
+    if cores:
+        use_threads(None if "OMP_NUM_THREADS" in os.environ else cores, f"albert on Spark (spark.task.cpus={cores})")
     return cores
 
 
@@ -111,7 +114,7 @@ def load_pipeline(spec: WorkerSpec, device: str | None = None) -> Any:
         tokenizer = tokenizer_with_case(spec.model, spec.case_sensitive)
     return pipeline(
         spec.task, model=spec.model, tokenizer=tokenizer, device=device or spec.device, dtype=spec.dtype,
-        batch_size=spec.batch_size, progress=False, allow_untrained_head=spec.allow_untrained_head,
+        precision=spec.precision, batch_size=spec.batch_size, progress=False, allow_untrained_head=spec.allow_untrained_head,
     )  # fmt: skip
 
 
@@ -119,7 +122,7 @@ def pipeline_for(spec: WorkerSpec) -> Any:
     """This worker's pipeline for ``spec``, loaded on first use and kept for later tasks."""
     cores = _task_cores()
     device = task_device(spec.device)
-    key = (spec.task, spec.model, device, spec.dtype, spec.case_sensitive, spec.allow_untrained_head)
+    key = (spec.task, spec.model, device, spec.dtype, spec.precision, spec.case_sensitive, spec.allow_untrained_head)
     if key in _PIPELINES:
         _PIPELINES.move_to_end(key)
     else:
