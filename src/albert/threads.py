@@ -60,11 +60,15 @@ def choose_threads(given: int | None = None) -> int:
     return limit if given is None else min(given, limit)
 
 
-def use_threads(given: int | None = None, who: str = "albert", *, respect_environment: bool = True) -> int:
+def use_threads(
+    given: int | None = None, who: str = "albert", *, respect_environment: bool = True, keep_fewer: bool = False
+) -> int:
     """Set torch's intra-op threads from ``given`` cores (see :func:`choose_threads`) and log the
     choice at INFO; returns the count. With ``respect_environment`` and no ``given``, a count fixed
     by ``OMP_NUM_THREADS`` (set by the user, or by pyspark from ``spark.task.cpus``) is kept, capped
-    at the physical cores.
+    at the physical cores. With ``keep_fewer`` and no ``given``, a count already set lower in this
+    process is kept: a command run inside another program (a test, a notebook) must not raise the
+    threads that program chose (raising them before a ``fork`` deadlocks OpenMP in the child).
 
     Raises:
         OptionError: ``given`` is below 1.
@@ -77,6 +81,8 @@ def use_threads(given: int | None = None, who: str = "albert", *, respect_enviro
         if fixed.isdigit() and int(fixed) > 0:
             given, source = int(fixed), "OMP_NUM_THREADS"
     threads = choose_threads(given)
+    if keep_fewer and given is None:
+        threads = min(threads, torch.get_num_threads())
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     if _logged.get(who) == threads:  # said once per caller (Spark asks at every batch)

@@ -51,3 +51,16 @@ def test_omp_num_threads_is_respected_when_no_count_is_given(monkeypatch):
         assert use_threads(None, "env caller", respect_environment=False) == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_keep_fewer_keeps_a_lower_count_set_in_this_process(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads_module, "physical_cores", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        torch.set_num_threads(1)
+        assert use_threads(None, "host caller", keep_fewer=True) == 1  # the host's choice stands
+        assert use_threads(None, "host caller") == 2
+        assert use_threads(None, "host caller", keep_fewer=True) == 2  # never above the physical cores
+    finally:
+        torch.set_num_threads(before)

@@ -11,6 +11,8 @@ pytest.importorskip("pyspark", reason="the spark extra is not installed: pip ins
 from albert import threads as threads_module  # noqa: E402
 from albert.errors import OptionError  # noqa: E402
 
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
 
 def test_a_task_runs_torch_on_the_cores_spark_gave_it(monkeypatch):
     from pyspark import TaskContext

@@ -76,7 +76,8 @@ def _pipeline(task: str, loading: Given) -> Any:
     from ..threads import use_threads
 
     loading = dict(loading)
-    use_threads(loading.pop("threads", None), f"albert {task}")
+    threads = loading.pop("threads", None)
+    use_threads(threads, f"albert {task}", keep_fewer=threads is None)  # a fresh process: torch's default is all CPUs
     return pipeline(task, **loading)
 
 
