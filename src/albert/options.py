@@ -39,6 +39,7 @@ def option(
     cli: bool = True,
     cli_type: Any = None,
     cli_default: Any = dataclasses.MISSING,
+    cli_assumes: Any = dataclasses.MISSING,
     at_least: float | None = None,
     default_factory: Any = dataclasses.MISSING,
 ) -> Any:
@@ -47,10 +48,13 @@ def option(
     names: ``("--top-k", "-k")``), ``cli=False`` for a setting only a ``--settings`` file or the
     library sets, ``cli_type`` where the command line reads another type (a ``Path`` for a
     ``str``, a ``Literal`` of choices), ``cli_default`` where the command's default differs from
-    the library's (``albert embed`` embeds sentences, the pipeline words), and ``at_least``, a lower
-    bound (unset passes)."""
+    the library's (``tag`` aggregates words, the pipeline does not), ``cli_assumes`` where the
+    command's default depends on the model, so the option is passed only when given, and this is the
+    value its other options are checked with when it is left out (``albert embed`` embeds sentences,
+    a sentence-embedding folder's texts: both pool, so ``--normalize`` alone is valid), and
+    ``at_least``, a lower bound (unset passes)."""
     metadata = {"help": help, "flag": flag, "cli": cli, "cli_type": cli_type, "cli_default": cli_default,
-                "at_least": at_least}  # fmt: skip
+                "cli_assumes": cli_assumes, "at_least": at_least}  # fmt: skip
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -311,7 +315,8 @@ def options_command(*, exclude: Collection[str] = (), **groups: type) -> Callabl
     gets, for that parameter, a dict of the options the user gave: an option left out is not in
     it (not given, so the library's default, or a model folder's, applies), except one with a
     ``cli_default``, which the command always passes. The given values are checked together by
-    building the class from them (its own ``__post_init__``) before the function runs.
+    building the class from them, over the ``cli_assumes`` values of the options left out (its own
+    ``__post_init__``), before the function runs.
 
     Raises (from the command):
         OptionError, OptionTypeError: values the option class refuses.
@@ -340,7 +345,9 @@ def options_command(*, exclude: Collection[str] = (), **groups: type) -> Callabl
                 given = {name: values[name] for name in names if name in always or _given(context, name)}
                 for name in names:
                     del values[name]
-                options_class(**given)  # checked now, before any model loads
+                assumed = {item.name: item.metadata["cli_assumes"] for item in dataclasses.fields(options_class)
+                           if item.metadata.get("cli_assumes", dataclasses.MISSING) is not dataclasses.MISSING}  # fmt: skip
+                options_class(**{**assumed, **given})  # checked now, before any model loads
                 values[group] = given
             return function(**values)
 

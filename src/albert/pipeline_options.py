@@ -76,7 +76,7 @@ class EmbeddingOptions:
     level: str = option(
         "word", help="Pieces, words (or tokens), sentences, documents, or whole texts as sentence-transformers "
         "embeds them (default: a sentence-embedding folder's text, else sentence).",
-        cli_type=Literal["piece", "word", "token", "sentence", "document", "text"],
+        cli_assumes="sentence", cli_type=Literal["piece", "word", "token", "sentence", "document", "text"],
     )  # fmt: skip
     word_pooling: str = option(
         "mean", help="Which piece(s) of a word make its vector.", cli_type=Literal[WORD_POOLINGS]

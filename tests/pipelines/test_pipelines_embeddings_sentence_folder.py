@@ -122,3 +122,21 @@ def test_albert_convert_sentence_transformers(plain, tmp_path):
     refused = CliRunner().invoke(app, ["convert", "sentence-transformers", str(plain), "--out", str(tmp_path / "x"),
                                        "--matryoshka", "16,32"])  # fmt: skip
     assert refused.exit_code == 1 and "largest first" in refused.output
+
+
+def test_albert_embed_shapes_vectors_without_a_level_given(plain, sentence_folder):
+    """``--normalize`` / ``--dimension`` alone: the command's level (sentence, or a sentence folder's
+    text) pools, so they are taken, not refused as if the level were the library's word."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from albert.cli import app
+
+    for folder, level in ((plain, "sentence"), (sentence_folder, "text")):
+        result = CliRunner().invoke(app, ["embed", "a short text", "-m", str(folder), "--dimension", "8", "--json"])
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(rows) == 1 and len(rows[0]["embedding"]) == 8 and (level == "text") == ("sentence" not in rows[0])
+    refused = CliRunner().invoke(app, ["embed", "a short text", "-m", str(plain), "--level", "word", "--normalize"])
+    assert refused.exit_code == 1 and "level 'word'" in refused.output
