@@ -58,7 +58,7 @@ _NO_HEADER = typer.Option(False, "--no-header", help="TSV/CSV files without a he
 #: The order ``albert finetune --help`` shows its options in (the settings' own, with the rest).
 _FINETUNE_ORDER = [
     "task", "model", "train", "dev", "out", "epochs", "learning_rate", "batch_size", "eval_batch_size", "max_length",
-    "warmup_ratio", "weight_decay", "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "seed", "metric",
+    "warmup_ratio", "weight_decay", "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "dropout", "seed", "metric",
     "patience", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every", "max_train_examples",
     "max_dev_examples", "doc_stride", "max_answer_length", "pooling", "matryoshka", "scale", "text_column",
     "pair_column", "label_column", "tag_column", "negative_column", "no_header", "resume", "spark", "processes", "device", "bf16", "fast", "threads", "progress", "settings_file",

@@ -54,7 +54,7 @@ logger = logging.getLogger("albert")
 #: progress, how files are read, and the question-answering ones).
 SETTINGS_PARAMS = (
     "epochs", "learning_rate", "batch_size", "eval_batch_size", "max_length", "warmup_ratio", "weight_decay",
-    "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "seed", "metric", "patience", "eval_every",
+    "max_grad_norm", "accumulation_steps", "layerwise_lr_decay", "dropout", "seed", "metric", "patience", "eval_every",
     "checkpoint_every", "keep_checkpoints", "log_every", "max_train_examples", "max_dev_examples", "bf16", "fast",
 )  # fmt: skip
 #: Where fit() stages the training columns in the run folder.

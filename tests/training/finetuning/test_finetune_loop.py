@@ -78,6 +78,8 @@ def test_settings_are_checked_with_their_values():
         settings(task="ner").validate()
     with pytest.raises(ValueError, match=r"layerwise_lr_decay must be in \(0, 1\]"):
         settings(layerwise_lr_decay=1.5).validate()
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        settings(dropout=1.0)
 
 
 # -- errors before training ------------------------------------------------------------------------------
@@ -158,3 +160,16 @@ def test_finetune_leaves_the_thread_count_as_it_found_it(tmp_path, data, make_ti
     torch.set_num_threads(1)
     finetune(make_tiny_model(), *data, tmp_path / "run", settings(threads=2, max_train_examples=16))
     assert torch.get_num_threads() == 1
+
+
+def test_dropout_overrides_the_models_own_while_training(tmp_path, data, make_tiny_model):
+    from safetensors.torch import load_file
+
+    model = make_tiny_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    plain = finetune(model, data[0], None, tmp_path / "plain", settings())  # no dev set: the last model is kept
+    dropped = finetune(model, data[0], None, tmp_path / "dropped", settings(dropout=0.3))
+    config = json.loads((dropped.best_model / "config.json").read_text())
+    assert (config["hidden_dropout_prob"], config["attention_probs_dropout_prob"]) == (0.3, 0.3)
+    assert json.loads((plain.best_model / "config.json").read_text())["hidden_dropout_prob"] == 0.0
+    first, second = (load_file(run.best_model / "model.safetensors") for run in (plain, dropped))
+    assert any(not torch.equal(first[name], second[name]) for name in first)  # the dropout was applied

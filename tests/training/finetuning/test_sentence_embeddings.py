@@ -17,14 +17,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from support.finetune import WORDS, assert_runs_agree, one_thread, write_jsonl  # noqa: F401  (autouse fixture)
 
-from albert.errors import OptionError
+from albert.errors import InputError, OptionError
 from albert.training.finetuning.contrastive import (
     contrastive_loss,
     cosent_loss,
     multiple_negatives_ranking_loss,
 )
-from albert.training.finetuning.metrics import retrieval_scores, target_ranks
-from albert.training.finetuning.readers import DataFormatError, ReadOptions, read_sentence_pairs
+from albert.training.finetuning.metrics import retrieval_scores, target_ranks, unique_documents
+from albert.training.finetuning.readers import DataFormatError, ReadOptions, SentencePair, read_sentence_pairs
+from albert.training.finetuning.tasks import EncodeOptions, SentenceEmbeddingsTask
 from albert.training.finetuning.trainer import FinetuneSettings, finetune
 
 
@@ -163,6 +164,27 @@ def test_ties_count_against_the_query():
     # vectors that cannot tell texts apart find nothing, however the tie would be broken
     scores = retrieval_scores(np.ones((4, 4)))
     assert scores["recall@1"] == 0.0 and scores["mrr@10"] == pytest.approx(1 / 4)
+
+
+def test_targets_name_each_querys_document_column():
+    similarities = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])  # queries 0 and 2 share document 0
+    assert target_ranks(similarities, targets=[0, 1, 0]).tolist() == [1, 1, 1]
+    assert retrieval_scores(similarities, targets=[0, 1, 0])["recall@1"] == 1.0
+    with pytest.raises(InputError, match="one document column"):
+        target_ranks(similarities, targets=[0, 2, 0])
+
+
+def test_a_repeated_positive_is_one_document():
+    # MRPC pairs one sentence with two anchors; as two columns the copies would tie and both queries miss
+    assert unique_documents(["b", "c", "b", "d"]) == ([0, 1, 3], [0, 1, 0, 2])
+    task = SentenceEmbeddingsTask()
+    examples = [SentencePair("a1", "same"), SentencePair("a2", "other"), SentencePair("a3", "same")]
+    vectors = {"a1": [1.0, 0.1], "a2": [0.0, 1.0], "a3": [1.0, -0.1], "same": [1.0, 0.0], "other": [0.1, 1.0]}
+    outputs = [{"embeddings": np.array([vectors[example.anchor], vectors[example.positive]], dtype=np.float32)}
+               for example in examples]
+    scores, predictions = task.score(examples, [{}] * 3, outputs, None, EncodeOptions())
+    assert scores["recall@1"] == 1.0 and scores["mrr@10"] == 1.0
+    assert [round(prediction["cosine"], 4) for prediction in predictions] == [0.995, 0.9950, 0.995]
 
 
 # -- readers -----------------------------------------------------------------------------------------

@@ -133,23 +133,45 @@ def spearman(predictions: Sequence[float], references: Sequence[float]) -> float
 # -- retrieval (sentence embeddings) --------------------------------------------------------------
 
 
-def target_ranks(similarities: np.ndarray) -> np.ndarray:
-    """The rank (1 = first) of each query's own document, document ``i`` for query ``i``, in row
-    ``i`` of a ``(queries, documents)`` similarity matrix. Ties count against the query: a document
-    as similar as the target ranks before it, so vectors that cannot tell texts apart score 0."""
+def target_ranks(similarities: np.ndarray, targets: Sequence[int] | None = None) -> np.ndarray:
+    """The rank (1 = first) of each query's own document in its row of a ``(queries, documents)``
+    similarity matrix: document ``targets[i]`` for query ``i`` (default: document ``i``). Ties
+    count against the query: a document as similar as the target ranks before it, so vectors that
+    cannot tell texts apart score 0 (give a text that is several queries' document one column, as
+    :func:`unique_documents` does, or its copies tie)."""
     similarities = np.asarray(similarities, dtype=np.float64)
-    if similarities.ndim != 2 or similarities.shape[1] < similarities.shape[0]:
+    queries = similarities.shape[0] if similarities.ndim == 2 else 0
+    if similarities.ndim != 2 or (targets is None and similarities.shape[1] < queries):
         raise InputError(f"expected a (queries, documents) matrix with a document per query, got {similarities.shape}")
-    if not similarities.shape[0]:
+    if not queries:
         raise InputError("no queries to score: the evaluation set is empty")
-    own = similarities[np.arange(similarities.shape[0]), np.arange(similarities.shape[0])]
+    columns = np.arange(queries) if targets is None else np.asarray(targets, dtype=np.int64)
+    if columns.shape != (queries,) or columns.min() < 0 or columns.max() >= similarities.shape[1]:
+        raise InputError(f"expected one document column in [0, {similarities.shape[1]}) per query, got {columns.shape[0]} targets")
+    own = similarities[np.arange(queries), columns]
     return (similarities >= own[:, None]).sum(axis=1)
 
 
-def retrieval_scores(similarities: np.ndarray, cutoffs: Sequence[int] = (1, 10), mrr_cutoff: int = 10) -> dict[str, float]:
+def unique_documents(texts: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Each distinct text once: ``(columns, targets)``, the index of each distinct text's first
+    occurrence and, for each text, the column of its copy. A held-out set where one sentence is the
+    positive of two pairs (MRPC has such) then has one document, not two that tie."""
+    first: dict[str, int] = {}
+    columns: list[int] = []
+    targets: list[int] = []
+    for index, text in enumerate(texts):
+        if text not in first:
+            first[text] = len(columns)
+            columns.append(index)
+        targets.append(first[text])
+    return columns, targets
+
+
+def retrieval_scores(similarities: np.ndarray, cutoffs: Sequence[int] = (1, 10), mrr_cutoff: int = 10,
+                     targets: Sequence[int] | None = None) -> dict[str, float]:
     """``recall@k`` (the share of queries whose own document is in the first k) for each cutoff and
     ``mrr@10`` (the mean of 1/rank, 0 past the cutoff) of :func:`target_ranks`."""
-    ranks = target_ranks(similarities)
+    ranks = target_ranks(similarities, targets)
     scores = {f"recall@{k}": float(np.mean(ranks <= k)) for k in cutoffs}
     scores[f"mrr@{mrr_cutoff}"] = float(np.mean(np.where(ranks <= mrr_cutoff, 1.0 / ranks, 0.0)))
     return scores

@@ -46,6 +46,10 @@ class FinetuneSettings:
     max_grad_norm: float = option(1.0, help="Gradient clipping norm.")
     accumulation_steps: int = option(1, help="Micro-batches per optimizer step.", at_least=1)
     layerwise_lr_decay: float = option(1.0, help="Scale the lr by this per level below the head (1 = off; try 0.9).")
+    dropout: float | None = option(
+        None, help="Dropout of the encoder's hidden states and attention while training (default: the model's own; "
+        "0 in ALBERT v2 and albert-small-en)."
+    )
     seed: int = option(42, help="Seed of the head's initialisation, the data order and dropout.")
     metric: str | None = option(None, help="Dev metric that picks the best model (default: accuracy, pearson, or f1).")
     patience: int | None = option(
@@ -100,6 +104,8 @@ class FinetuneSettings:
             raise OptionError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0 < self.layerwise_lr_decay <= 1:
             raise OptionError(f"layerwise_lr_decay must be in (0, 1] (1 = off), got {self.layerwise_lr_decay}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise OptionError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise OptionError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if self.divergence_factor <= 1:

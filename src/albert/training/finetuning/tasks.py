@@ -685,6 +685,7 @@ class SentenceEmbeddingsTask(Task):
         scored = examples[0].score is not None
         scores: dict[str, float] = {}
         predictions: list[Any] = []
+        columns, targets = metric_functions.unique_documents([example.positive for example in examples])
         for dimension in (None, *options.matryoshka_dimensions):
             vectors = truncate_and_normalize(embeddings, dimension, normalize=True)
             anchors, positives = vectors[:, 0], vectors[:, 1]
@@ -693,9 +694,9 @@ class SentenceEmbeddingsTask(Task):
                 cosines = (anchors * positives).sum(dim=-1).tolist()
                 found = {"spearman": metric_functions.spearman(cosines, [float(example.score or 0) for example in examples])}
             else:
-                similarities = (anchors @ positives.T).numpy()
-                found = metric_functions.retrieval_scores(similarities)
-                cosines = np.diagonal(similarities).tolist()
+                cosines = (anchors * positives).sum(dim=-1).tolist()
+                similarities = (anchors @ positives[columns].T).numpy()  # a text that is several pairs' positive: one document
+                found = metric_functions.retrieval_scores(similarities, targets=targets)
             scores.update({f"{name}{suffix}": value for name, value in found.items()})
             if dimension is None:
                 predictions = [{"cosine": cosine} for cosine in cosines]

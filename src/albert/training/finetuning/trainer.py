@@ -379,7 +379,10 @@ def _load_model(task: Task, model: str | os.PathLike, settings: FinetuneSettings
     source = task.model_source(model)
     tokenizer = AlbertTokenizer.from_pretrained(source)
     torch.manual_seed(settings.seed)  # the new head's initialisation
-    network = task.load_model(source, device, ignore_mismatched_sizes=True, **task.model_overrides(label_list))
+    overrides = dict(task.model_overrides(label_list))
+    if settings.dropout is not None:  # ALBERT v2 trains without dropout; small data may want some
+        overrides.update(hidden_dropout_prob=settings.dropout, attention_probs_dropout_prob=settings.dropout)
+    network = task.load_model(source, device, ignore_mismatched_sizes=True, **overrides)
     network.config.extra["finetuning_task"] = task.name
     check_tokenizer_fits(tokenizer, network.config.vocab_size, str(model))
     check_max_length(settings.max_length, network.config.max_position_embeddings)
