@@ -6,17 +6,22 @@ Data: MRPC's training file (``../shared/data/mrpc/msr_paraphrase_train.txt``), i
 retrieval split, never trained on; training uses the next ``--examples`` (1,000 by default, to keep
 the run near 15 minutes on 2 busy cores; ``--examples 0`` takes all 2,253). Optionally
 ``--wordnet N`` adds N generated pairs, the two halves of a WordNet gloss (its definition and its
-first quoted example, ``corpus/wordnet_glosses.txt.xz``), to the training pairs only.
+first quoted example, ``corpus/wordnet_glosses.txt.xz``), and ``--crops N`` N pairs of two
+overlapping crops of one sentence (``--crop-source``: MRPC's sentences of either quality outside
+the held-out pairs, or CoNLL-2003's news sentences), to the training pairs only.
+``--hard-negatives`` gives each training pair a third column: the training positive TF-IDF
+(fitted on the training texts) finds most like its anchor, other than its own.
 
-Retrieval: each held-out anchor (``#1 String``) against all held-out positives (``#2 String``):
-recall@1, recall@10 and MRR@10 (:func:`albert.training.finetuning.metrics.retrieval_scores`, ties
-counted against the query), for
+Retrieval: each held-out anchor (``#1 String``) against all held-out positives (``#2 String``),
+a positive that ends 2 pairs counted once (5 of the 500 do): recall@1, recall@10 and MRR@10
+(:func:`albert.training.finetuning.metrics.retrieval_scores`, ties counted against the query), for
 
   (a) TF-IDF (scikit-learn's ``TfidfVectorizer``, sublinear tf, fitted on the held-out texts:
       a transductive baseline, favourable to it), cosine similarity;
   (b) the shipped model untrained: mean pooling, normalised (the run's step-0 evaluation);
-  (c) the same model after one epoch of contrastive training (symmetric multiple-negatives ranking
-      loss with in-batch negatives, scale 20, mean pooling, Matryoshka over ``--matryoshka``).
+  (c) the same model after ``--epochs`` of contrastive training (symmetric multiple-negatives ranking
+      loss with in-batch negatives and, with ``--hard-negatives``, mined ones; ``--scale`` 20, mean
+      pooling, Matryoshka over ``--matryoshka``, ``--dropout`` as the model's unless given).
 
 Per Matryoshka dimension: MRR@10 of each prefix before and after, and the 128-dimension prefix's
 MRR@10 as a fraction of the full vector's (target >= 0.95). Targets: (c) beats (b) and (a) on
@@ -25,6 +30,7 @@ recall@1 and MRR@10; the note says by how much. Training time: the loop's second
 
     python bench/sentence_embeddings.py                 # the committed figures (~12 min on 2 busy cores)
     python bench/sentence_embeddings.py --examples 0    # all 2,253 training pairs (~25 min there)
+    python bench/sentence_embeddings.py --examples 0 --epochs 2 --hard-negatives   # the best run so far (~13 min)
 
 Writes ``bench/results/sentence_embeddings-<device>.json`` and ``.png``; ``--name`` to change.
 """
@@ -76,8 +82,65 @@ def wordnet_pairs(count: int, seed: int) -> list[tuple[str, str]]:
     return pairs[:count]
 
 
-def write_pairs(pairs: list[tuple[str, str]], path: Path) -> Path:
-    path.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs), encoding="utf-8")
+def mrpc_sentences(path: Path, excluded: set[str]) -> list[str]:
+    """Every sentence of the MRPC file, either quality, but none in ``excluded`` (the held-out pairs)."""
+    sentences: dict[str, None] = {}
+    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) == 5:
+            sentences.update(dict.fromkeys(text.strip() for text in fields[3:]))
+    return [text for text in sentences if text not in excluded]
+
+
+def conll_sentences() -> list[str]:
+    """CoNLL-2003's training sentences (Reuters news), words joined by spaces."""
+    sentences, words = [], []
+    for line in (common.SHARED_DATA / "conll2003" / "train.txt").read_text(encoding="utf-8").splitlines() + [""]:
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            words.append(line.split()[0])
+        elif words:
+            sentences.append(" ".join(words))
+            words = []
+    return sentences
+
+
+def crop_pairs(sentences: list[str], count: int, seed: int, shortest: int = 10) -> list[tuple[str, str]]:
+    """``count`` generated pairs: two random spans of one sentence (each 50-80% of its words,
+    so they overlap), as Contriever's cropping makes positives from unlabeled text."""
+    rng = random.Random(seed)
+    pool = [text.split() for text in sentences if len(text.split()) >= shortest]
+    rng.shuffle(pool)
+
+    def crop(words: list[str]) -> str:
+        length = rng.randint(-(-len(words) // 2), -(-len(words) * 4 // 5))
+        start = rng.randint(0, len(words) - length)
+        return " ".join(words[start:start + length])
+
+    return [(crop(words), crop(words)) for words in pool[:count]]
+
+
+def mined_negatives(pairs: list[tuple[str, str]]) -> list[str]:
+    """A hard negative for each training pair: the other training positive that TF-IDF (fitted on
+    the training texts only) finds most like its anchor, as DPR mines them with BM25."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    anchors, positives = [a for a, _ in pairs], [p for _, p in pairs]
+    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + positives)
+    similarities = (vectorizer.transform(anchors) @ vectorizer.transform(positives).T).toarray()
+    negatives = []
+    for row, (anchor, positive) in enumerate(pairs):
+        for column in similarities[row].argsort()[::-1]:
+            if positives[column] not in (positive, anchor):
+                negatives.append(positives[column])
+                break
+    return negatives
+
+
+def write_pairs(pairs: list[tuple[str, str]], path: Path, negatives: list[str] | None = None) -> Path:
+    records = [{"anchor": a, "positive": p} for a, p in pairs]
+    for record, negative in zip(records, negatives or []):
+        record["negative"] = negative
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     return path
 
 
@@ -86,12 +149,14 @@ def write_pairs(pairs: list[tuple[str, str]], path: Path) -> Path:
 def tfidf_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from albert.training.finetuning.metrics import retrieval_scores
+    from albert.training.finetuning.metrics import retrieval_scores, unique_documents
 
     anchors, positives = [a for a, _ in pairs], [p for _, p in pairs]
+    columns, targets = unique_documents(positives)  # as the run's evaluation scores: a repeated positive is one document
     vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + positives)
-    similarities = (vectorizer.transform(anchors) @ vectorizer.transform(positives).T).toarray()  # rows are unit length
-    return retrieval_scores(similarities)
+    documents = vectorizer.transform([positives[column] for column in columns])
+    similarities = (vectorizer.transform(anchors) @ documents.T).toarray()  # rows are unit length
+    return retrieval_scores(similarities, targets=targets)
 
 
 def train(model: str, train_file: Path, dev_file: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -101,7 +166,8 @@ def train(model: str, train_file: Path, dev_file: Path, out: Path, args: argpars
     settings = FinetuneSettings(
         task="sentence-embeddings", epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
         learning_rate=args.lr, seed=args.seed, pooling="mean", matryoshka=args.matryoshka, threads=args.threads,
-        device=args.device, eval_batch_size=64, log_every=10, progress=not args.quiet,
+        device=args.device, eval_batch_size=64, log_every=10, progress=not args.quiet, dropout=args.dropout,
+        scale=args.scale,
     )
     result = finetune(model, train_file, dev_file, out, settings)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -116,6 +182,13 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=500, help="positive pairs kept for retrieval")
     parser.add_argument("--examples", type=int, default=1000, help="training pairs at most (0: all the rest)")
     parser.add_argument("--wordnet", type=int, default=0, help="generated WordNet (definition, example) pairs to add")
+    parser.add_argument("--crops", type=int, default=0, help="generated pairs: two crops of one sentence (see --crop-source)")
+    parser.add_argument("--crop-source", choices=("mrpc", "conll"), default="mrpc",
+                        help="sentences cropped: MRPC's, either quality, none of the held-out pairs; or CoNLL-2003's")
+    parser.add_argument("--hard-negatives", action="store_true",
+                        help="a TF-IDF-mined hard negative per training pair (a third column)")
+    parser.add_argument("--dropout", type=float, default=None, help="encoder dropout while training (default: the model's, 0)")
+    parser.add_argument("--scale", type=float, default=20.0, help="similarity scale of the loss (1 / temperature)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
@@ -135,6 +208,11 @@ def main() -> None:
     if args.examples:
         training = training[:args.examples]
     generated = wordnet_pairs(args.wordnet, args.seed) if args.wordnet else []
+    if args.crops:
+        held_out_texts = {text for pair in held_out for text in pair}
+        source = mrpc_sentences(mrpc, held_out_texts) if args.crop_source == "mrpc" else conll_sentences()
+        cropped = crop_pairs(source, args.crops, args.seed)
+        generated = generated + cropped
     training = training + generated
     random.Random(args.seed + 1).shuffle(training)
     environment = common.environment(device)
@@ -142,7 +220,9 @@ def main() -> None:
     tfidf = tfidf_scores(held_out)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        train_file, dev_file = write_pairs(training, folder / "train.jsonl"), write_pairs(held_out, folder / "dev.jsonl")
+        negatives = mined_negatives(training) if args.hard_negatives else None
+        train_file = write_pairs(training, folder / "train.jsonl", negatives)
+        dev_file = write_pairs(held_out, folder / "dev.jsonl")
         out = args.out or folder / "run"
         run = train(args.model, train_file, dev_file, out, args)
     before, after, summary = run["before"], run["after"], run["summary"]
@@ -163,12 +243,16 @@ def main() -> None:
         "model": args.model,
         "data": {
             "source": "mrpc/msr_paraphrase_train.txt, positive pairs (Quality 1), shuffled with --seed",
-            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": len(generated),
+            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": min(args.wordnet, len(generated)),
+            "generated_crop_pairs": len(generated) - min(args.wordnet, len(generated)),
+            "crop_source": args.crop_source if args.crops else None,
+            "hard_negatives": "TF-IDF-mined from the training positives" if args.hard_negatives else None,
             "held_out_split": f"the first {len(held_out)} positive pairs after the seeded shuffle (seed {args.seed})",
+            "documents": "each distinct held-out positive once (a text that is 2 pairs' positive is one document)",
         },
         "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "max_length": args.max_length,
-                     "learning_rate": summary["settings"]["learning_rate"], "matryoshka": args.matryoshka,
-                     "loss": "symmetric multiple-negatives ranking, in-batch negatives, scale 20", "pooling": "mean"},
+                     "learning_rate": summary["settings"]["learning_rate"], "matryoshka": args.matryoshka, "dropout": args.dropout,
+                     "loss": f"symmetric multiple-negatives ranking, in-batch negatives, scale {args.scale:g}", "pooling": "mean"},
         "retrieval": table,
         "margins": beats,
         "matryoshka": matryoshka,
