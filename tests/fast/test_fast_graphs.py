@@ -14,20 +14,12 @@ import warnings
 
 import pytest
 import torch
-from support.tiny import tiny_config
+from support.tiny import random_batch, tiny_config
 
 from albert import AlbertForMaskedLM, AlbertModel
 from albert.fast import accelerate, decelerate, packed_layout
 from albert.fast.graphs import bucket_sizes, drop_cuda_graphs, graphed_encoder, use_cuda_graphs
 from albert.fast.padding import sequences_layout
-
-
-def _batch(lengths: list[int], vocab: int = 400, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    width = max(lengths)
-    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
-    ids = torch.randint(5, vocab, (len(lengths), width), generator=generator) * mask
-    return ids, mask
 
 
 def _models(model_class=AlbertModel, **graph_options):
@@ -56,7 +48,7 @@ def test_bucket_sizes(num_tokens, longest, step, expected):
 
 
 def test_sequences_layout_matches_the_layout_of_a_padded_batch():
-    _, mask = _batch([4, 1, 7, 3])
+    _, mask = random_batch([4, 1, 7, 3])
     padded = packed_layout(mask, *mask.shape, "cpu")
     rebuilt = sequences_layout(padded.cu_seqlens, padded.max_seqlen, padded.num_tokens)
     assert torch.equal(rebuilt.slots, padded.slots)
@@ -73,7 +65,7 @@ def test_bucketed_encoder_gives_the_real_tokens_what_the_fast_path_gives(backend
     batches = [[7, 3, 12], [5, 5, 2, 9, 1], [1], [16, 16, 16, 16, 16, 16, 16, 16]]  # the last: 128 tokens exactly
     with torch.no_grad():
         for lengths in batches:
-            ids, mask = _batch(lengths)
+            ids, mask = random_batch(lengths)
             segments = (torch.arange(ids.shape[1]) >= 2).long().expand_as(ids) * mask
             want = reference(ids, mask, token_type_ids=segments)
             eager = fast(ids, mask, token_type_ids=segments)
@@ -89,18 +81,18 @@ def test_recordings_are_reused_and_the_least_recent_dropped():
     _, _, graphed = _models(token_step=64, max_graphs=2)
     runner = graphed_encoder(graphed)
     with torch.no_grad():
-        graphed(*_batch([3, 4]))
-        graphed(*_batch([5, 2], seed=1))  # same rows, same buckets: reused
+        graphed(*random_batch([3, 4]))
+        graphed(*random_batch([5, 2], seed=1))  # same rows, same buckets: reused
         assert runner.num_graphs == 1
-        graphed(*_batch([3, 4, 5]))
-        graphed(*_batch([3]))
+        graphed(*random_batch([3, 4, 5]))
+        graphed(*random_batch([3]))
         assert runner.num_graphs == 2
 
 
 def test_weights_changed_in_place_drop_the_recordings():
     reference, _, graphed = _models()
     runner = graphed_encoder(graphed)
-    ids, mask = _batch([6, 2, 9])
+    ids, mask = random_batch([6, 2, 9])
     with torch.no_grad():
         before = graphed(ids, mask).last_hidden_state
         for model in (reference, graphed):
@@ -115,7 +107,7 @@ def test_weights_changed_in_place_drop_the_recordings():
 def test_calls_that_need_the_eager_path_do_not_use_recordings():
     reference, _, graphed = _models(AlbertForMaskedLM)
     runner = graphed_encoder(graphed)
-    ids, mask = _batch([6, 2, 9])
+    ids, mask = random_batch([6, 2, 9])
     real = mask.bool()
     out = graphed(ids, mask)  # gradients enabled
     out.logits.sum().backward()
@@ -137,7 +129,7 @@ def test_capture_on_a_cpu_model_falls_back_to_the_eager_fast_path():
     torch.manual_seed(0)
     reference = AlbertModel(tiny_config()).eval()
     graphed = use_cuda_graphs(copy.deepcopy(reference))  # capture=True, but no CUDA here
-    ids, mask = _batch([4, 8])
+    ids, mask = random_batch([4, 8])
     with torch.inference_mode():
         got, want = graphed(ids, mask).last_hidden_state, reference(ids, mask).last_hidden_state
     assert graphed_encoder(graphed).num_graphs == 0
@@ -154,7 +146,7 @@ def test_a_failed_capture_warns_once_and_leaves_the_eager_fast_path(monkeypatch)
         raise RuntimeError("operation not permitted when stream is capturing")
 
     monkeypatch.setattr(type(runner), "_capture", refuse)
-    ids, mask = _batch([5, 3])
+    ids, mask = random_batch([5, 3])
     with torch.no_grad(), pytest.warns(UserWarning, match="CUDA graph capture failed"):
         got = graphed(ids, mask).last_hidden_state
     with torch.no_grad(), warnings.catch_warnings():
@@ -169,12 +161,12 @@ def test_a_failed_capture_warns_once_and_leaves_the_eager_fast_path(monkeypatch)
 def test_graphed_models_copy_pickle_and_switch_off():
     _, _, graphed = _models()
     with torch.inference_mode():
-        graphed(*_batch([3, 3]))
+        graphed(*random_batch([3, 3]))
     copied = copy.deepcopy(graphed)
     assert graphed_encoder(copied).num_graphs == 0 and graphed_encoder(graphed).num_graphs == 1
     restored = pickle.loads(pickle.dumps(graphed))  # as torch.save(model) does
     assert graphed_encoder(restored).num_graphs == 0
-    ids, mask = _batch([4, 2])
+    ids, mask = random_batch([4, 2])
     with torch.no_grad():
         torch.testing.assert_close(restored(ids, mask).last_hidden_state, graphed(ids, mask).last_hidden_state)
     assert graphed_encoder(drop_cuda_graphs(copied)) is None
@@ -198,7 +190,7 @@ def test_cuda_graphs_match_the_eager_fast_path_in_bf16():
     runner = graphed_encoder(graphed)
     with torch.inference_mode():
         for seed, lengths in enumerate([[7, 3, 12], [9, 1, 4], [30, 2, 2, 2], [7, 3, 12]]):
-            ids, mask = (t.cuda() for t in _batch(lengths, seed=seed))
+            ids, mask = (t.cuda() for t in random_batch(lengths, seed=seed))
             want = eager(ids, mask).last_hidden_state
             got = graphed(ids, mask).last_hidden_state
             torch.testing.assert_close(got.float(), want.float(), atol=0.05, rtol=0)
@@ -206,7 +198,7 @@ def test_cuda_graphs_match_the_eager_fast_path_in_bf16():
     with torch.no_grad():
         graphed.encoder.embedding_hidden_mapping_in.weight.mul_(2)
         eager.encoder.embedding_hidden_mapping_in.weight.mul_(2)
-        ids, mask = (t.cuda() for t in _batch([5, 6]))
+        ids, mask = (t.cuda() for t in random_batch([5, 6]))
         torch.testing.assert_close(
             graphed(ids, mask).last_hidden_state.float(), eager(ids, mask).last_hidden_state.float(), atol=0.05, rtol=0
         )

@@ -9,16 +9,11 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from support.tiny import random_batch  # noqa: E402
+
 from albert import AlbertForMaskedLM, AlbertForSequenceClassification  # noqa: E402
 from albert.fast.onnx_encoder import use_onnx, uses_onnx  # noqa: E402
 from albert.pipelines import pipeline  # noqa: E402
-
-
-def _batch(lengths: list[int], vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(3)
-    width = max(lengths)
-    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
-    return torch.randint(5, vocab, (len(lengths), width), generator=generator) * mask, mask
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def onnx_mlm(mlm_folder, cache):
 def test_heads_read_the_graphs_states_and_match_torch(mlm_folder, onnx_mlm, cache):
     reference = AlbertForMaskedLM.from_pretrained(mlm_folder).eval()
     assert uses_onnx(onnx_mlm) and not uses_onnx(reference)
-    ids, mask = _batch([9, 3, 14], reference.config.vocab_size)
+    ids, mask = random_batch([9, 3, 14], reference.config.vocab_size, seed=3)
     with torch.inference_mode():
         want, got = reference(ids, mask).logits, onnx_mlm(ids, mask).logits
     real = mask.bool()
@@ -59,7 +54,7 @@ def test_the_cached_graph_is_reused_and_new_weights_get_a_new_one(mlm_folder, on
 
 def test_calls_the_graph_cannot_answer_run_in_torch(mlm_folder, onnx_mlm):
     reference = AlbertForMaskedLM.from_pretrained(mlm_folder).eval()
-    ids, mask = _batch([6, 2], reference.config.vocab_size)
+    ids, mask = random_batch([6, 2], reference.config.vocab_size, seed=3)
     with torch.inference_mode():
         hidden = onnx_mlm(ids, mask, output_hidden_states=True).hidden_states
         want = reference(ids, mask, output_hidden_states=True).hidden_states
@@ -95,7 +90,7 @@ def test_onnx_models_copy_and_pickle(onnx_mlm):
     import copy
     import pickle
 
-    ids, mask = _batch([5, 2], onnx_mlm.config.vocab_size)
+    ids, mask = random_batch([5, 2], onnx_mlm.config.vocab_size, seed=3)
     for clone in (copy.deepcopy(onnx_mlm), pickle.loads(pickle.dumps(onnx_mlm))):
         assert uses_onnx(clone)
         with torch.inference_mode():
@@ -105,7 +100,7 @@ def test_onnx_models_copy_and_pickle(onnx_mlm):
 def test_int8_graph_runs_close_to_float32(mlm_folder, onnx_mlm, cache):
     quantized = use_onnx(AlbertForMaskedLM.from_pretrained(mlm_folder), cache_dir=cache, int8=True)
     assert quantized.albert.onnx_encoder.path.endswith(".int8.onnx")
-    ids, mask = _batch([9, 3, 14], quantized.config.vocab_size)
+    ids, mask = random_batch([9, 3, 14], quantized.config.vocab_size, seed=3)
     with torch.inference_mode():
         exact, approximate = onnx_mlm.albert(ids, mask), quantized.albert(ids, mask)
     real = mask.bool()

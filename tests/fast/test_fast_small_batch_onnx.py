@@ -9,17 +9,12 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from support.tiny import random_batch  # noqa: E402
+
 from albert import AlbertForMaskedLM, AlbertModel  # noqa: E402
 from albert.fast.onnx_encoder import SmallBatchOnnx, use_onnx_for_small_batches  # noqa: E402
 from albert.pipelines import base as pipelines_base  # noqa: E402
 from albert.pipelines import pipeline  # noqa: E402
-
-
-def _batch(lengths: list[int], vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(7)
-    width = max(lengths)
-    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
-    return torch.randint(5, vocab, (len(lengths), width), generator=generator) * mask, mask
 
 
 def test_small_batches_run_the_graph_and_large_ones_torch_with_the_same_outputs(make_tiny_model, tmp_path):
@@ -28,7 +23,7 @@ def test_small_batches_run_the_graph_and_large_ones_torch_with_the_same_outputs(
     model = use_onnx_for_small_batches(AlbertModel.from_pretrained(folder, fast=True), max_rows=2, cache_dir=tmp_path)
     with torch.inference_mode():
         for lengths, answers in (([6], "onnx-small-batches"), ([6, 3], "onnx-small-batches"), ([6, 3, 5], "packed")):
-            ids, mask = _batch(lengths, reference.config.vocab_size)
+            ids, mask = random_batch(lengths, reference.config.vocab_size, seed=7)
             chosen = model.explain_backend(input_ids=ids, attention_mask=mask)
             assert next(name for name, reason in chosen if reason is None) == answers, chosen
             want = reference(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -42,7 +37,7 @@ def test_small_batches_run_the_graph_and_large_ones_torch_with_the_same_outputs(
 @pytest.mark.slow  # two exports
 def test_a_weight_changed_after_the_export_is_exported_again(make_tiny_model, tmp_path):
     model = use_onnx_for_small_batches(AlbertModel.from_pretrained(make_tiny_model(AlbertModel, seed=6)), cache_dir=tmp_path)
-    ids, mask = _batch([5], model.config.vocab_size)
+    ids, mask = random_batch([5], model.config.vocab_size, seed=7)
     with torch.inference_mode():
         before = model(input_ids=ids, attention_mask=mask).last_hidden_state
         with torch.no_grad():

@@ -67,3 +67,14 @@ def tiny_config(vocab_size: int = 400, **overrides):
     values = dict(TINY_SHAPE, vocab_size=vocab_size)
     values.update(overrides)
     return AlbertConfig(**values)
+
+
+def random_batch(lengths: list[int], vocab: int = 400, seed: int = 0):
+    """``(input_ids, attention_mask)``: seeded random ids in ``[5, vocab)`` (no special pieces), one
+    row per length, padded with 0 to the longest."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()
+    return torch.randint(5, vocab, (len(lengths), width), generator=generator) * mask, mask
