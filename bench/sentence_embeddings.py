@@ -122,11 +122,8 @@ def crop_pairs(sentences: list[str], count: int, seed: int, shortest: int = 10) 
 def mined_negatives(pairs: list[tuple[str, str]]) -> list[str]:
     """A hard negative for each training pair: the other training positive that TF-IDF (fitted on
     the training texts only) finds most like its anchor, as DPR mines them with BM25."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    anchors, positives = [a for a, _ in pairs], [p for _, p in pairs]
-    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + positives)
-    similarities = (vectorizer.transform(anchors) @ vectorizer.transform(positives).T).toarray()
+    positives = [p for _, p in pairs]
+    similarities = tfidf_similarities(pairs, positives)
     negatives = []
     for row, (anchor, positive) in enumerate(pairs):
         for column in similarities[row].argsort()[::-1]:
@@ -146,16 +143,22 @@ def write_pairs(pairs: list[tuple[str, str]], path: Path, negatives: list[str] |
 
 # -- baselines and the run ---------------------------------------------------------------------------
 
-def tfidf_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
+def tfidf_similarities(pairs: list[tuple[str, str]], documents: list[str]):
+    """Cosine similarities (anchors x documents) of TF-IDF vectors (sublinear tf) fitted on the
+    pairs' texts; the vectors are unit length, so the dot product is the cosine."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    anchors = [a for a, _ in pairs]
+    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + [p for _, p in pairs])
+    return (vectorizer.transform(anchors) @ vectorizer.transform(documents).T).toarray()
+
+
+def tfidf_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
     from albert.training.finetuning.metrics import retrieval_scores, unique_documents
 
-    anchors, positives = [a for a, _ in pairs], [p for _, p in pairs]
+    positives = [p for _, p in pairs]
     columns, targets = unique_documents(positives)  # as the run's evaluation scores: a repeated positive is one document
-    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + positives)
-    documents = vectorizer.transform([positives[column] for column in columns])
-    similarities = (vectorizer.transform(anchors) @ documents.T).toarray()  # rows are unit length
+    similarities = tfidf_similarities(pairs, [positives[column] for column in columns])
     return retrieval_scores(similarities, targets=targets)
 
 

@@ -690,11 +690,10 @@ class SentenceEmbeddingsTask(Task):
             vectors = truncate_and_normalize(embeddings, dimension, normalize=True)
             anchors, positives = vectors[:, 0], vectors[:, 1]
             suffix = "" if dimension is None else f"@{dimension}"
+            cosines = (anchors * positives).sum(dim=-1).tolist()
             if scored:
-                cosines = (anchors * positives).sum(dim=-1).tolist()
                 found = {"spearman": metric_functions.spearman(cosines, [float(example.score or 0) for example in examples])}
             else:
-                cosines = (anchors * positives).sum(dim=-1).tolist()
                 similarities = (anchors @ positives[columns].T).numpy()  # a text that is several pairs' positive: one document
                 found = metric_functions.retrieval_scores(similarities, targets=targets)
             scores.update({f"{name}{suffix}": value for name, value in found.items()})
