@@ -11,6 +11,9 @@ overlapping crops of one sentence (``--crop-source``: MRPC's sentences of either
 the held-out pairs, or CoNLL-2003's news sentences), to the training pairs only.
 ``--hard-negatives`` gives each training pair a third column: the training positive TF-IDF
 (fitted on the training texts) finds most like its anchor, other than its own.
+``--weak-positives`` adds MRPC's Quality-0 pairs without a held-out text (1,309: two sentences of
+one story that annotators did not call paraphrases) as positives; ``--second-round N`` then
+trains the trained model N epochs more on negatives it mines itself (as ANCE does).
 
 Retrieval: each held-out anchor (``#1 String``) against all held-out positives (``#2 String``),
 a positive that ends 2 pairs counted once (5 of the 500 do): recall@1, recall@10 and MRR@10
@@ -19,9 +22,19 @@ a positive that ends 2 pairs counted once (5 of the 500 do): recall@1, recall@10
   (a) TF-IDF (scikit-learn's ``TfidfVectorizer``, sublinear tf, fitted on the held-out texts:
       a transductive baseline, favourable to it), cosine similarity;
   (b) the shipped model untrained: mean pooling, normalised (the run's step-0 evaluation);
-  (c) the same model after ``--epochs`` of contrastive training (symmetric multiple-negatives ranking
+  (c) the same model after ``--epochs`` of contrastive training (its last evaluation, ``final/``:
+      the held-out split chooses no checkpoint; symmetric multiple-negatives ranking
       loss with in-batch negatives and, with ``--hard-negatives``, mined ones; ``--scale`` 20, mean
       pooling, Matryoshka over ``--matryoshka``, ``--dropout`` as the model's unless given).
+
+Misses at rank 1: which anchors TF-IDF and the trained model (``final/``) miss, how the two sets
+overlap, and TF-IDF's misses in full (an anchor that is itself another pair's positive finds
+itself first, for every method: no method can get such a query right). ``--distractors`` also
+scores retrieval as search: the same anchors against their positives among every other MRPC
+sentence (either quality, ~6,800 more documents from the same news stories), for (a), (b) and (c);
+``--wordnet-held-out N`` scores them on a second held-out set, N WordNet (definition, example)
+pairs from the other end of the shuffle than ``--wordnet``'s, never trained on (the definition
+finds its example among the N examples: little shared wording, so TF-IDF is weak there).
 
 Per Matryoshka dimension: MRR@10 of each prefix before and after, and the 128-dimension prefix's
 MRR@10 as a fraction of the full vector's (target >= 0.95). Targets: (c) beats (b) and (a) on
@@ -31,6 +44,8 @@ recall@1 and MRR@10; the note says by how much. Training time: the loop's second
     python bench/sentence_embeddings.py                 # the committed figures (~12 min on 2 busy cores)
     python bench/sentence_embeddings.py --examples 0    # all 2,253 training pairs (~25 min there)
     python bench/sentence_embeddings.py --examples 0 --epochs 2 --hard-negatives   # the best run so far (~13 min)
+    python bench/sentence_embeddings.py --examples 0 --epochs 2 --hard-negatives --distractors   # and search (+3 min)
+    python bench/sentence_embeddings.py --examples 0 --epochs 2 --hard-negatives --wordnet 2000 --wordnet-held-out 500
 
 Writes ``bench/results/sentence_embeddings-<device>.json`` and ``.png``; ``--name`` to change.
 """
@@ -53,6 +68,7 @@ import common  # noqa: E402
 
 TARGET_MATRYOSHKA_FRACTION = 0.95
 METRICS = ("recall@1", "recall@10", "mrr@10")
+FINAL = "final"  # the run's last model, the one its last evaluation scored
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -69,8 +85,9 @@ def mrpc_pairs(path: Path, seed: int) -> list[tuple[str, str]]:
 _EXAMPLE = re.compile(r'"([^"]{12,})"')
 
 
-def wordnet_pairs(count: int, seed: int) -> list[tuple[str, str]]:
-    """``count`` generated pairs: a WordNet gloss's definition and its first quoted example."""
+def wordnet_pairs(seed: int) -> list[tuple[str, str]]:
+    """Generated pairs, a seeded shuffle of all (~29,800): a WordNet gloss's definition and its
+    first quoted example."""
     pairs = []
     with lzma.open(common.SHARED_DATA / "corpus" / "wordnet_glosses.txt.xz", "rt", encoding="utf-8") as file:
         for line in file:
@@ -79,7 +96,20 @@ def wordnet_pairs(count: int, seed: int) -> list[tuple[str, str]]:
             if example and len(definition.split()) >= 3:
                 pairs.append((definition.strip(), example.group(1).strip()))
     random.Random(seed).shuffle(pairs)
-    return pairs[:count]
+    return pairs
+
+
+def mrpc_weak_pairs(path: Path, excluded: set[str]) -> list[tuple[str, str]]:
+    """MRPC's Quality-0 pairs, none with a held-out text: two sentences of one news story that
+    annotators did not call paraphrases, as weak positives (same story, much shared wording)."""
+    pairs = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) == 5 and fields[0] == "0":
+            first, second = fields[3].strip(), fields[4].strip()
+            if first not in excluded and second not in excluded:
+                pairs.append((first, second))
+    return pairs
 
 
 def mrpc_sentences(path: Path, excluded: set[str]) -> list[str]:
@@ -119,11 +149,10 @@ def crop_pairs(sentences: list[str], count: int, seed: int, shortest: int = 10) 
     return [(crop(words), crop(words)) for words in pool[:count]]
 
 
-def mined_negatives(pairs: list[tuple[str, str]]) -> list[str]:
-    """A hard negative for each training pair: the other training positive that TF-IDF (fitted on
-    the training texts only) finds most like its anchor, as DPR mines them with BM25."""
+def hardest_negatives(similarities, pairs: list[tuple[str, str]]) -> list[str]:
+    """For each pair (a row of ``similarities``: its anchor against every training positive), the
+    most similar training positive that is neither its own positive nor its anchor."""
     positives = [p for _, p in pairs]
-    similarities = tfidf_similarities(pairs, positives)
     negatives = []
     for row, (anchor, positive) in enumerate(pairs):
         for column in similarities[row].argsort()[::-1]:
@@ -131,6 +160,30 @@ def mined_negatives(pairs: list[tuple[str, str]]) -> list[str]:
                 negatives.append(positives[column])
                 break
     return negatives
+
+
+def mined_negatives(pairs: list[tuple[str, str]]) -> list[str]:
+    """A hard negative for each training pair, as DPR mines them with BM25: by TF-IDF fitted on
+    the training texts only."""
+    return hardest_negatives(tfidf_similarities(pairs, [p for _, p in pairs]), pairs)
+
+
+def model_similarities(model: str | Path, queries: list[str], documents: list[str], max_length: int,
+                       batch_size: int = 64):
+    """Cosine similarities (queries x documents) of a model's mean-pooled, normalised text vectors,
+    each text cut at ``max_length`` tokens: what the run trains and evaluates (set here, as the
+    untrained model saves no pooling)."""
+    import albert
+
+    embed = albert.pipeline("embeddings", model=str(model), batch_size=batch_size, level="text",
+                            sentence_pooling="mean", normalize=True, max_length=max_length)
+    return embed(queries, output="numpy") @ embed(documents, output="numpy").T
+
+
+def model_mined_negatives(model: Path, pairs: list[tuple[str, str]], max_length: int) -> list[str]:
+    """A hard negative for each training pair, as ANCE mines them: by the trained model's own
+    vectors, a second round's data."""
+    return hardest_negatives(model_similarities(model, [a for a, _ in pairs], [p for _, p in pairs], max_length), pairs)
 
 
 def write_pairs(pairs: list[tuple[str, str]], path: Path, negatives: list[str] | None = None) -> Path:
@@ -143,31 +196,76 @@ def write_pairs(pairs: list[tuple[str, str]], path: Path, negatives: list[str] |
 
 # -- baselines and the run ---------------------------------------------------------------------------
 
-def tfidf_similarities(pairs: list[tuple[str, str]], documents: list[str]):
+def tfidf_similarities(pairs: list[tuple[str, str]], documents: list[str], extra: list[str] = ()):
     """Cosine similarities (anchors x documents) of TF-IDF vectors (sublinear tf) fitted on the
-    pairs' texts; the vectors are unit length, so the dot product is the cosine."""
+    pairs' texts and ``extra`` ones; the vectors are unit length, so the dot product is the cosine."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     anchors = [a for a, _ in pairs]
-    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + [p for _, p in pairs])
+    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(anchors + [p for _, p in pairs] + list(extra))
     return (vectorizer.transform(anchors) @ vectorizer.transform(documents).T).toarray()
 
 
-def tfidf_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
-    from albert.training.finetuning.metrics import retrieval_scores, unique_documents
+def retrieval_documents(pairs: list[tuple[str, str]], distractors: list[str] = ()) -> tuple[list[str], list[int]]:
+    """The documents of a retrieval over ``pairs`` and each anchor's target column: each distinct
+    positive once, as the run's evaluation counts them, then the ``distractors``."""
+    from albert.training.finetuning.metrics import unique_documents
 
     positives = [p for _, p in pairs]
-    columns, targets = unique_documents(positives)  # as the run's evaluation scores: a repeated positive is one document
-    similarities = tfidf_similarities(pairs, [positives[column] for column in columns])
-    return retrieval_scores(similarities, targets=targets)
+    columns, targets = unique_documents(positives)
+    return [positives[column] for column in columns] + list(distractors), targets
 
 
-def train(model: str, train_file: Path, dev_file: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """One ``finetune`` run; its summary and dev records (step 0: the untrained model)."""
+def miss_audit(pairs: list[tuple[str, str]], tfidf, trained) -> dict[str, Any]:
+    """Which held-out anchors each method misses at rank 1 (similarity matrices over the retrieval
+    documents), how the two sets of misses overlap, and TF-IDF's misses in full: where TF-IDF
+    misses only what no method could get right, nothing beats it on recall@1."""
+    import numpy as np
+
+    from albert.training.finetuning.metrics import retrieval_scores, target_ranks
+
+    documents, targets = retrieval_documents(pairs)
+    tfidf_miss = target_ranks(tfidf, targets) > 1  # ties count against the query, as in the scores
+    trained_miss = target_ranks(trained, targets) > 1
+    own_text = np.array([anchor in documents and documents.index(anchor) != targets[row]
+                         for row, (anchor, _) in enumerate(pairs)])
+    return {
+        "TF-IDF": int(tfidf_miss.sum()), "trained": int(trained_miss.sum()),
+        "both": int((tfidf_miss & trained_miss).sum()), "TF-IDF only": int((tfidf_miss & ~trained_miss).sum()),
+        "trained only": int((trained_miss & ~tfidf_miss).sum()),
+        "anchor is itself another pair's positive": int(own_text.sum()),
+        "trained scores": retrieval_scores(trained, targets=targets),  # the run's own "after", when it embeds alike
+        "TF-IDF misses": [{"anchor": pairs[row][0], "positive": pairs[row][1],
+                           "TF-IDF first": documents[int(tfidf[row].argmax())],
+                           "trained first": documents[int(trained[row].argmax())]}
+                          for row in np.flatnonzero(tfidf_miss)],
+    }
+
+
+def retrieval_table(pairs: list[tuple[str, str]], models: dict[str, str | Path], max_length: int,
+                    distractors: list[str] = ()) -> dict[str, Any]:
+    """Retrieval of each anchor's positive among all the pairs' positives and ``distractors``, for
+    TF-IDF (fitted on all of those texts) and each of ``models``: search over a larger collection,
+    or a second held-out set."""
+    from albert.training.finetuning.metrics import retrieval_scores
+
+    documents, targets = retrieval_documents(pairs, distractors)
+    anchors = [a for a, _ in pairs]
+    scores: dict[str, Any] = {"documents": len(documents),
+                              "TF-IDF": retrieval_scores(tfidf_similarities(pairs, documents, extra=distractors), targets=targets)}
+    for label, model in models.items():
+        scores[label] = retrieval_scores(model_similarities(model, anchors, documents, max_length), targets=targets)
+    return scores
+
+
+def train(model: str | Path, train_file: Path, dev_file: Path, out: Path, args: argparse.Namespace,
+          epochs: int | None = None) -> dict[str, Any]:
+    """One ``finetune`` run: its summary, its dev scores before (step 0: the untrained model) and
+    after (the last evaluation, of the model in ``final/``: the held-out split chooses nothing)."""
     from albert.training.finetuning.trainer import FinetuneSettings, finetune
 
     settings = FinetuneSettings(
-        task="sentence-embeddings", epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
+        task="sentence-embeddings", epochs=epochs or args.epochs, batch_size=args.batch_size, max_length=args.max_length,
         learning_rate=args.lr, seed=args.seed, pooling="mean", matryoshka=args.matryoshka, threads=args.threads,
         device=args.device, eval_batch_size=64, log_every=10, progress=not args.quiet, dropout=args.dropout,
         scale=args.scale,
@@ -185,11 +283,19 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=500, help="positive pairs kept for retrieval")
     parser.add_argument("--examples", type=int, default=1000, help="training pairs at most (0: all the rest)")
     parser.add_argument("--wordnet", type=int, default=0, help="generated WordNet (definition, example) pairs to add")
+    parser.add_argument("--wordnet-held-out", type=int, default=0,
+                        help="also score retrieval on this many other WordNet pairs, never trained on")
     parser.add_argument("--crops", type=int, default=0, help="generated pairs: two crops of one sentence (see --crop-source)")
     parser.add_argument("--crop-source", choices=("mrpc", "conll"), default="mrpc",
                         help="sentences cropped: MRPC's, either quality, none of the held-out pairs; or CoNLL-2003's")
     parser.add_argument("--hard-negatives", action="store_true",
                         help="a TF-IDF-mined hard negative per training pair (a third column)")
+    parser.add_argument("--weak-positives", action="store_true",
+                        help="add MRPC's Quality-0 pairs (same story, not paraphrases) as positives, none held out")
+    parser.add_argument("--second-round", type=int, default=0, metavar="EPOCHS",
+                        help="then train the trained model EPOCHS more on negatives it mines itself (ANCE)")
+    parser.add_argument("--distractors", action="store_true",
+                        help="also search the held-out positives among every other MRPC sentence (~6,800 more)")
     parser.add_argument("--dropout", type=float, default=None, help="encoder dropout while training (default: the model's, 0)")
     parser.add_argument("--scale", type=float, default=20.0, help="similarity scale of the loss (1 / temperature)")
     parser.add_argument("--epochs", type=int, default=1)
@@ -200,6 +306,8 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here (default: a temporary one)")
     args = parser.parse_args()
+    from albert.training.finetuning.metrics import retrieval_scores
+
     common.apply_threads(args.threads)
     device = common.resolve_bench_device(args.device)
     mrpc = common.SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt"
@@ -210,17 +318,26 @@ def main() -> None:
     held_out, training = pairs[:args.held_out], pairs[args.held_out:]
     if args.examples:
         training = training[:args.examples]
-    generated = wordnet_pairs(args.wordnet, args.seed) if args.wordnet else []
+    wordnet = wordnet_pairs(args.seed) if args.wordnet or args.wordnet_held_out else []
+    if args.wordnet + args.wordnet_held_out > len(wordnet) > 0:
+        sys.exit(f"--wordnet and --wordnet-held-out ask for more than the {len(wordnet)} WordNet pairs")
+    wordnet_held_out = wordnet[len(wordnet) - args.wordnet_held_out:] if args.wordnet_held_out else []
+    wordnet_held_out_texts = {text for pair in wordnet_held_out for text in pair}
+    generated = [pair for pair in wordnet[:args.wordnet] if not wordnet_held_out_texts.intersection(pair)]
+    wordnet_training = len(generated)
     if args.crops:
         held_out_texts = {text for pair in held_out for text in pair}
         source = mrpc_sentences(mrpc, held_out_texts) if args.crop_source == "mrpc" else conll_sentences()
         cropped = crop_pairs(source, args.crops, args.seed)
         generated = generated + cropped
-    training = training + generated
+    weak = mrpc_weak_pairs(mrpc, {text for pair in held_out for text in pair}) if args.weak_positives else []
+    training = training + generated + weak
     random.Random(args.seed + 1).shuffle(training)
     environment = common.environment(device)
 
-    tfidf = tfidf_scores(held_out)
+    documents, targets = retrieval_documents(held_out)
+    tfidf_matrix = tfidf_similarities(held_out, documents)
+    tfidf = retrieval_scores(tfidf_matrix, targets=targets)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         negatives = mined_negatives(training) if args.hard_negatives else None
@@ -228,6 +345,22 @@ def main() -> None:
         dev_file = write_pairs(held_out, folder / "dev.jsonl")
         out = args.out or folder / "run"
         run = train(args.model, train_file, dev_file, out, args)
+        if args.second_round:
+            first = run
+            second_file = write_pairs(training, folder / "train-2.jsonl", model_mined_negatives(out / FINAL, training, args.max_length))
+            run = train(out / FINAL, second_file, dev_file, out.with_name(out.name + "-round2"), args, epochs=args.second_round)
+            run["before"], run["first_round"] = first["before"], first["after"]
+            run["summary"]["seconds"] += first["summary"]["seconds"]
+            run["summary"]["steps"] += first["summary"]["steps"]
+            out = out.with_name(out.name + "-round2")
+        trained = out / FINAL
+        audit = miss_audit(held_out, tfidf_matrix,
+                           model_similarities(trained, [a for a, _ in held_out], documents, args.max_length))
+        models = {"untrained (mean pooling)": args.model, "trained": trained}
+        search = (retrieval_table(held_out, models, args.max_length,
+                                  mrpc_sentences(mrpc, {text for pair in held_out for text in pair}))
+                  if args.distractors else None)
+        wordnet_retrieval = retrieval_table(wordnet_held_out, models, args.max_length) if wordnet_held_out else None
     before, after, summary = run["before"], run["after"], run["summary"]
     dimensions = [int(size) for size in args.matryoshka.split(",")] if args.matryoshka else []
     matryoshka = {
@@ -246,10 +379,14 @@ def main() -> None:
         "model": args.model,
         "data": {
             "source": "mrpc/msr_paraphrase_train.txt, positive pairs (Quality 1), shuffled with --seed",
-            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": min(args.wordnet, len(generated)),
-            "generated_crop_pairs": len(generated) - min(args.wordnet, len(generated)),
+            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": wordnet_training,
+            "generated_crop_pairs": len(generated) - wordnet_training,
             "crop_source": args.crop_source if args.crops else None,
+            "wordnet_held_out_pairs": len(wordnet_held_out),
+            "weak_positive_pairs": len(weak),
             "hard_negatives": "TF-IDF-mined from the training positives" if args.hard_negatives else None,
+            "second_round": (f"{args.second_round} epoch(s) from the trained model, negatives mined by it"
+                             if args.second_round else None),
             "held_out_split": f"the first {len(held_out)} positive pairs after the seeded shuffle (seed {args.seed})",
             "documents": "each distinct held-out positive once (a text that is 2 pairs' positive is one document)",
         },
@@ -262,9 +399,13 @@ def main() -> None:
         "target_matryoshka_128_fraction": TARGET_MATRYOSHKA_FRACTION,
         "matryoshka_128_meets_target": fraction_128 is not None and fraction_128 >= TARGET_MATRYOSHKA_FRACTION,
         "trained_beats_both": all(value > 0 for value in beats.values()),
+        "misses_at_rank_1": audit,
+        "search_with_distractors": search,
+        "wordnet_retrieval": wordnet_retrieval,
         "training": {"seconds": summary["seconds"], "steps": summary["steps"],
-                     "pairs_per_second": len(training) * args.epochs / summary["seconds"],
-                     "best_step": run["best_step"]},
+                     "pairs_per_second": len(training) * (args.epochs + args.second_round) / summary["seconds"],
+                     "best_step": run["best_step"],
+                     "after_first_round": {m: run["first_round"][m] for m in METRICS} if args.second_round else None},
         "load_average_at_end": list(os.getloadavg()),
     }
     name = args.name or f"sentence_embeddings-{common.device_tag(device)}"
@@ -276,7 +417,9 @@ def main() -> None:
         name, f"{args.model}: retrieval over {len(held_out)} held-out MRPC pairs ({environment['device'][:48]})", groups,
         "score", note=f"{len(training)} training pairs, {args.epochs} epoch(s), {summary['seconds']:.0f} s of training",
     )
-    print(json.dumps({"retrieval": table, "matryoshka": matryoshka, "training": payload["training"]}, indent=2))
+    print(json.dumps({"retrieval": table, "matryoshka": matryoshka, "training": payload["training"],
+                      "misses_at_rank_1": {k: v for k, v in audit.items() if k not in ("TF-IDF misses", "trained scores")},
+                      "search_with_distractors": search, "wordnet_retrieval": wordnet_retrieval}, indent=2))
 
 
 if __name__ == "__main__":

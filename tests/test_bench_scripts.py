@@ -127,16 +127,39 @@ def test_spark_finetune_script_times_each_run_and_sizes_the_all_reduce(tmp_path,
 
 
 def test_sentence_embeddings_script_scores_tfidf_and_the_model_before_and_after(tmp_path, make_tiny_model):
-    """bench/sentence_embeddings.py on a tiny model, 16 MRPC training pairs and 16 held out: the
-    three retrieval rows and the per-dimension Matryoshka figures are written (they mean nothing
-    at this size)."""
+    """bench/sentence_embeddings.py on a tiny model, 16 MRPC training pairs (and 8 WordNet ones)
+    and 16 held out: the three retrieval rows, the per-dimension Matryoshka figures, the audit of
+    misses, the search among distractors and the held-out WordNet retrieval are written (they mean
+    nothing at this size); the audit embeds ``best/`` as the run scored it (same window, pooling)."""
     if not (SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt").exists():
         pytest.skip(f"the benchmark reads MRPC from {SHARED_DATA / 'mrpc'}")
-    results = run_bench("sentence_embeddings.py", tmp_path, "--model", str(make_tiny_model()), "--examples", "16",
+    model = make_tiny_model()
+    results = run_bench("sentence_embeddings.py", tmp_path, "--model", str(model), "--examples", "16",
                         "--held-out", "16", "--batch-size", "8", "--max-length", "24", "--matryoshka", "32,16",
-                        "--quiet")
-    assert set(results["retrieval"]) == {"TF-IDF", "untrained (mean pooling)", "trained"}
+                        "--wordnet", "8", "--wordnet-held-out", "8", "--hard-negatives", "--distractors", "--quiet")
+    rows = {"TF-IDF", "untrained (mean pooling)", "trained"}
+    assert set(results["retrieval"]) == rows
     for scores in results["retrieval"].values():
         assert set(scores) == {"recall@1", "recall@10", "mrr@10"} and all(0 <= v <= 1 for v in scores.values())
-    assert results["data"]["held_out_pairs"] == 16 and results["data"]["training_pairs"] == 16
-    assert set(results["matryoshka"]) == {"32", "16"} and results["training"]["steps"] == 2
+    data = results["data"]
+    assert data["held_out_pairs"] == 16 and data["training_pairs"] == 24 and data["generated_wordnet_pairs"] == 8
+    assert set(results["matryoshka"]) == {"32", "16"} and results["training"]["steps"] == 3
+    misses = results["misses_at_rank_1"]
+    assert misses["trained scores"] == pytest.approx(results["retrieval"]["trained"], abs=1e-6)
+    for method in ("TF-IDF", "trained"):
+        assert misses[method] == round(16 * (1 - results["retrieval"][method]["recall@1"]))
+    assert misses["both"] + misses["TF-IDF only"] == misses["TF-IDF"] == len(misses["TF-IDF misses"])
+    search, wordnet = results["search_with_distractors"], results["wordnet_retrieval"]
+    assert search["documents"] > 1000 and set(search) - {"documents"} == rows
+    untrained = results["retrieval"]["untrained (mean pooling)"]["recall@1"]
+    assert search["untrained (mean pooling)"]["recall@1"] <= untrained  # the same vectors among more documents
+    assert wordnet["documents"] == 8 and set(wordnet) - {"documents"} == rows
+    # the bench's own embedding path scores the untrained model as the run's step 0 did (its window, its pooling)
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import sentence_embeddings as bench
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    held_out = bench.mrpc_pairs(SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt", seed=0)[:16]
+    again = bench.retrieval_table(held_out, {"untrained": model}, max_length=24)["untrained"]
+    assert again == pytest.approx(results["retrieval"]["untrained (mean pooling)"], abs=1e-6)
