@@ -99,26 +99,26 @@ def wordnet_pairs(seed: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def mrpc_rows(path: Path) -> list[tuple[str, str, str]]:
+    """Every row of the MRPC file, either quality: ``(quality, first sentence, second sentence)``."""
+    rows = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) == 5:
+            rows.append((fields[0], fields[3].strip(), fields[4].strip()))
+    return rows
+
+
 def mrpc_weak_pairs(path: Path, excluded: set[str]) -> list[tuple[str, str]]:
     """MRPC's Quality-0 pairs, none with a held-out text: two sentences of one news story that
     annotators did not call paraphrases, as weak positives (same story, much shared wording)."""
-    pairs = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) == 5 and fields[0] == "0":
-            first, second = fields[3].strip(), fields[4].strip()
-            if first not in excluded and second not in excluded:
-                pairs.append((first, second))
-    return pairs
+    return [(first, second) for quality, first, second in mrpc_rows(path)
+            if quality == "0" and first not in excluded and second not in excluded]
 
 
 def mrpc_sentences(path: Path, excluded: set[str]) -> list[str]:
     """Every sentence of the MRPC file, either quality, but none in ``excluded`` (the held-out pairs)."""
-    sentences: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8-sig").splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) == 5:
-            sentences.update(dict.fromkeys(text.strip() for text in fields[3:]))
+    sentences = dict.fromkeys(text for _, first, second in mrpc_rows(path) for text in (first, second))
     return [text for text in sentences if text not in excluded]
 
 
@@ -323,14 +323,14 @@ def main() -> None:
         sys.exit(f"--wordnet and --wordnet-held-out ask for more than the {len(wordnet)} WordNet pairs")
     wordnet_held_out = wordnet[len(wordnet) - args.wordnet_held_out:] if args.wordnet_held_out else []
     wordnet_held_out_texts = {text for pair in wordnet_held_out for text in pair}
-    generated = [pair for pair in wordnet[:args.wordnet] if not wordnet_held_out_texts.intersection(pair)]
-    wordnet_training = len(generated)
+    wordnet_training = [pair for pair in wordnet[:args.wordnet] if not wordnet_held_out_texts.intersection(pair)]
+    held_out_texts = {text for pair in held_out for text in pair}
+    cropped = []
     if args.crops:
-        held_out_texts = {text for pair in held_out for text in pair}
         source = mrpc_sentences(mrpc, held_out_texts) if args.crop_source == "mrpc" else conll_sentences()
         cropped = crop_pairs(source, args.crops, args.seed)
-        generated = generated + cropped
-    weak = mrpc_weak_pairs(mrpc, {text for pair in held_out for text in pair}) if args.weak_positives else []
+    generated = wordnet_training + cropped
+    weak = mrpc_weak_pairs(mrpc, held_out_texts) if args.weak_positives else []
     training = training + generated + weak
     random.Random(args.seed + 1).shuffle(training)
     environment = common.environment(device)
@@ -346,20 +346,18 @@ def main() -> None:
         out = args.out or folder / "run"
         run = train(args.model, train_file, dev_file, out, args)
         if args.second_round:
-            first = run
+            first, second_out = run, out.with_name(out.name + "-round2")
             second_file = write_pairs(training, folder / "train-2.jsonl", model_mined_negatives(out / FINAL, training, args.max_length))
-            run = train(out / FINAL, second_file, dev_file, out.with_name(out.name + "-round2"), args, epochs=args.second_round)
+            run = train(out / FINAL, second_file, dev_file, second_out, args, epochs=args.second_round)
             run["before"], run["first_round"] = first["before"], first["after"]
             run["summary"]["seconds"] += first["summary"]["seconds"]
             run["summary"]["steps"] += first["summary"]["steps"]
-            out = out.with_name(out.name + "-round2")
+            out = second_out
         trained = out / FINAL
         audit = miss_audit(held_out, tfidf_matrix,
                            model_similarities(trained, [a for a, _ in held_out], documents, args.max_length))
         models = {"untrained (mean pooling)": args.model, "trained": trained}
-        search = (retrieval_table(held_out, models, args.max_length,
-                                  mrpc_sentences(mrpc, {text for pair in held_out for text in pair}))
-                  if args.distractors else None)
+        search = retrieval_table(held_out, models, args.max_length, mrpc_sentences(mrpc, held_out_texts)) if args.distractors else None
         wordnet_retrieval = retrieval_table(wordnet_held_out, models, args.max_length) if wordnet_held_out else None
     before, after, summary = run["before"], run["after"], run["summary"]
     dimensions = [int(size) for size in args.matryoshka.split(",")] if args.matryoshka else []
@@ -379,8 +377,8 @@ def main() -> None:
         "model": args.model,
         "data": {
             "source": "mrpc/msr_paraphrase_train.txt, positive pairs (Quality 1), shuffled with --seed",
-            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": wordnet_training,
-            "generated_crop_pairs": len(generated) - wordnet_training,
+            "held_out_pairs": len(held_out), "training_pairs": len(training), "generated_wordnet_pairs": len(wordnet_training),
+            "generated_crop_pairs": len(cropped),
             "crop_source": args.crop_source if args.crops else None,
             "wordnet_held_out_pairs": len(wordnet_held_out),
             "weak_positive_pairs": len(weak),

@@ -130,7 +130,7 @@ def test_sentence_embeddings_script_scores_tfidf_and_the_model_before_and_after(
     """bench/sentence_embeddings.py on a tiny model, 16 MRPC training pairs (and 8 WordNet ones)
     and 16 held out: the three retrieval rows, the per-dimension Matryoshka figures, the audit of
     misses, the search among distractors and the held-out WordNet retrieval are written (they mean
-    nothing at this size); the audit embeds ``best/`` as the run scored it (same window, pooling)."""
+    nothing at this size); the audit embeds ``final/`` as the run scored it (same window, pooling)."""
     if not (SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt").exists():
         pytest.skip(f"the benchmark reads MRPC from {SHARED_DATA / 'mrpc'}")
     model = make_tiny_model()
