@@ -306,6 +306,13 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folder here (default: a temporary one)")
     args = parser.parse_args()
+    counts = {"--examples": args.examples, "--wordnet": args.wordnet, "--wordnet-held-out": args.wordnet_held_out,
+              "--crops": args.crops, "--second-round": args.second_round}
+    for option, value in counts.items():
+        if value < 0:
+            parser.error(f"{option} must be 0 or more, got {value}")
+    if args.held_out < 1:
+        parser.error(f"--held-out must be 1 or more (the retrieval split), got {args.held_out}")
     from albert.training.finetuning.metrics import retrieval_scores
 
     common.apply_threads(args.threads)

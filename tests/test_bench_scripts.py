@@ -163,3 +163,15 @@ def test_sentence_embeddings_script_scores_tfidf_and_the_model_before_and_after(
     held_out = bench.mrpc_pairs(SHARED_DATA / "mrpc" / "msr_paraphrase_train.txt", seed=0)[:16]
     again = bench.retrieval_table(held_out, {"untrained": model}, max_length=24)["untrained"]
     assert again == pytest.approx(results["retrieval"]["untrained (mean pooling)"], abs=1e-6)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--second-round", "-1"], "--second-round must be 0 or more, got -1"),
+    (["--wordnet-held-out", "-5"], "--wordnet-held-out must be 0 or more, got -5"),
+    (["--held-out", "0"], "--held-out must be 1 or more"),
+])
+def test_sentence_embeddings_script_refuses_bad_counts_before_training(arguments, message):
+    """A negative count or an empty retrieval split ends in one usage error, before any training."""
+    finished = subprocess.run([sys.executable, str(REPO / "bench" / "sentence_embeddings.py"), *arguments],
+                              capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2 and message in finished.stderr and "Traceback" not in finished.stderr
